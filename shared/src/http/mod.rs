@@ -1,0 +1,12 @@
+//! The HTTP edge every route goes through: JSON bodies in, JSON or RFC 9457
+//! problems out, and the Lambda runtime loop that ties them together.
+
+mod body;
+mod problem;
+mod response;
+mod serve;
+
+pub use body::{MAX_BODY_BYTES, json_body};
+pub use problem::{PROBLEM_CONTENT_TYPE, Problem};
+pub use response::json;
+pub use serve::{LambdaError, finish, serve};

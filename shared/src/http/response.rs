@@ -1,0 +1,23 @@
+//! Successful JSON responses.
+
+use lambda_http::http::StatusCode;
+use lambda_http::http::header::{self, HeaderValue};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use super::Problem;
+
+/// A JSON response with the given status.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<Body>, Problem> {
+    let body = serde_json::to_string(value).map_err(|error| {
+        tracing::error!(%error, "a response body could not be serialised");
+        Problem::internal()
+    })?;
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,8 @@
+//! Everything the functions of this service share: the HTTP edge, the
+//! configuration read once at cold start, telemetry, and one module per
+//! capability. A function's `main` only wires these together.
+
+pub mod config;
+pub mod health;
+pub mod http;
+pub mod telemetry;

@@ -1,0 +1,38 @@
+//! The developer tool behind `cargo xtask`: installs the local tools, reads
+//! `template.yaml`, runs the whole service on loopback, and runs every check.
+//! Tests use it as a library to reach the stack they run against.
+
+pub mod process;
+pub mod provision;
+pub mod pump;
+pub mod resolve;
+pub mod stack;
+pub mod template;
+pub mod tools;
+
+use std::path::PathBuf;
+
+/// The workspace root (the folder of the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
+}
+
+/// AWS SDK settings for the emulators: local region, dummy credentials, no
+/// profile or instance metadata lookups.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(resolve::REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            stack::LOCAL_ACCESS_KEY,
+            stack::LOCAL_ACCESS_KEY,
+            None,
+            None,
+            "xtask",
+        ))
+        .load()
+        .await
+}

@@ -1,0 +1,181 @@
+//! `cargo xtask <command>`; run `cargo xtask help` for the list.
+
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use xtask::process::Output;
+use xtask::stack::{Ports, Stack, StackOptions};
+use xtask::tools::{Tools, run};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  dev      run the whole service locally (emulators, functions, event sources) until Ctrl-C
+  test     run every check and test against a local stack of its own
+  install  install the pinned local tools into .tools/ (dev and test do it when needed)
+  lint     cfn-lint template.yaml
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dev") => dev(),
+        Some("test") => test(),
+        Some("install") => install(),
+        Some("lint") => install().and_then(|()| lint()),
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> std::path::PathBuf {
+    xtask::workspace_root()
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+fn install() -> Result<()> {
+    Tools::new(&root()).ensure_installed(&root())
+}
+
+fn lint() -> Result<()> {
+    let tools = Tools::new(&root());
+    println!("xtask: cfn-lint template.yaml");
+    run(Command::new(tools.cfn_lint())
+        .arg("template.yaml")
+        .current_dir(root()))
+}
+
+/// Builds every function binary, so that `cargo lambda watch` starts them at once.
+fn build_functions() -> Result<()> {
+    println!("xtask: building every function (cargo build --workspace --bins)");
+    run(cargo().args(["build", "--workspace", "--bins"]))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn dev() -> Result<()> {
+    install()?;
+    build_functions()?;
+    runtime()?.block_on(async {
+        let options = StackOptions {
+            name: "dev".into(),
+            ports: Ports::DEV,
+            reload: true,
+            function_logs: Output::Terminal,
+        };
+        println!("xtask: starting DynamoDB Local, moto and the functions on 127.0.0.1");
+        let mut stack = Stack::start(&root(), &options).await?;
+        let info = &stack.info;
+        println!();
+        println!("  HTTP API         {}", info.api_url);
+        println!("  DynamoDB Local   {}", info.dynamodb_endpoint);
+        println!("  moto (S3, SQS)   {}", info.moto_endpoint);
+        println!();
+        println!("  try:  curl -i {}/health", info.api_url);
+        println!();
+        println!("Functions rebuild when the code changes. Ctrl-C stops everything.");
+        let outcome = loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break Ok(()),
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    if let Err(error) = stack.check_running() {
+                        break Err(error);
+                    }
+                }
+            }
+        };
+        println!("\nxtask: stopping the stack");
+        stack.stop().await;
+        outcome
+    })
+}
+
+fn test() -> Result<()> {
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let mut step = |name: &str, result: Result<()>| {
+        if let Err(error) = result {
+            eprintln!("xtask: {name} FAILED: {error:#}");
+            failures.push(name.to_string());
+        }
+    };
+
+    println!("xtask: cargo fmt --check");
+    step(
+        "rustfmt",
+        run(cargo().args(["fmt", "--all", "--", "--check"])),
+    );
+    println!("xtask: cargo clippy --workspace --all-targets -- -D warnings");
+    step(
+        "clippy",
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])),
+    );
+    install()?;
+    step("cfn-lint", lint());
+    build_functions()?;
+
+    let outcome = runtime()?.block_on(async {
+        let options = StackOptions {
+            name: "test".into(),
+            ports: Ports::free()?,
+            reload: false,
+            function_logs: Output::LogFile,
+        };
+        println!("xtask: starting a test stack on free loopback ports");
+        let stack = Stack::start(&root(), &options).await?;
+        println!(
+            "xtask: stack up at {} (logs in .tools/run/test/)",
+            stack.info.api_url
+        );
+        let file = stack.info_file();
+        let tests = tokio::task::spawn_blocking(move || {
+            run(cargo()
+                .args(["test", "--workspace", "--all-targets"])
+                .env("STACK_FILE", &file))
+        })
+        .await;
+        stack.stop().await;
+        tests.context("the test run panicked")?
+    });
+    step("cargo test", outcome);
+
+    let elapsed = started.elapsed().as_secs();
+    println!("xtask: finished in {}m{:02}s", elapsed / 60, elapsed % 60);
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        bail!("failed: {}", failures.join(", "))
+    }
+}

@@ -1,0 +1,371 @@
+//! Creates the template's tables, queues and bucket on the emulators, exactly
+//! as the template declares them: key schema, indexes and TTL; visibility
+//! timeouts and dead-letter redrive; bucket notifications to a queue.
+
+use anyhow::{Context, Result, anyhow, bail};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{Map, Value};
+
+use crate::resolve::{LocalResource, Resolver};
+use crate::template::{Template, get_att, number};
+
+/// The clients of the emulators a stack provisions into.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// DynamoDB Local.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// moto, as SQS.
+    pub sqs: aws_sdk_sqs::Client,
+    /// moto, as S3.
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl Clients {
+    /// Clients for emulators at these endpoints, with the stack's dummy credentials.
+    pub async fn new(dynamodb_endpoint: &str, moto_endpoint: &str) -> Self {
+        let base = crate::aws_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&base)
+                .endpoint_url(dynamodb_endpoint)
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&base)
+                .endpoint_url(moto_endpoint)
+                .build(),
+        );
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&base)
+                .endpoint_url(moto_endpoint)
+                .force_path_style(true)
+                .build(),
+        );
+        Self { dynamodb, sqs, s3 }
+    }
+}
+
+/// Creates every table, queue and bucket of `template`, recording each in `resolver`.
+pub async fn provision(
+    clients: &Clients,
+    template: &Template,
+    resolver: &mut Resolver<'_>,
+) -> Result<()> {
+    for id in template.ids_of_kind("AWS::DynamoDB::Table") {
+        create_table(clients, template, resolver, id)
+            .await
+            .with_context(|| format!("creating table {id}"))?;
+    }
+    for id in queues_in_creation_order(template)? {
+        create_queue(clients, template, resolver, &id)
+            .await
+            .with_context(|| format!("creating queue {id}"))?;
+    }
+    for id in template.ids_of_kind("AWS::S3::Bucket") {
+        create_bucket(clients, template, resolver, id)
+            .await
+            .with_context(|| format!("creating bucket {id}"))?;
+    }
+    Ok(())
+}
+
+fn list<'a>(props: &'a Map<String, Value>, key: &str) -> &'a [Value] {
+    props
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn text<'a>(value: &'a Value, key: &str) -> Result<&'a str> {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("`{key}` is missing or not a string"))
+}
+
+fn key_schema(elements: &[Value]) -> Result<Vec<KeySchemaElement>> {
+    elements
+        .iter()
+        .map(|e| {
+            Ok(KeySchemaElement::builder()
+                .attribute_name(text(e, "AttributeName")?)
+                .key_type(KeyType::from(text(e, "KeyType")?))
+                .build()?)
+        })
+        .collect()
+}
+
+fn projection(value: Option<&Value>) -> Projection {
+    let kind = value
+        .and_then(|p| p.get("ProjectionType"))
+        .and_then(Value::as_str)
+        .unwrap_or("ALL");
+    let attributes = value
+        .and_then(|p| p.get("NonKeyAttributes"))
+        .and_then(Value::as_array)
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        });
+    Projection::builder()
+        .projection_type(ProjectionType::from(kind))
+        .set_non_key_attributes(attributes)
+        .build()
+}
+
+async fn create_table(
+    clients: &Clients,
+    template: &Template,
+    resolver: &mut Resolver<'_>,
+    id: &str,
+) -> Result<()> {
+    let props = &template.resources()[id].properties;
+    let name = resolver.local_name(id);
+    let mut request = clients
+        .dynamodb
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_key_schema(Some(key_schema(list(props, "KeySchema"))?));
+    for attribute in list(props, "AttributeDefinitions") {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(text(attribute, "AttributeName")?)
+                .attribute_type(ScalarAttributeType::from(text(attribute, "AttributeType")?))
+                .build()?,
+        );
+    }
+    for index in list(props, "GlobalSecondaryIndexes") {
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(text(index, "IndexName")?)
+                .set_key_schema(Some(key_schema(list_of(index, "KeySchema"))?))
+                .projection(projection(index.get("Projection")))
+                .build()?,
+        );
+    }
+    for index in list(props, "LocalSecondaryIndexes") {
+        request = request.local_secondary_indexes(
+            LocalSecondaryIndex::builder()
+                .index_name(text(index, "IndexName")?)
+                .set_key_schema(Some(key_schema(list_of(index, "KeySchema"))?))
+                .projection(projection(index.get("Projection")))
+                .build()?,
+        );
+    }
+    match request.send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(aws_sdk_dynamodb::Error::from(e).into()),
+    }
+    if let Some(ttl) = props.get("TimeToLiveSpecification") {
+        let enabled = ttl.get("Enabled").is_some_and(|e| e == true || e == "true");
+        if enabled {
+            clients
+                .dynamodb
+                .update_time_to_live()
+                .table_name(&name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .enabled(true)
+                        .attribute_name(text(ttl, "AttributeName")?)
+                        .build()?,
+                )
+                .send()
+                .await
+                .map_err(aws_sdk_dynamodb::Error::from)?;
+        }
+    }
+    let arn = resolver.arn_of(id)?;
+    resolver.record(
+        id,
+        LocalResource {
+            name,
+            arn,
+            url: None,
+        },
+    );
+    Ok(())
+}
+
+fn list_of<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Queues ordered so that a dead-letter queue exists before the queues that redrive to it.
+fn queues_in_creation_order(template: &Template) -> Result<Vec<String>> {
+    let ids: Vec<String> = template
+        .ids_of_kind("AWS::SQS::Queue")
+        .map(String::from)
+        .collect();
+    let mut ordered: Vec<String> = Vec::new();
+    let mut pending = ids.clone();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|id| match dead_letter_target(template, id) {
+            Some(dlq) if !ordered.contains(&dlq) => true,
+            _ => {
+                ordered.push(id.clone());
+                false
+            }
+        });
+        if pending.len() == before {
+            bail!("queues {pending:?} redrive in a cycle or to a queue not in the template");
+        }
+    }
+    Ok(ordered)
+}
+
+fn dead_letter_target(template: &Template, id: &str) -> Option<String> {
+    let redrive = template.resource(id)?.properties.get("RedrivePolicy")?;
+    get_att(redrive.get("deadLetterTargetArn")?).map(|(dlq, _)| dlq)
+}
+
+async fn create_queue(
+    clients: &Clients,
+    template: &Template,
+    resolver: &mut Resolver<'_>,
+    id: &str,
+) -> Result<()> {
+    let props = &template.resources()[id].properties;
+    let name = resolver.local_name(id);
+    let mut request = clients.sqs.create_queue().queue_name(&name);
+    let numeric = [
+        ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
+        (
+            "MessageRetentionPeriod",
+            QueueAttributeName::MessageRetentionPeriod,
+        ),
+        (
+            "ReceiveMessageWaitTimeSeconds",
+            QueueAttributeName::ReceiveMessageWaitTimeSeconds,
+        ),
+        ("DelaySeconds", QueueAttributeName::DelaySeconds),
+        ("MaximumMessageSize", QueueAttributeName::MaximumMessageSize),
+    ];
+    for (key, attribute) in numeric {
+        if let Some(value) = props.get(key) {
+            let value = number(value).ok_or_else(|| anyhow!("{key} is not a number"))?;
+            request = request.attributes(attribute, value.to_string());
+        }
+    }
+    if let Some(redrive) = props.get("RedrivePolicy") {
+        let target = redrive
+            .get("deadLetterTargetArn")
+            .ok_or_else(|| anyhow!("RedrivePolicy has no deadLetterTargetArn"))?;
+        let max_receive_count = redrive
+            .get("maxReceiveCount")
+            .and_then(number)
+            .ok_or_else(|| anyhow!("RedrivePolicy has no maxReceiveCount"))?;
+        let policy = serde_json::json!({
+            "deadLetterTargetArn": resolver.resolve(target)?,
+            "maxReceiveCount": max_receive_count,
+        });
+        request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+    }
+    let output = request.send().await.map_err(aws_sdk_sqs::Error::from)?;
+    let url = output
+        .queue_url()
+        .ok_or_else(|| anyhow!("CreateQueue returned no URL"))?
+        .to_string();
+    let arn = resolver.arn_of(id)?;
+    resolver.record(
+        id,
+        LocalResource {
+            name,
+            arn,
+            url: Some(url),
+        },
+    );
+    Ok(())
+}
+
+async fn create_bucket(
+    clients: &Clients,
+    template: &Template,
+    resolver: &mut Resolver<'_>,
+    id: &str,
+) -> Result<()> {
+    let props = &template.resources()[id].properties;
+    let name = resolver.local_name(id);
+    match clients.s3.create_bucket().bucket(&name).send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error().is_some_and(|e| {
+                e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
+            }) => {}
+        Err(e) => return Err(aws_sdk_s3::Error::from(e).into()),
+    }
+    let queue_configurations = props
+        .get("NotificationConfiguration")
+        .map(|n| list_of(n, "QueueConfigurations"))
+        .unwrap_or_default();
+    if !queue_configurations.is_empty() {
+        let mut notification = NotificationConfiguration::builder();
+        for config in queue_configurations {
+            let queue = config
+                .get("Queue")
+                .ok_or_else(|| anyhow!("a QueueConfiguration has no Queue"))?;
+            let mut builder = QueueConfiguration::builder()
+                .queue_arn(resolver.resolve(queue)?)
+                .events(Event::from(text(config, "Event")?));
+            let rules = config
+                .get("Filter")
+                .and_then(|f| f.get("S3Key"))
+                .map(|k| list_of(k, "Rules"))
+                .unwrap_or_default();
+            if !rules.is_empty() {
+                let mut key_filter = S3KeyFilter::builder();
+                for rule in rules {
+                    key_filter = key_filter.filter_rules(
+                        FilterRule::builder()
+                            .name(FilterRuleName::from(
+                                text(rule, "Name")?.to_ascii_lowercase().as_str(),
+                            ))
+                            .value(resolver.resolve(rule.get("Value").unwrap_or(&Value::Null))?)
+                            .build(),
+                    );
+                }
+                builder = builder.filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(key_filter.build())
+                        .build(),
+                );
+            }
+            notification = notification.queue_configurations(builder.build()?);
+        }
+        clients
+            .s3
+            .put_bucket_notification_configuration()
+            .bucket(&name)
+            .notification_configuration(notification.build())
+            .send()
+            .await
+            .map_err(aws_sdk_s3::Error::from)?;
+    }
+    let arn = resolver.arn_of(id)?;
+    resolver.record(
+        id,
+        LocalResource {
+            name,
+            arn,
+            url: None,
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,409 @@
+//! The whole service on this machine: DynamoDB Local and moto on loopback,
+//! the template's tables, queues and bucket created in them, every function
+//! behind `cargo lambda watch` with the template's routes and environment,
+//! and the template's SQS event sources played against the local queues.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::process::{self, Managed, Output};
+use crate::provision::{self, Clients};
+use crate::pump::{self, Mapping};
+use crate::resolve::{REGION, Resolver};
+use crate::template::Template;
+use crate::tools::Tools;
+
+/// Dummy credentials of every local stack (the emulators accept any).
+pub const LOCAL_ACCESS_KEY: &str = "local";
+
+/// The loopback ports of one stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    /// The HTTP API and the Lambda invoke endpoint (`cargo lambda watch`).
+    pub api: u16,
+    /// DynamoDB Local.
+    pub dynamodb: u16,
+    /// moto (S3 and SQS).
+    pub moto: u16,
+}
+
+impl Ports {
+    /// The fixed ports of `cargo xtask dev`.
+    pub const DEV: Ports = Ports {
+        api: 9000,
+        dynamodb: 8000,
+        moto: 5050,
+    };
+
+    /// Three ports the system reports free right now (for test stacks).
+    pub fn free() -> Result<Self> {
+        let listeners = (0..3)
+            .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let port = |i: usize| -> Result<u16> { Ok(listeners[i].local_addr()?.port()) };
+        Ok(Self {
+            api: port(0)?,
+            dynamodb: port(1)?,
+            moto: port(2)?,
+        })
+    }
+
+    fn all(&self) -> [(u16, &'static str); 3] {
+        [
+            (self.api, "the HTTP API"),
+            (self.dynamodb, "DynamoDB Local"),
+            (self.moto, "moto"),
+        ]
+    }
+}
+
+/// How to start a stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// A name for its run folder (`.tools/run/<name>`): `dev`, `test`, …
+    pub name: String,
+    /// Its ports.
+    pub ports: Ports,
+    /// Rebuild and restart functions when the code changes (`dev`).
+    pub reload: bool,
+    /// Function logs on this terminal instead of a log file.
+    pub function_logs: Output,
+}
+
+/// Where a running stack answers; written to `.tools/run/<name>/stack.json`
+/// for the tests, which find it through `STACK_FILE`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackInfo {
+    /// Base URL of the HTTP API, e.g. `http://127.0.0.1:9000`.
+    pub api_url: String,
+    /// DynamoDB Local's endpoint.
+    pub dynamodb_endpoint: String,
+    /// moto's endpoint (S3 and SQS).
+    pub moto_endpoint: String,
+    /// Each function's environment (by binary name), as the template gives it, resolved locally.
+    pub function_env: BTreeMap<String, BTreeMap<String, String>>,
+    /// The environment every local function shares: region, dummy credentials, endpoints.
+    pub aws_env: BTreeMap<String, String>,
+}
+
+impl StackInfo {
+    /// The stack the tests run against, named by `STACK_FILE`.
+    pub fn from_env() -> Result<Self> {
+        let path = std::env::var_os("STACK_FILE").context(
+            "STACK_FILE is not set: these tests need the local stack; run them with `cargo xtask test`",
+        )?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", Path::new(&path).display()))?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// Everything a function gets locally: the shared AWS settings and its own variables.
+    pub fn environment_of(&self, binary: &str) -> BTreeMap<String, String> {
+        let mut env = self.aws_env.clone();
+        env.extend(self.function_env.get(binary).cloned().unwrap_or_default());
+        env
+    }
+}
+
+/// A running local stack; dropping it stops every process it started.
+pub struct Stack {
+    /// Where it answers.
+    pub info: StackInfo,
+    run_dir: PathBuf,
+    // Stopped in reverse order of start: functions first, emulators last.
+    processes: Vec<Managed>,
+    stop_pumps: watch::Sender<bool>,
+    pumps: Vec<JoinHandle<()>>,
+}
+
+impl Stack {
+    /// Starts a stack for the workspace at `root` (tools must be installed).
+    pub async fn start(root: &Path, options: &StackOptions) -> Result<Self> {
+        let tools = Tools::new(root);
+        let template = Template::load(&root.join("template.yaml"))?;
+        let functions = template.functions()?;
+        let run_dir = tools.root().join("run").join(&options.name);
+        claim_run_dir(&run_dir, &options.name)?;
+        for (port, what) in options.ports.all() {
+            if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_err() {
+                bail!(
+                    "port {port} (for {what}) is in use on 127.0.0.1; stop what holds it and retry"
+                );
+            }
+        }
+
+        let (stop_pumps, _) = watch::channel(false);
+        let mut stack = Stack {
+            info: StackInfo {
+                api_url: format!("http://127.0.0.1:{}", options.ports.api),
+                dynamodb_endpoint: format!("http://127.0.0.1:{}", options.ports.dynamodb),
+                moto_endpoint: format!("http://127.0.0.1:{}", options.ports.moto),
+                function_env: BTreeMap::new(),
+                aws_env: BTreeMap::new(),
+            },
+            run_dir: run_dir.clone(),
+            processes: Vec::new(),
+            stop_pumps,
+            pumps: Vec::new(),
+        };
+
+        let ddb_dir = tools.dynamodb_local_dir()?;
+        let mut dynamodb = Command::new("java");
+        dynamodb
+            .arg(format!(
+                "-Djava.library.path={}",
+                ddb_dir.join("DynamoDBLocal_lib").display()
+            ))
+            .arg("-cp")
+            .arg(format!(
+                "{}:{}/*",
+                ddb_dir.join("DynamoDBLocal.jar").display(),
+                ddb_dir.join("DynamoDBLocal_lib").display()
+            ))
+            // DynamoDB Local itself binds every interface; this launcher binds loopback.
+            .arg(root.join("xtask/tools/DynamoDbLocalOnLoopback.java"))
+            .args(["-inMemory", "-sharedDb", "-disableTelemetry", "-port"])
+            .arg(options.ports.dynamodb.to_string())
+            .current_dir(&run_dir);
+        stack.spawn("dynamodb-local", &mut dynamodb, Output::LogFile)?;
+
+        let mut moto = Command::new(tools.moto_server());
+        moto.args(["-H", "127.0.0.1", "-p"])
+            .arg(options.ports.moto.to_string())
+            .current_dir(&run_dir);
+        stack.spawn("moto", &mut moto, Output::LogFile)?;
+
+        let startup = Duration::from_secs(90);
+        stack.processes[0].wait_for_port(loopback(options.ports.dynamodb), startup)?;
+        stack.processes[1].wait_for_port(loopback(options.ports.moto), startup)?;
+
+        let clients = Clients::new(&stack.info.dynamodb_endpoint, &stack.info.moto_endpoint).await;
+        let mut resolver = Resolver::new(&template, "");
+        provision::provision(&clients, &template, &mut resolver).await?;
+
+        stack.info.aws_env = aws_env(&stack.info);
+        for function in &functions {
+            let mut env = BTreeMap::new();
+            for (name, value) in &function.environment {
+                let value = resolver.resolve(value).with_context(|| {
+                    format!("{}: environment variable {name}", function.logical_id)
+                })?;
+                env.insert(name.clone(), value);
+            }
+            stack.info.function_env.insert(function.binary.clone(), env);
+        }
+        let env_file = run_dir.join("functions.env");
+        std::fs::write(&env_file, union_env_file(&stack.info)?)?;
+
+        let mut watch = Command::new(tools.cargo_lambda());
+        watch
+            .args([
+                "lambda",
+                "watch",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+            ])
+            .arg(options.ports.api.to_string())
+            .arg("--env-file")
+            .arg(&env_file)
+            .current_dir(root)
+            .env("PATH", tools.path_env());
+        if !options.reload {
+            watch.arg("--ignore-changes");
+        }
+        for (key, _) in std::env::vars_os() {
+            // Real AWS settings of the developer never reach a local function.
+            if key.to_string_lossy().starts_with("AWS_") {
+                watch.env_remove(key);
+            }
+        }
+        watch.envs(&stack.info.aws_env);
+        stack.spawn("functions", &mut watch, options.function_logs)?;
+        let api = stack.processes.len() - 1;
+        stack.processes[api].wait_for_port(loopback(options.ports.api), startup)?;
+
+        let mut mappings = Vec::new();
+        for function in &functions {
+            for source in &function.queue_sources {
+                let queue = resolver.provisioned(&source.queue).with_context(|| {
+                    format!(
+                        "{}: queue {} is not in the template",
+                        function.logical_id, source.queue
+                    )
+                })?;
+                mappings.push(Mapping {
+                    queue_url: queue.url.clone().unwrap_or_default(),
+                    queue_arn: queue.arn.clone(),
+                    function: function.binary.clone(),
+                    invoke_url: format!(
+                        "{}/2015-03-31/functions/{}/invocations",
+                        stack.info.api_url, function.binary
+                    ),
+                    batch_size: source.batch_size,
+                    report_batch_item_failures: source.report_batch_item_failures,
+                });
+            }
+        }
+        pump::check_distinct(&mappings)?;
+        for mapping in mappings {
+            let sqs = clients.sqs.clone();
+            let stop = stack.stop_pumps.subscribe();
+            stack
+                .pumps
+                .push(tokio::spawn(pump::run(sqs, mapping, stop)));
+        }
+
+        std::fs::write(
+            run_dir.join("stack.json"),
+            serde_json::to_string_pretty(&stack.info)?,
+        )?;
+        Ok(stack)
+    }
+
+    /// The file tests read the stack's coordinates from (`STACK_FILE`).
+    pub fn info_file(&self) -> PathBuf {
+        self.run_dir.join("stack.json")
+    }
+
+    /// Fails if any process of the stack has died.
+    pub fn check_running(&mut self) -> Result<()> {
+        for process in &mut self.processes {
+            process.check_running()?;
+        }
+        Ok(())
+    }
+
+    /// Stops the event sources, then every process, newest first.
+    pub async fn stop(mut self) {
+        self.stop_pumps.send_replace(true);
+        for pump in std::mem::take(&mut self.pumps) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), pump).await;
+        }
+        self.stop_processes();
+    }
+
+    fn stop_processes(&mut self) {
+        while let Some(mut process) = self.processes.pop() {
+            // cargo-lambda stops its functions on SIGINT, as on Ctrl-C.
+            process.stop(Signal::SIGINT, Duration::from_secs(5));
+        }
+        let _ = std::fs::remove_file(self.run_dir.join("pids"));
+    }
+
+    fn spawn(&mut self, name: &str, command: &mut Command, output: Output) -> Result<()> {
+        let process = Managed::spawn(name, command, &self.run_dir, output)?;
+        self.processes.push(process);
+        self.record_pids()
+    }
+
+    fn record_pids(&self) -> Result<()> {
+        let mut text = format!("{}\n", std::process::id());
+        for process in &self.processes {
+            text.push_str(&format!("{} {}\n", process.pgid(), process.name()));
+        }
+        std::fs::write(self.run_dir.join("pids"), text)?;
+        Ok(())
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop_pumps.send_replace(true);
+        for pump in &self.pumps {
+            pump.abort();
+        }
+        self.stop_processes();
+    }
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+/// Makes the run folder ours: refuses if a live run owns it, cleans up after a dead one.
+fn claim_run_dir(run_dir: &Path, name: &str) -> Result<()> {
+    std::fs::create_dir_all(run_dir)?;
+    let pids_file = run_dir.join("pids");
+    if let Ok(text) = std::fs::read_to_string(&pids_file) {
+        let mut lines = text.lines();
+        let owner: Option<u32> = lines.next().and_then(|l| l.trim().parse().ok());
+        let groups: Vec<u32> = lines
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        if let Some(owner) =
+            owner.filter(|&pid| pid != std::process::id() && process::is_alive(pid))
+        {
+            bail!(
+                "a `{name}` stack is already running (xtask pid {owner}); stop it first (Ctrl-C in its terminal)"
+            );
+        }
+        // The run that wrote this died without cleaning up: its processes go now.
+        process::kill_groups(&groups);
+        std::fs::remove_file(&pids_file)?;
+    }
+    for stale in ["stack.json", "functions.env"] {
+        let _ = std::fs::remove_file(run_dir.join(stale));
+    }
+    Ok(())
+}
+
+/// Region, dummy credentials and the emulator endpoints, for every local function.
+fn aws_env(info: &StackInfo) -> BTreeMap<String, String> {
+    [
+        ("AWS_REGION", REGION.to_string()),
+        ("AWS_DEFAULT_REGION", REGION.to_string()),
+        ("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", LOCAL_ACCESS_KEY.to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", info.dynamodb_endpoint.clone()),
+        ("AWS_ENDPOINT_URL_S3", info.moto_endpoint.clone()),
+        ("AWS_ENDPOINT_URL_SQS", info.moto_endpoint.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// cargo-lambda gives every function one environment file, so the file is the
+/// union of the functions' variables; a name two functions set differently
+/// cannot be expressed that way and is refused. (That each function needs no
+/// more than its own is checked by the handler tests, which configure each
+/// handler from its template environment alone.)
+fn union_env_file(info: &StackInfo) -> Result<String> {
+    let mut union: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for (binary, env) in &info.function_env {
+        for (name, value) in env {
+            match union.get(name.as_str()) {
+                Some((other, existing)) if existing != value => bail!(
+                    "functions {other} and {binary} set {name} to different values; give the variable a name of its own in one of them"
+                ),
+                _ => {
+                    union.insert(name, (binary, value));
+                }
+            }
+        }
+    }
+    let mut text = String::new();
+    for (name, value) in info
+        .aws_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(union.iter().map(|(k, (_, v))| (*k, *v)))
+    {
+        if value.contains('\n') {
+            bail!("environment variable {name} spans lines; the local stack cannot pass it");
+        }
+        text.push_str(&format!("{name}={value}\n"));
+    }
+    Ok(text)
+}

