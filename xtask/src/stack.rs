@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::checks;
 use crate::process::{self, Managed, Output};
 use crate::provision::{self, Clients};
 use crate::pump::{self, Mapping};
@@ -131,6 +132,17 @@ impl Stack {
         let tools = Tools::new(root);
         let template = Template::load(&root.join("template.yaml"))?;
         let functions = template.functions()?;
+        let mut problems = checks::router_mismatches(
+            &checks::template_routes(&template)?,
+            &checks::router_routes(root)?,
+        );
+        problems.extend(checks::binary_mismatches(&template, root)?);
+        if !problems.is_empty() {
+            bail!(
+                "template.yaml, the router and the binaries disagree:\n  {}",
+                problems.join("\n  ")
+            );
+        }
         let run_dir = tools.root().join("run").join(&options.name);
         claim_run_dir(&run_dir, &options.name)?;
         for (port, what) in options.ports.all() {
@@ -297,7 +309,9 @@ impl Stack {
             // cargo-lambda stops its functions on SIGINT, as on Ctrl-C.
             process.stop(Signal::SIGINT, Duration::from_secs(5));
         }
-        let _ = std::fs::remove_file(self.run_dir.join("pids"));
+        for file in ["pids", "stack.json"] {
+            let _ = std::fs::remove_file(self.run_dir.join(file));
+        }
     }
 
     fn spawn(&mut self, name: &str, command: &mut Command, output: Output) -> Result<()> {

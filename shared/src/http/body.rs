@@ -100,7 +100,7 @@ fn describe(path: &str, error: &serde_json::Error) -> String {
             if path.is_empty() {
                 format!("the request body {reason}")
             } else {
-                format!("`{}` {reason}", quote(&path))
+                format!("`{}` {reason}", quote(path))
             }
         }
     }

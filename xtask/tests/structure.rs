@@ -1,0 +1,60 @@
+//! The project's own structure, checked: template, router, binaries, sample
+//! events and IAM agree with each other and with DESIGN.md.
+
+// In tests a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use xtask::checks;
+use xtask::template::Template;
+
+fn template() -> Template {
+    Template::load(&xtask::workspace_root().join("template.yaml")).expect("template.yaml parses")
+}
+
+#[test]
+fn the_router_holds_exactly_the_template_routes() {
+    let root = xtask::workspace_root();
+    let template_routes = checks::template_routes(&template()).unwrap();
+    assert!(
+        !template_routes.is_empty(),
+        "the template has no HttpApi route"
+    );
+    let problems =
+        checks::router_mismatches(&template_routes, &checks::router_routes(&root).unwrap());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_template_function_has_a_binary_and_every_binary_a_function() {
+    let problems = checks::binary_mismatches(&template(), &xtask::workspace_root()).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_function_has_sample_events() {
+    let problems = checks::event_mismatches(&template(), &xtask::workspace_root()).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn no_iam_policy_grants_wildcards() {
+    let problems = checks::iam_violations(&template()).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_function_is_built_for_lambda_by_cargo_lambda() {
+    let template = template();
+    for function in template.functions().unwrap() {
+        let resource = template.resource(&function.logical_id).unwrap();
+        assert_eq!(
+            resource
+                .metadata
+                .get("BuildMethod")
+                .and_then(|m| m.as_str()),
+            Some("rust-cargolambda"),
+            "{}: sam build needs Metadata.BuildMethod rust-cargolambda",
+            function.logical_id
+        );
+    }
+}
