@@ -81,17 +81,33 @@ impl Tools {
     }
 
     fn ensure_python_tools(&self, workspace: &Path) -> Result<()> {
-        let requirements = workspace.join("xtask/tools/requirements.txt");
-        let wanted = std::fs::read_to_string(&requirements)
+        self.ensure_venv(
+            &workspace.join("xtask/tools/requirements.txt"),
+            "venv",
+            "moto, cargo-lambda, ziglang and cfn-lint",
+        )
+    }
+
+    /// The `sam` executable, installed on first use.
+    pub fn ensure_sam(&self, workspace: &Path) -> Result<PathBuf> {
+        self.ensure_venv(
+            &workspace.join("xtask/tools/sam-requirements.txt"),
+            "sam-venv",
+            "the AWS SAM CLI",
+        )?;
+        Ok(self.root.join("sam-venv/bin/sam"))
+    }
+
+    /// A virtualenv `.tools/<name>` holding exactly `requirements`.
+    fn ensure_venv(&self, requirements: &Path, name: &str, what: &str) -> Result<()> {
+        let wanted = std::fs::read_to_string(requirements)
             .with_context(|| format!("reading {}", requirements.display()))?;
-        let stamp = self.root.join("venv/.installed-requirements.txt");
+        let venv = self.root.join(name);
+        let stamp = venv.join(".installed-requirements.txt");
         if std::fs::read_to_string(&stamp).is_ok_and(|have| have == wanted) {
             return Ok(());
         }
-        println!(
-            "xtask: installing moto, cargo-lambda, ziglang and cfn-lint into .tools/venv (pinned; about a minute)"
-        );
-        let venv = self.root.join("venv");
+        println!("xtask: installing {what} into .tools/{name} (pinned; about a minute)");
         if !venv.join("bin/python").exists() {
             run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
         }
@@ -103,7 +119,7 @@ impl Tools {
                 "--no-input",
                 "-r",
             ])
-            .arg(&requirements))?;
+            .arg(requirements))?;
         std::fs::write(&stamp, wanted)?;
         Ok(())
     }
