@@ -2,7 +2,10 @@
 //! configuration read once at cold start, telemetry, and one module per
 //! capability. A function's `main` only wires these together.
 
+pub mod accounts;
 pub mod config;
 pub mod health;
 pub mod http;
+pub mod ids;
 pub mod telemetry;
+pub mod time;

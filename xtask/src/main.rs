@@ -85,7 +85,8 @@ fn sam(args: &[String]) -> Result<()> {
             .env("AWS_ACCESS_KEY_ID", "local")
             .env("AWS_SECRET_ACCESS_KEY", "local");
     }
-    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+    {
         command.env("AWS_DEFAULT_REGION", xtask::resolve::REGION);
     }
     run(&mut command)

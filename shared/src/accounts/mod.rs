@@ -1,0 +1,8 @@
+//! Accounts, sessions and tokens: registration and login, access tokens
+//! that any instance verifies locally, refresh tokens that rotate, and
+//! revocation that every instance sees on the very next request.
+
+pub mod email;
+pub mod keys;
+pub mod password;
+pub mod tokens;

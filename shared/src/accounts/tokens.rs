@@ -1,0 +1,332 @@
+//! Access tokens (short-lived EdDSA JWTs that name their session) and
+//! refresh tokens (opaque, random, stored only as a SHA-256 hash).
+//!
+//! Verification is strict: the algorithm is pinned to EdDSA, `typ` must be
+//! `at+jwt`, `kid` must be one of ours, header-borne keys (`jku`, `jwk`,
+//! `x5u`, `x5c`) are refused, and `exp`, `nbf`, `iss`, `aud`, `sub` are all
+//! required (jsonwebtoken checks `iss`/`aud`/`sub` only when required).
+
+use std::fmt;
+
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::keys::{PublicKeys, SigningKey};
+use crate::ids::{is_id, new_id, random_bytes};
+use crate::time::Timestamp;
+
+/// The `typ` header of our access tokens (RFC 9068).
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+/// Longest bearer token looked at; anything longer is refused unparsed.
+pub const MAX_TOKEN_LEN: usize = 4096;
+/// Clock skew tolerated on `exp` and `nbf`, in seconds (at most 10).
+pub const LEEWAY_SECONDS: u64 = 5;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// The user id.
+    pub sub: String,
+    /// The session this token belongs to.
+    pub sid: String,
+    /// This token's unique id (the deny-list key).
+    pub jti: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: u64,
+    /// Not before.
+    pub nbf: u64,
+    /// Expires at.
+    pub exp: u64,
+}
+
+/// Who issues tokens for whom, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// `iss` of every token.
+    pub issuer: String,
+    /// `aud` of every token.
+    pub audience: String,
+    /// Lifetime of an access token in seconds.
+    pub access_ttl_seconds: u64,
+}
+
+/// Why a bearer token was refused. Logged, never shown beyond `invalid_token`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    /// No `Authorization: Bearer` header.
+    #[error("no bearer token")]
+    Missing,
+    /// Not a JWT of ours at all.
+    #[error("malformed token")]
+    Malformed,
+    /// A header that is not ours: algorithm, type, key id or header-borne key.
+    #[error("token header refused: {0}")]
+    Header(&'static str),
+    /// Signature, expiry, issuer, audience or claim types failed.
+    #[error("token rejected: {0}")]
+    Rejected(String),
+    /// The session of the token is gone or expired, or its `jti` is revoked.
+    #[error("token revoked")]
+    Revoked,
+}
+
+/// Signs access tokens (login and refresh only).
+pub struct AccessTokenIssuer {
+    key: SigningKey,
+    settings: TokenSettings,
+}
+
+impl AccessTokenIssuer {
+    /// An issuer with this key and these settings.
+    pub fn new(key: SigningKey, settings: TokenSettings) -> Self {
+        Self { key, settings }
+    }
+
+    /// The settings tokens are issued with.
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    /// A signed token for `user_id` in `session_id`, issued at `now`.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        now: Timestamp,
+    ) -> Result<(String, AccessClaims), TokenError> {
+        let claims = AccessClaims {
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            sub: user_id.to_string(),
+            sid: session_id.to_string(),
+            jti: new_id(),
+            iat: now.0,
+            nbf: now.0,
+            exp: now.plus(self.settings.access_ttl_seconds).0,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        header.kid = Some(self.key.kid().to_string());
+        let token = jsonwebtoken::encode(&header, &claims, self.key.encoding_key())
+            .map_err(|e| TokenError::Rejected(e.to_string()))?;
+        Ok((token, claims))
+    }
+}
+
+/// Verifies access tokens with the public keys only.
+pub struct AccessTokenVerifier {
+    keys: PublicKeys,
+    validation: Validation,
+}
+
+impl AccessTokenVerifier {
+    /// A verifier for tokens from `settings.issuer` to `settings.audience`.
+    pub fn new(keys: PublicKeys, settings: &TokenSettings) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.algorithms = vec![Algorithm::EdDSA];
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        Self { keys, validation }
+    }
+
+    /// The public keys (served at `/.well-known/jwks.json`).
+    pub fn keys(&self) -> &PublicKeys {
+        &self.keys
+    }
+
+    /// The claims of `token` if it is a valid, current access token of ours.
+    /// (Revocation is checked against the store separately.)
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Header("algorithm is not EdDSA"));
+        }
+        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
+                || t.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if !typ_ok {
+            return Err(TokenError::Header("typ is not at+jwt"));
+        }
+        if header.jku.is_some()
+            || header.jwk.is_some()
+            || header.x5u.is_some()
+            || header.x5c.is_some()
+        {
+            return Err(TokenError::Header("header carries its own key"));
+        }
+        if header.cty.is_some() {
+            return Err(TokenError::Header("nested tokens are not accepted"));
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.get(kid))
+            .ok_or(TokenError::Header("unknown kid"))?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
+            .map_err(|e| TokenError::Rejected(format!("{:?}", e.kind())))?;
+        let claims = data.claims;
+        if !is_id(&claims.sub) || !is_id(&claims.sid) || !is_id(&claims.jti) {
+            return Err(TokenError::Rejected("claims are not ids".into()));
+        }
+        Ok(claims)
+    }
+}
+
+/// An opaque refresh token: `<user_id>.<session_id>.<secret>`. Only its
+/// SHA-256 is stored; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    user_id: String,
+    session_id: String,
+    value: String,
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "RefreshToken {{ session_id: {:?}, value: <redacted> }}",
+            self.session_id
+        )
+    }
+}
+
+impl RefreshToken {
+    /// A fresh token for this session (256 random bits).
+    pub fn generate(user_id: &str, session_id: &str) -> Self {
+        let secret = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+        Self {
+            user_id: user_id.to_string(),
+            session_id: session_id.to_string(),
+            value: format!("{user_id}.{session_id}.{secret}"),
+        }
+    }
+
+    /// Parses a presented token; `None` if it cannot be one of ours.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() > 128 {
+            return None;
+        }
+        let mut parts = text.split('.');
+        let (user_id, session_id, secret) = (parts.next()?, parts.next()?, parts.next()?);
+        let secret_ok = secret.len() == 43
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if parts.next().is_some() || !is_id(user_id) || !is_id(session_id) || !secret_ok {
+            return None;
+        }
+        Some(Self {
+            user_id: user_id.to_string(),
+            session_id: session_id.to_string(),
+            value: text.to_string(),
+        })
+    }
+
+    /// The user it was issued to.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The session it refreshes.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// The token itself, to hand to the client once.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    /// Hex SHA-256 of the token: what the session stores.
+    pub fn hash(&self) -> String {
+        digest(&SHA256, self.value.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> TokenSettings {
+        TokenSettings {
+            issuer: "https://issuer.test".into(),
+            audience: "api.test".into(),
+            access_ttl_seconds: 900,
+        }
+    }
+
+    fn pair() -> (AccessTokenIssuer, AccessTokenVerifier) {
+        let (_, key) = SigningKey::generate("k1").unwrap();
+        let jwks = serde_json::json!({"keys": [key.public_jwk()]}).to_string();
+        let verifier = AccessTokenVerifier::new(PublicKeys::from_jwks(&jwks).unwrap(), &settings());
+        (AccessTokenIssuer::new(key, settings()), verifier)
+    }
+
+    #[test]
+    fn an_issued_token_verifies() {
+        let (issuer, verifier) = pair();
+        let (user, session) = (new_id(), new_id());
+        let (token, claims) = issuer.issue(&user, &session, Timestamp::now()).unwrap();
+        let verified = verifier.verify(&token).unwrap();
+        assert_eq!(verified, claims);
+        assert_eq!(verified.sid, session);
+        assert_eq!(verified.exp - verified.iat, 900);
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let (issuer, verifier) = pair();
+        let long_ago = Timestamp(Timestamp::now().0 - 901 - LEEWAY_SECONDS);
+        let (token, _) = issuer.issue(&new_id(), &new_id(), long_ago).unwrap();
+        assert!(matches!(
+            verifier.verify(&token),
+            Err(TokenError::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn refresh_tokens_parse_back_and_hash_stably() {
+        let token = RefreshToken::generate(&new_id(), &new_id());
+        let parsed = RefreshToken::parse(token.expose()).unwrap();
+        assert_eq!(parsed, token);
+        assert_eq!(parsed.hash(), token.hash());
+        assert_eq!(token.hash().len(), 64);
+        assert!(!format!("{token:?}").contains(token.expose()));
+    }
+
+    #[test]
+    fn malformed_refresh_tokens_are_refused() {
+        let good = RefreshToken::generate(&new_id(), &new_id());
+        let value = good.expose();
+        for bad in [
+            String::new(),
+            "a.b.c".into(),
+            format!("{value}.extra"),
+            value[..value.len() - 1].to_string(),
+            value.replace('.', ":"),
+            "x".repeat(500),
+        ] {
+            assert!(RefreshToken::parse(&bad).is_none(), "{bad}");
+        }
+    }
+}
