@@ -3,6 +3,7 @@
 //! capability. A function's `main` only wires these together.
 
 pub mod accounts;
+pub mod aws;
 pub mod config;
 pub mod health;
 pub mod http;

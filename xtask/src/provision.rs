@@ -26,6 +26,8 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     /// moto, as S3.
     pub s3: aws_sdk_s3::Client,
+    /// moto, as Secrets Manager.
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -48,7 +50,17 @@ impl Clients {
                 .force_path_style(true)
                 .build(),
         );
-        Self { dynamodb, sqs, s3 }
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&base)
+                .endpoint_url(moto_endpoint)
+                .build(),
+        );
+        Self {
+            dynamodb,
+            sqs,
+            s3,
+            secrets,
+        }
     }
 }
 
@@ -73,6 +85,42 @@ pub async fn provision(
             .await
             .with_context(|| format!("creating bucket {id}"))?;
     }
+    Ok(())
+}
+
+/// The template parameter naming the signing key secret, and the one for its public keys.
+const SIGNING_KEY_PARAMETER: &str = "SigningKeySecretArn";
+const PUBLIC_JWKS_PARAMETER: &str = "TokenPublicJwks";
+
+/// Gives the parameters that only exist outside the template a local value:
+/// a fresh access-token signing key, stored as a secret in moto, and its
+/// public JWK Set. A new key every start, as any real rotation would do.
+pub async fn local_parameters(
+    clients: &Clients,
+    template: &Template,
+    resolver: &mut Resolver<'_>,
+    name: &str,
+) -> Result<()> {
+    if !template.has_parameter(SIGNING_KEY_PARAMETER) {
+        return Ok(());
+    }
+    let kid = format!("local-{}", shared::ids::new_id());
+    let (secret, key) = shared::accounts::keys::SigningKey::generate(&kid)
+        .map_err(|e| anyhow!("generating a signing key: {e}"))?;
+    let arn = clients
+        .secrets
+        .create_secret()
+        .name(format!("{name}-signing-key-{kid}"))
+        .secret_string(secret)
+        .send()
+        .await
+        .map_err(aws_sdk_secretsmanager::Error::from)
+        .context("creating the signing key secret")?
+        .arn
+        .ok_or_else(|| anyhow!("CreateSecret returned no ARN"))?;
+    resolver.set_parameter(SIGNING_KEY_PARAMETER, arn);
+    let jwks = serde_json::json!({ "keys": [key.public_jwk()] });
+    resolver.set_parameter(PUBLIC_JWKS_PARAMETER, jwks.to_string());
     Ok(())
 }
 

@@ -33,6 +33,7 @@ pub struct Resolver<'t> {
     template: &'t Template,
     prefix: String,
     resources: BTreeMap<String, LocalResource>,
+    parameters: BTreeMap<String, String>,
 }
 
 impl<'t> Resolver<'t> {
@@ -43,7 +44,13 @@ impl<'t> Resolver<'t> {
             template,
             prefix: prefix.to_string(),
             resources: BTreeMap::new(),
+            parameters: BTreeMap::new(),
         }
+    }
+
+    /// Gives a template parameter its local value (over its `Default`).
+    pub fn set_parameter(&mut self, name: &str, value: String) {
+        self.parameters.insert(name.to_string(), value);
     }
 
     /// The local physical name of a resource: its logical id in kebab case.
@@ -131,8 +138,14 @@ impl<'t> Resolver<'t> {
             "AWS::URLSuffix" => return Ok("amazonaws.com".into()),
             _ => {}
         }
+        if let Some(value) = self.parameters.get(target) {
+            return Ok(value.clone());
+        }
         if let Some(default) = self.template.parameter_default(target) {
             return Ok(default);
+        }
+        if self.template.has_parameter(target) {
+            bail!("parameter {target} has no Default and no local value");
         }
         let resource = self
             .template

@@ -107,6 +107,30 @@ impl StackInfo {
         Ok(serde_json::from_str(&text)?)
     }
 
+    /// The SDK clients a function would get on this stack (each service at its emulator).
+    pub async fn aws_clients(&self) -> shared::aws::AwsClients {
+        let base = crate::aws_config().await;
+        shared::aws::AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&base)
+                    .endpoint_url(&self.dynamodb_endpoint)
+                    .build(),
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(&base)
+                    .endpoint_url(&self.moto_endpoint)
+                    .build(),
+            ),
+        }
+    }
+
+    /// Exactly the variables `binary` gets from the template, resolved on this stack.
+    pub fn template_environment(&self, binary: &str) -> shared::config::Environment {
+        shared::config::Environment::from_pairs(
+            self.function_env.get(binary).cloned().unwrap_or_default(),
+        )
+    }
+
     /// Everything a function gets locally: the shared AWS settings and its own variables.
     pub fn environment_of(&self, binary: &str) -> BTreeMap<String, String> {
         let mut env = self.aws_env.clone();
@@ -201,6 +225,7 @@ impl Stack {
         let clients = Clients::new(&stack.info.dynamodb_endpoint, &stack.info.moto_endpoint).await;
         let mut resolver = Resolver::new(&template, "");
         provision::provision(&clients, &template, &mut resolver).await?;
+        provision::local_parameters(&clients, &template, &mut resolver, &options.name).await?;
 
         stack.info.aws_env = aws_env(&stack.info);
         for function in &functions {
@@ -382,6 +407,10 @@ fn aws_env(info: &StackInfo) -> BTreeMap<String, String> {
         ("AWS_ENDPOINT_URL_DYNAMODB", info.dynamodb_endpoint.clone()),
         ("AWS_ENDPOINT_URL_S3", info.moto_endpoint.clone()),
         ("AWS_ENDPOINT_URL_SQS", info.moto_endpoint.clone()),
+        (
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            info.moto_endpoint.clone(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -414,10 +443,13 @@ fn union_env_file(info: &StackInfo) -> Result<String> {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .chain(union.iter().map(|(k, (_, v))| (*k, *v)))
     {
-        if value.contains('\n') {
-            bail!("environment variable {name} spans lines; the local stack cannot pass it");
+        // Single quotes keep the value literal (JSON included) in cargo-lambda's dotenv parser.
+        if value.contains('\n') || value.contains('\'') {
+            bail!(
+                "environment variable {name} has a newline or a single quote; the local stack cannot pass it"
+            );
         }
-        text.push_str(&format!("{name}={value}\n"));
+        text.push_str(&format!("{name}='{value}'\n"));
     }
     Ok(text)
 }

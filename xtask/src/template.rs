@@ -152,6 +152,11 @@ impl Template {
         }
     }
 
+    /// Whether the template declares this parameter.
+    pub fn has_parameter(&self, name: &str) -> bool {
+        self.parameters.contains_key(name)
+    }
+
     /// Every serverless function, in logical-id order.
     pub fn functions(&self) -> Result<Vec<Function>> {
         self.ids_of_kind("AWS::Serverless::Function")

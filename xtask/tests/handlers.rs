@@ -1,22 +1,54 @@
 //! Every sample event in `events/<function>/` goes through its function's
-//! handler, called directly as Lambda would call it. A function of the
-//! template without a handler here fails the test: add it below.
+//! handler, called directly as Lambda would call it, with the handler built
+//! from exactly the environment the template gives that function (so a
+//! handler that needs a variable its function lacks fails here). A function
+//! of the template without a handler below fails the test: add it.
 
 // In tests a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use lambda_http::{Body, Response};
+use shared::accounts::routes::{
+    DeleteSession, Jwks, ListSessions, Login, Logout, LogoutAll, Me, Refresh, Register,
+};
+use shared::http::finish;
 use xtask::checks;
+use xtask::stack::StackInfo;
 use xtask::template::Template;
 
 /// Runs `event` (an API Gateway HTTP API v2 event) through `binary`'s handler.
 async fn invoke_http(binary: &str, event: &str) -> Option<Response<Body>> {
     let request =
         lambda_http::request::from_str(event).expect("the event parses as API Gateway v2");
-    Some(match binary {
-        "health" => shared::http::finish(shared::health::handle(request).await),
+    if binary == "health" {
+        return Some(finish(shared::health::handle(request).await));
+    }
+    let stack = StackInfo::from_env().expect("the local stack");
+    let env = stack.template_environment(binary);
+    let aws = stack.aws_clients().await;
+    Some(finish(match binary {
+        "register" => Register::new(&env, &aws).unwrap().handle(request).await,
+        "login" => Login::new(&env, &aws).await.unwrap().handle(request).await,
+        "refresh" => {
+            Refresh::new(&env, &aws)
+                .await
+                .unwrap()
+                .handle(request)
+                .await
+        }
+        "logout" => Logout::new(&env, &aws).unwrap().handle(request).await,
+        "logout-all" => LogoutAll::new(&env, &aws).unwrap().handle(request).await,
+        "list-sessions" => ListSessions::new(&env, &aws).unwrap().handle(request).await,
+        "delete-session" => {
+            DeleteSession::new(&env, &aws)
+                .unwrap()
+                .handle(request)
+                .await
+        }
+        "me" => Me::new(&env, &aws).unwrap().handle(request).await,
+        "jwks" => Jwks::new(&env).unwrap().handle(request).await,
         _ => return None,
-    })
+    }))
 }
 
 #[tokio::test]
@@ -75,4 +107,30 @@ async fn health_answers_ok_with_the_version() {
         body,
         serde_json::json!({"status": "ok", "version": shared::health::VERSION})
     );
+}
+
+#[tokio::test]
+async fn a_sample_bearer_token_is_refused_with_the_rfc_6750_challenge() {
+    let event =
+        std::fs::read_to_string(xtask::workspace_root().join("events/me/bearer.json")).unwrap();
+    let response = invoke_http("me", &event).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer error="invalid_token""#
+    );
+    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(body["code"], "invalid_token");
+}
+
+#[tokio::test]
+async fn a_short_password_is_400_invalid_password() {
+    let event = std::fs::read_to_string(
+        xtask::workspace_root().join("events/register/short-password.json"),
+    )
+    .unwrap();
+    let response = invoke_http("register", &event).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(body["code"], "invalid_password");
 }

@@ -2,7 +2,11 @@
 //! that any instance verifies locally, refresh tokens that rotate, and
 //! revocation that every instance sees on the very next request.
 
+pub mod auth;
 pub mod email;
 pub mod keys;
 pub mod password;
+pub mod routes;
+pub mod sessions;
 pub mod tokens;
+pub mod users;

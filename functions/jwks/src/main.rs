@@ -1,0 +1,11 @@
+//! `GET /.well-known/jwks.json`: the public keys that verify access tokens.
+
+use shared::accounts::routes::Jwks;
+use shared::config::Environment;
+
+#[tokio::main]
+async fn main() -> Result<(), shared::http::LambdaError> {
+    shared::telemetry::init()?;
+    let route = Jwks::new(&Environment::from_process())?;
+    shared::http::serve(|request| route.handle(request)).await
+}

@@ -1,0 +1,454 @@
+//! The sessions table (key: `user_id`, `session_id`) and the deny-list of
+//! revoked access tokens (key: `token_id` = `<iss>#<jti>`). They live in one
+//! module because the per-request check reads both in one `BatchGetItem`.
+//!
+//! Every write that depends on what was read is conditional, so two
+//! instances racing on one session can never both win; every read treats a
+//! past expiry as absent (TTL deletion lags by up to two days).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
+};
+
+use super::tokens::AccessClaims;
+use crate::aws::StoreError;
+use crate::time::Timestamp;
+
+/// One login's session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The owner.
+    pub user_id: String,
+    /// Opaque id (128 random bits).
+    pub session_id: String,
+    /// When the login happened.
+    pub created_at: Timestamp,
+    /// Last login or refresh.
+    pub last_seen_at: Timestamp,
+    /// The client's user agent at login.
+    pub user_agent: String,
+    /// The client's source IP at login (from the API Gateway request context).
+    pub ip: String,
+    /// SHA-256 of the current refresh token.
+    pub refresh_hash: String,
+    /// SHA-256 of the refresh token the last rotation replaced.
+    pub previous_hash: Option<String>,
+    /// When the last rotation happened.
+    pub rotated_at: Option<Timestamp>,
+    /// The session ends if not refreshed by then (slides on refresh).
+    pub idle_expires_at: Timestamp,
+    /// The session ends then at the latest (the item's TTL).
+    pub expires_at: Timestamp,
+}
+
+impl SessionRecord {
+    /// Whether the session has ended at `now`.
+    pub fn has_expired(&self, now: Timestamp) -> bool {
+        self.expires_at.has_passed(now) || self.idle_expires_at.has_passed(now)
+    }
+
+    /// When the session ends if not refreshed.
+    pub fn ends_at(&self) -> Timestamp {
+        self.idle_expires_at.min(self.expires_at)
+    }
+}
+
+/// What the per-request check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStanding {
+    /// Its session exists and has not expired, and its `jti` is not revoked.
+    Valid,
+    /// Its session is gone or expired, or its `jti` is on the deny-list.
+    Revoked,
+}
+
+/// The sessions table and the deny-list.
+#[derive(Debug, Clone)]
+pub struct SessionStore {
+    client: Client,
+    sessions_table: String,
+    revoked_table: String,
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn text(item: &Item, key: &str) -> Option<String> {
+    item.get(key)?.as_s().ok().cloned()
+}
+
+fn time(item: &Item, key: &str) -> Option<Timestamp> {
+    item.get(key)?.as_n().ok()?.parse().ok().map(Timestamp)
+}
+
+/// The deny-list key of an access token.
+fn token_id(claims: &AccessClaims) -> String {
+    format!("{}#{}", claims.iss, claims.jti)
+}
+
+fn session_key(user_id: &str, session_id: &str) -> Item {
+    HashMap::from([
+        ("user_id".to_string(), s(user_id)),
+        ("session_id".to_string(), s(session_id)),
+    ])
+}
+
+fn is_conditional_failure<E>(
+    error: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    error
+        .as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+impl SessionStore {
+    /// The store over these two tables.
+    pub fn new(
+        client: Client,
+        sessions_table: impl Into<String>,
+        revoked_table: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            sessions_table: sessions_table.into(),
+            revoked_table: revoked_table.into(),
+        }
+    }
+
+    fn parse(item: &Item) -> Result<SessionRecord, StoreError> {
+        let corrupt = || {
+            StoreError::corrupt(
+                "DynamoDB.sessions",
+                "a session item lacks a required attribute",
+            )
+        };
+        Ok(SessionRecord {
+            user_id: text(item, "user_id").ok_or_else(corrupt)?,
+            session_id: text(item, "session_id").ok_or_else(corrupt)?,
+            created_at: time(item, "created_at").ok_or_else(corrupt)?,
+            last_seen_at: time(item, "last_seen_at").ok_or_else(corrupt)?,
+            user_agent: text(item, "user_agent").unwrap_or_default(),
+            ip: text(item, "ip").unwrap_or_default(),
+            refresh_hash: text(item, "refresh_hash").ok_or_else(corrupt)?,
+            previous_hash: text(item, "previous_hash"),
+            rotated_at: time(item, "rotated_at"),
+            idle_expires_at: time(item, "idle_expires_at").ok_or_else(corrupt)?,
+            expires_at: time(item, "expires_at").ok_or_else(corrupt)?,
+        })
+    }
+
+    /// Stores a new session (never overwrites one).
+    pub async fn create(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let mut item = session_key(&session.user_id, &session.session_id);
+        item.extend([
+            ("created_at".to_string(), n(session.created_at.0)),
+            ("last_seen_at".to_string(), n(session.last_seen_at.0)),
+            ("user_agent".to_string(), s(&session.user_agent)),
+            ("ip".to_string(), s(&session.ip)),
+            ("refresh_hash".to_string(), s(&session.refresh_hash)),
+            ("idle_expires_at".to_string(), n(session.idle_expires_at.0)),
+            ("expires_at".to_string(), n(session.expires_at.0)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.sessions_table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(session_id)")
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("DynamoDB.PutItem", e))?;
+        Ok(())
+    }
+
+    /// The session, if it exists and has not expired at `now`.
+    pub async fn get(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.sessions_table)
+            .set_key(Some(session_key(user_id, session_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("DynamoDB.GetItem", e))?;
+        match output.item {
+            Some(item) => {
+                let session = Self::parse(&item)?;
+                Ok((!session.has_expired(now)).then_some(session))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces the refresh hash `from` with `to`, only if `from` is still
+    /// current and the session has not expired; slides the idle expiry.
+    /// `false`: another rotation or a revocation won.
+    pub async fn rotate(
+        &self,
+        session: &SessionRecord,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+        idle_ttl_seconds: u64,
+    ) -> Result<bool, StoreError> {
+        let idle = now.plus(idle_ttl_seconds).min(session.expires_at);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.sessions_table)
+            .set_key(Some(session_key(&session.user_id, &session.session_id)))
+            .update_expression(
+                "SET refresh_hash = :to, previous_hash = :from, rotated_at = :now, last_seen_at = :now, idle_expires_at = :idle",
+            )
+            .condition_expression("refresh_hash = :from AND expires_at > :now AND idle_expires_at > :now")
+            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":now", n(now.0))
+            .expression_attribute_values(":idle", n(idle.0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::sdk("DynamoDB.UpdateItem", e)),
+        }
+    }
+
+    /// Within the grace period, issues a new current hash for a client that
+    /// presents the immediately preceding token again (its answer was lost).
+    /// The previous hash and the rotation time stay, so the grace never extends.
+    pub async fn rotate_within_grace(
+        &self,
+        session: &SessionRecord,
+        to: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (Some(previous), Some(rotated_at)) = (&session.previous_hash, session.rotated_at)
+        else {
+            return Ok(false);
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.sessions_table)
+            .set_key(Some(session_key(&session.user_id, &session.session_id)))
+            .update_expression("SET refresh_hash = :to, last_seen_at = :now")
+            .condition_expression(
+                "refresh_hash = :seen AND previous_hash = :previous AND rotated_at = :rotated AND expires_at > :now AND idle_expires_at > :now",
+            )
+            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":seen", s(&session.refresh_hash))
+            .expression_attribute_values(":previous", s(previous))
+            .expression_attribute_values(":rotated", n(rotated_at.0))
+            .expression_attribute_values(":now", n(now.0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::sdk("DynamoDB.UpdateItem", e)),
+        }
+    }
+
+    /// Ends one session; `false` if there was none.
+    pub async fn delete(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.sessions_table)
+            .set_key(Some(session_key(user_id, session_id)))
+            .condition_expression("attribute_exists(session_id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::sdk("DynamoDB.DeleteItem", e)),
+        }
+    }
+
+    /// Every live session of `user_id` (strongly consistent).
+    pub async fn list(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let mut sessions = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.sessions_table)
+                .key_condition_expression("user_id = :user")
+                .expression_attribute_values(":user", s(user_id))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("DynamoDB.Query", e))?;
+            for item in output.items() {
+                let session = Self::parse(item)?;
+                if !session.has_expired(now) {
+                    sessions.push(session);
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(sessions);
+            }
+        }
+    }
+
+    /// Ends every session of `user_id`, expired ones included.
+    pub async fn delete_all(&self, user_id: &str) -> Result<(), StoreError> {
+        let all = self.list(user_id, Timestamp(0)).await?;
+        for chunk in all.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|session| {
+                    let delete = DeleteRequest::builder()
+                        .set_key(Some(session_key(user_id, &session.session_id)))
+                        .build()
+                        .map_err(|e| {
+                            StoreError::corrupt("DynamoDB.BatchWriteItem", e.to_string())
+                        })?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            for attempt in 0..5 {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.sessions_table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("DynamoDB.BatchWriteItem", e))?;
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.sessions_table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt == 4 {
+                    return Err(StoreError::corrupt(
+                        "DynamoDB.BatchWriteItem",
+                        "items left unprocessed",
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses this access token from now on (until it would have expired)
+    /// and ends its session, in one transaction.
+    pub async fn revoke_token_and_end_session(
+        &self,
+        claims: &AccessClaims,
+    ) -> Result<(), StoreError> {
+        let deny = Put::builder()
+            .table_name(&self.revoked_table)
+            .item("token_id", s(&token_id(claims)))
+            .item("expires_at", n(claims.exp))
+            .build()
+            .map_err(|e| StoreError::corrupt("DynamoDB.TransactWriteItems", e.to_string()))?;
+        let end = Delete::builder()
+            .table_name(&self.sessions_table)
+            .set_key(Some(session_key(&claims.sub, &claims.sid)))
+            .build()
+            .map_err(|e| StoreError::corrupt("DynamoDB.TransactWriteItems", e.to_string()))?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(deny).build())
+            .transact_items(TransactWriteItem::builder().delete(end).build())
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("DynamoDB.TransactWriteItems", e))?;
+        Ok(())
+    }
+
+    /// The per-request check, in one round trip: the token's session exists
+    /// and is live, and its `jti` is not on the deny-list.
+    pub async fn standing(
+        &self,
+        claims: &AccessClaims,
+        now: Timestamp,
+    ) -> Result<TokenStanding, StoreError> {
+        let session_keys = KeysAndAttributes::builder()
+            .keys(session_key(&claims.sub, &claims.sid))
+            .projection_expression("expires_at, idle_expires_at")
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::corrupt("DynamoDB.BatchGetItem", e.to_string()))?;
+        let revoked_keys = KeysAndAttributes::builder()
+            .keys(HashMap::from([(
+                "token_id".to_string(),
+                s(&token_id(claims)),
+            )]))
+            .projection_expression("expires_at")
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::corrupt("DynamoDB.BatchGetItem", e.to_string()))?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.sessions_table, session_keys)
+            .request_items(&self.revoked_table, revoked_keys)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("DynamoDB.BatchGetItem", e))?;
+        if output
+            .unprocessed_keys
+            .as_ref()
+            .is_some_and(|u| !u.is_empty())
+        {
+            // Throttled: we cannot tell, and must not guess "valid".
+            return Err(StoreError::corrupt(
+                "DynamoDB.BatchGetItem",
+                "keys left unprocessed",
+            ));
+        }
+        let mut responses = output.responses.unwrap_or_default();
+        let session_live = responses
+            .remove(&self.sessions_table)
+            .unwrap_or_default()
+            .first()
+            .is_some_and(|item| {
+                let live = |key| time(item, key).is_some_and(|t| !t.has_passed(now));
+                live("expires_at") && live("idle_expires_at")
+            });
+        let denied = responses
+            .remove(&self.revoked_table)
+            .unwrap_or_default()
+            .first()
+            // A deny-list entry whose TTL passed belongs to a token that has expired anyway.
+            .is_some_and(|item| time(item, "expires_at").is_none_or(|t| !t.has_passed(now)));
+        Ok(if session_live && !denied {
+            TokenStanding::Valid
+        } else {
+            TokenStanding::Revoked
+        })
+    }
+}

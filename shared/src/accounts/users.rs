@@ -1,0 +1,198 @@
+//! The users table: one item per user (`user#<id>`) with the profile, and
+//! one per email (`email#<email>`) with the credentials. Registering writes
+//! both in one transaction, each conditional on not existing, so an email is
+//! unique even when two registrations race.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+
+use super::email::Email;
+use crate::aws::StoreError;
+use crate::time::Timestamp;
+
+/// A user's public profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserProfile {
+    /// Opaque id.
+    pub user_id: String,
+    /// Normalised email.
+    pub email: String,
+    /// Display name, if given.
+    pub name: Option<String>,
+    /// When the account was created.
+    pub created_at: Timestamp,
+}
+
+/// What a login checks a password against.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The user the email belongs to.
+    pub user_id: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// Why a registration did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// Another account has this email.
+    #[error("the email is taken")]
+    EmailTaken,
+    /// The store failed; nothing was written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The users table.
+#[derive(Debug, Clone)]
+pub struct UserStore {
+    client: Client,
+    table: String,
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn text(item: &HashMap<String, AttributeValue>, key: &str) -> Option<String> {
+    item.get(key)?.as_s().ok().cloned()
+}
+
+fn number(item: &HashMap<String, AttributeValue>, key: &str) -> Option<u64> {
+    item.get(key)?.as_n().ok()?.parse().ok()
+}
+
+impl UserStore {
+    /// The store over `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Creates the user and claims the email, atomically.
+    pub async fn create(
+        &self,
+        profile: &UserProfile,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<(), RegisterError> {
+        let mut user = HashMap::from([
+            ("pk".to_string(), s(&format!("user#{}", profile.user_id))),
+            ("user_id".to_string(), s(&profile.user_id)),
+            ("email".to_string(), s(email.as_str())),
+            ("created_at".to_string(), n(profile.created_at.0)),
+        ]);
+        if let Some(name) = &profile.name {
+            user.insert("name".to_string(), s(name));
+        }
+        let claim = HashMap::from([
+            ("pk".to_string(), s(&format!("email#{}", email.as_str()))),
+            ("user_id".to_string(), s(&profile.user_id)),
+            ("password_hash".to_string(), s(password_hash)),
+        ]);
+        let put = |item| -> Result<TransactWriteItem, StoreError> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::corrupt("DynamoDB.TransactWriteItems", e.to_string()))?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put(user)?)
+            .transact_items(put(claim)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let taken = error
+                    .as_service_error()
+                    .and_then(|e| match e {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
+                        _ => None,
+                    })
+                    .is_some_and(|cancelled| {
+                        cancelled
+                            .cancellation_reasons()
+                            .iter()
+                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
+                    });
+                if taken {
+                    Err(RegisterError::EmailTaken)
+                } else {
+                    Err(StoreError::sdk("DynamoDB.TransactWriteItems", error).into())
+                }
+            }
+        }
+    }
+
+    /// The credentials registered for `email`, if any.
+    pub async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&format!("email#{}", email.as_str())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("DynamoDB.GetItem", e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        match (text(&item, "user_id"), text(&item, "password_hash")) {
+            (Some(user_id), Some(password_hash)) => Ok(Some(Credentials {
+                user_id,
+                password_hash,
+            })),
+            _ => Err(StoreError::corrupt(
+                "DynamoDB.GetItem",
+                "credentials item without user_id or hash",
+            )),
+        }
+    }
+
+    /// The profile of `user_id`, if the user exists.
+    pub async fn profile(&self, user_id: &str) -> Result<Option<UserProfile>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&format!("user#{user_id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("DynamoDB.GetItem", e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        match (
+            text(&item, "user_id"),
+            text(&item, "email"),
+            number(&item, "created_at"),
+        ) {
+            (Some(user_id), Some(email), Some(created_at)) => Ok(Some(UserProfile {
+                user_id,
+                email,
+                name: text(&item, "name"),
+                created_at: Timestamp(created_at),
+            })),
+            _ => Err(StoreError::corrupt(
+                "DynamoDB.GetItem",
+                "user item without user_id, email or created_at",
+            )),
+        }
+    }
+}
