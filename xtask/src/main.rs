@@ -16,6 +16,7 @@ commands:
   test     run every check and test against a local stack of its own
   install  install the pinned local tools into .tools/ (dev and test do it when needed)
   lint     cfn-lint template.yaml
+  keygen   a new access-token signing key for a deployment (secret and public JWK Set)
   sam ...  the pinned AWS SAM CLI (e.g. `cargo xtask sam validate --lint`, `cargo xtask sam build`)
 ";
 
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         Some("install") => install(),
         Some("lint") => install().and_then(|()| lint()),
         Some("sam") => sam(&args[1..]),
+        Some("keygen") => keygen(),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -92,10 +94,56 @@ fn sam(args: &[String]) -> Result<()> {
     run(&mut command)
 }
 
+/// Writes a new signing key (secret JSON) and its public JWK Set under
+/// `.tools/keys/`, and says how to deploy them.
+fn keygen() -> Result<()> {
+    let kid = format!("k-{}", shared::ids::new_id());
+    let (secret, key) = shared::accounts::keys::SigningKey::generate(&kid)
+        .map_err(|e| anyhow::anyhow!("generating the key: {e}"))?;
+    let dir = root().join(".tools/keys");
+    std::fs::create_dir_all(&dir)?;
+    let secret_file = dir.join(format!("{kid}.secret.json"));
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&secret_file)?;
+        file.write_all(secret.as_bytes())?;
+    }
+    let jwks = serde_json::json!({ "keys": [key.public_jwk()] }).to_string();
+    let jwks_file = dir.join(format!("{kid}.jwks.json"));
+    std::fs::write(&jwks_file, &jwks)?;
+    println!("private key (secret, mode 0600): {}", secret_file.display());
+    println!("public JWK Set:                  {}", jwks_file.display());
+    println!();
+    println!("Store the private key in Secrets Manager, then deploy with both:");
+    println!("  aws secretsmanager create-secret --name stateless-lambda/signing-key \\");
+    println!("      --secret-string file://{}", secret_file.display());
+    println!("  sam deploy --parameter-overrides SigningKeySecretArn=<ARN from above> \\");
+    println!("      TokenPublicJwks='{jwks}'");
+    println!();
+    println!(
+        "To rotate: put the new key in the secret and deploy a TokenPublicJwks that lists the"
+    );
+    println!(
+        "new key and the previous one until the last token signed by the old key has expired."
+    );
+    println!("Then delete {} .", secret_file.display());
+    Ok(())
+}
+
 /// Builds every function binary, so that `cargo lambda watch` starts them at once.
+///
+/// Not `--workspace`: cargo-lambda runs `cargo run --bin <function>`, which
+/// unifies features over that function alone; the default members (shared
+/// and the functions) unify to the same set, the dev tool's would not, and
+/// every function would then recompile on its first request.
 fn build_functions() -> Result<()> {
-    println!("xtask: building every function (cargo build --workspace --bins)");
-    run(cargo().args(["build", "--workspace", "--bins"]))
+    println!("xtask: building every function (cargo build --bins)");
+    run(cargo().args(["build", "--bins"]))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
