@@ -94,6 +94,8 @@ pub struct StackInfo {
     pub function_env: BTreeMap<String, BTreeMap<String, String>>,
     /// The environment every local function shares: region, dummy credentials, endpoints.
     pub aws_env: BTreeMap<String, String>,
+    /// Where the stack's logs are (`functions.log` holds every function's output on a test stack).
+    pub logs_dir: PathBuf,
 }
 
 impl StackInfo {
@@ -185,6 +187,7 @@ impl Stack {
                 moto_endpoint: format!("http://127.0.0.1:{}", options.ports.moto),
                 function_env: BTreeMap::new(),
                 aws_env: BTreeMap::new(),
+                logs_dir: run_dir.clone(),
             },
             run_dir: run_dir.clone(),
             processes: Vec::new(),

@@ -270,8 +270,105 @@ fn sessions_are_listed_and_ended_one_by_one() {
 }
 
 #[test]
+fn no_response_or_log_line_contains_a_password_token_or_key() {
+    let api = Api::new();
+    let email = unique_email();
+    let password = format!("secret-{}", shared::ids::new_id());
+    let mut responses = Vec::new();
+    let (status, body) = api.post(
+        "/auth/register",
+        None,
+        &json!({"email": email, "password": password}),
+    );
+    assert_eq!(status, 201);
+    responses.push(body);
+    responses.push(
+        api.post(
+            "/auth/login",
+            None,
+            &json!({"email": email, "password": format!("{password}x")}),
+        )
+        .1,
+    );
+    responses.push(
+        api.post(
+            "/auth/register",
+            None,
+            &json!({"email": email, "password": password}),
+        )
+        .1,
+    );
+    let tokens = api.login(&email, &password);
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let (_, rotated) = api.post("/auth/refresh", None, &json!({"refresh_token": refresh}));
+    responses.push(api.get("/me", Some(&access)).1);
+    responses.push(
+        api.post("/auth/refresh", None, &json!({"refresh_token": refresh}))
+            .1,
+    );
+    responses.push(api.get("/me", Some(&format!("{access}x"))).1);
+    responses.push(
+        api.post_empty(
+            "/auth/logout",
+            Some(rotated["access_token"].as_str().unwrap()),
+        )
+        .1,
+    );
+
+    let secrets = [
+        password.clone(),
+        access.clone(),
+        refresh.clone(),
+        rotated["access_token"].as_str().unwrap().to_string(),
+        rotated["refresh_token"].as_str().unwrap().to_string(),
+    ];
+    for response in &responses {
+        let text = response.to_string();
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a response echoes a secret: {text}"
+            );
+        }
+    }
+
+    let stack = xtask::stack::StackInfo::from_env().unwrap();
+    let log = std::fs::read_to_string(stack.logs_dir.join("functions.log")).unwrap();
+    assert!(
+        log.contains("session opened"),
+        "the functions' logs are captured"
+    );
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a log line contains a password or token"
+        );
+    }
+    assert!(
+        !log.contains("private_key_pkcs8"),
+        "a log line contains the signing key"
+    );
+}
+
+#[test]
 fn authenticated_routes_refuse_missing_and_garbage_tokens() {
     let api = Api::new();
+    for (method, path) in [
+        ("POST", "/auth/logout"),
+        ("POST", "/auth/logout-all"),
+        ("DELETE", "/auth/sessions/AAAAAAAAAAAAAAAAAAAAAA"),
+    ] {
+        let (status, problem) = match method {
+            "POST" => api.post_empty(path, None),
+            _ => api.delete(path, None),
+        };
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (401, Some("invalid_token")),
+            "{method} {path}"
+        );
+    }
     for path in ["/me", "/auth/sessions"] {
         for token in [None, Some("garbage"), Some("a.b.c")] {
             let response = api.raw_get(path, token);
