@@ -1,8 +1,12 @@
 //! AWS SDK configuration and store failures shared by every store module.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::time::Timestamp;
 
 /// The SDK configuration of this process: region, credentials and endpoints
 /// from the environment (`AWS_ENDPOINT_URL_<SERVICE>` points it at emulators).
@@ -63,5 +67,61 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
         }
+    }
+}
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// A string attribute.
+pub fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+/// A number attribute.
+pub fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// The string attribute `key` of `item`.
+pub fn text(item: &Item, key: &str) -> Option<String> {
+    item.get(key)?.as_s().ok().cloned()
+}
+
+/// The number attribute `key` of `item`, as epoch seconds.
+pub fn timestamp(item: &Item, key: &str) -> Option<Timestamp> {
+    item.get(key)?.as_n().ok()?.parse().ok().map(Timestamp)
+}
+
+/// The outcome of a conditional write: `true` written, `false` the condition failed.
+pub fn conditional<O, E>(
+    operation: &'static str,
+    result: Result<O, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + Debug,
+{
+    conditional_output(operation, result).map(|output| output.is_some())
+}
+
+/// The output of a conditional write, or `None` when its condition failed.
+pub fn conditional_output<O, E>(
+    operation: &'static str,
+    result: Result<O, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> Result<Option<O>, StoreError>
+where
+    E: ProvideErrorMetadata + Debug,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(error)
+            if error
+                .as_service_error()
+                .and_then(|e| e.code())
+                .is_some_and(|code| code == "ConditionalCheckFailedException") =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(StoreError::sdk(operation, error)),
     }
 }

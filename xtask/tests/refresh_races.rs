@@ -8,11 +8,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod support;
+
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::accounts::routes::{Login, Me, Refresh, Register};
 use shared::config::Environment;
 use shared::http::finish;
+use support::unique_email;
 use xtask::stack::StackInfo;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -64,12 +67,7 @@ fn parse(response: Response<Body>) -> (u16, Value) {
 impl Routes {
     /// Registers a fresh user and logs in: (refresh token, access token).
     async fn new_session(&self) -> (String, String) {
-        let email = format!(
-            "race-{}@example.com",
-            shared::ids::new_id()
-                .to_lowercase()
-                .replace(['-', '_'], "x")
-        );
+        let email = unique_email();
         let body = json!({"email": email, "password": PASSWORD});
         let (status, _) = parse(finish(
             self.register
@@ -183,12 +181,7 @@ async fn only_the_immediately_preceding_token_has_a_grace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reuse_racing_a_legitimate_refresh_never_leaves_a_working_descendant() {
     let routes = routes(0).await;
-    let email = format!(
-        "race-{}@example.com",
-        shared::ids::new_id()
-            .to_lowercase()
-            .replace(['-', '_'], "x")
-    );
+    let email = unique_email();
     let body = json!({"email": email, "password": PASSWORD});
     parse(finish(
         routes

@@ -10,11 +10,11 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
+    Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
 };
 
 use super::tokens::AccessClaims;
-use crate::aws::StoreError;
+use crate::aws::{Item, StoreError, conditional, n, s, text, timestamp as time};
 use crate::time::Timestamp;
 
 /// One login's session.
@@ -73,24 +73,6 @@ pub struct SessionStore {
     revoked_table: String,
 }
 
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_string())
-}
-
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-type Item = HashMap<String, AttributeValue>;
-
-fn text(item: &Item, key: &str) -> Option<String> {
-    item.get(key)?.as_s().ok().cloned()
-}
-
-fn time(item: &Item, key: &str) -> Option<Timestamp> {
-    item.get(key)?.as_n().ok()?.parse().ok().map(Timestamp)
-}
-
 /// The deny-list key of an access token.
 fn token_id(claims: &AccessClaims) -> String {
     format!("{}#{}", claims.iss, claims.jti)
@@ -101,18 +83,6 @@ fn session_key(user_id: &str, session_id: &str) -> Item {
         ("user_id".to_string(), s(user_id)),
         ("session_id".to_string(), s(session_id)),
     ])
-}
-
-fn is_conditional_failure<E>(
-    error: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    error
-        .as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
 impl SessionStore {
@@ -226,11 +196,7 @@ impl SessionStore {
             .expression_attribute_values(":idle", n(idle.0))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::sdk("DynamoDB.UpdateItem", e)),
-        }
+        conditional("DynamoDB.UpdateItem", result)
     }
 
     /// Within the grace period, issues a new current hash for a client that
@@ -262,11 +228,7 @@ impl SessionStore {
             .expression_attribute_values(":now", n(now.0))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::sdk("DynamoDB.UpdateItem", e)),
-        }
+        conditional("DynamoDB.UpdateItem", result)
     }
 
     /// Ends one session; `false` if there was none.
@@ -279,11 +241,7 @@ impl SessionStore {
             .condition_expression("attribute_exists(session_id)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::sdk("DynamoDB.DeleteItem", e)),
-        }
+        conditional("DynamoDB.DeleteItem", result)
     }
 
     /// Every live session of `user_id` (strongly consistent).

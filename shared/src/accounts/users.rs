@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use super::email::Email;
-use crate::aws::StoreError;
+use crate::aws::{Item, StoreError, n, s, text, timestamp};
 use crate::time::Timestamp;
 
 /// A user's public profile.
@@ -50,22 +50,6 @@ pub enum RegisterError {
 pub struct UserStore {
     client: Client,
     table: String,
-}
-
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_string())
-}
-
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn text(item: &HashMap<String, AttributeValue>, key: &str) -> Option<String> {
-    item.get(key)?.as_s().ok().cloned()
-}
-
-fn number(item: &HashMap<String, AttributeValue>, key: &str) -> Option<u64> {
-    item.get(key)?.as_n().ok()?.parse().ok()
 }
 
 impl UserStore {
@@ -138,18 +122,23 @@ impl UserStore {
         }
     }
 
-    /// The credentials registered for `email`, if any.
-    pub async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+    /// The item with key `pk`, read consistently.
+    async fn item(&self, pk: String) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(&format!("email#{}", email.as_str())))
+            .key("pk", s(&pk))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::sdk("DynamoDB.GetItem", e))?;
-        let Some(item) = output.item else {
+        Ok(output.item)
+    }
+
+    /// The credentials registered for `email`, if any.
+    pub async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+        let Some(item) = self.item(format!("email#{}", email.as_str())).await? else {
             return Ok(None);
         };
         match (text(&item, "user_id"), text(&item, "password_hash")) {
@@ -166,28 +155,19 @@ impl UserStore {
 
     /// The profile of `user_id`, if the user exists.
     pub async fn profile(&self, user_id: &str) -> Result<Option<UserProfile>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(&format!("user#{user_id}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("DynamoDB.GetItem", e))?;
-        let Some(item) = output.item else {
+        let Some(item) = self.item(format!("user#{user_id}")).await? else {
             return Ok(None);
         };
         match (
             text(&item, "user_id"),
             text(&item, "email"),
-            number(&item, "created_at"),
+            timestamp(&item, "created_at"),
         ) {
             (Some(user_id), Some(email), Some(created_at)) => Ok(Some(UserProfile {
                 user_id,
                 email,
                 name: text(&item, "name"),
-                created_at: Timestamp(created_at),
+                created_at,
             })),
             _ => Err(StoreError::corrupt(
                 "DynamoDB.GetItem",
