@@ -46,6 +46,15 @@ impl StoreError {
     }
 }
 
+/// The one mapping of store failures to the API: 503 with `Retry-After`,
+/// the cause in the log only.
+impl From<StoreError> for crate::http::Problem {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "store call failed");
+        crate::http::Problem::service_unavailable(1)
+    }
+}
+
 /// The SDK clients a function may use, built once at cold start.
 #[derive(Debug, Clone)]
 pub struct AwsClients {

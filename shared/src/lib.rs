@@ -4,9 +4,11 @@
 
 pub mod accounts;
 pub mod aws;
+pub mod cart;
 pub mod config;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod ratelimit;
 pub mod telemetry;
 pub mod time;

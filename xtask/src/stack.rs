@@ -78,6 +78,8 @@ pub struct StackOptions {
     pub reload: bool,
     /// Function logs on this terminal instead of a log file.
     pub function_logs: Output,
+    /// Template parameters given a local value over their `Default`.
+    pub parameters: BTreeMap<String, String>,
 }
 
 /// Where a running stack answers; written to `.tools/run/<name>/stack.json`
@@ -227,6 +229,12 @@ impl Stack {
 
         let clients = Clients::new(&stack.info.dynamodb_endpoint, &stack.info.moto_endpoint).await;
         let mut resolver = Resolver::new(&template, "");
+        for (name, value) in &options.parameters {
+            if !template.has_parameter(name) {
+                bail!("parameter {name} is not in template.yaml");
+            }
+            resolver.set_parameter(name, value.clone());
+        }
         provision::provision(&clients, &template, &mut resolver).await?;
         provision::local_parameters(&clients, &template, &mut resolver, &options.name).await?;
 
@@ -242,32 +250,11 @@ impl Stack {
             stack.info.function_env.insert(function.binary.clone(), env);
         }
         let env_file = run_dir.join("functions.env");
-        std::fs::write(&env_file, union_env_file(&stack.info)?)?;
-
-        let mut watch = Command::new(tools.cargo_lambda());
-        watch
-            .args([
-                "lambda",
-                "watch",
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-            ])
-            .arg(options.ports.api.to_string())
-            .arg("--env-file")
-            .arg(&env_file)
-            .current_dir(root)
-            .env("PATH", tools.path_env());
+        std::fs::write(&env_file, union_env_file(&stack.info, &BTreeMap::new())?)?;
+        let mut watch = watch_command(root, &stack.info, &env_file, options.ports.api);
         if !options.reload {
             watch.arg("--ignore-changes");
         }
-        for (key, _) in std::env::vars_os() {
-            // Real AWS settings of the developer never reach a local function.
-            if key.to_string_lossy().starts_with("AWS_") {
-                watch.env_remove(key);
-            }
-        }
-        watch.envs(&stack.info.aws_env);
         stack.spawn("functions", &mut watch, options.function_logs)?;
         let api = stack.processes.len() - 1;
         stack.processes[api].wait_for_port(loopback(options.ports.api), startup)?;
@@ -333,6 +320,8 @@ impl Stack {
     }
 
     fn stop_processes(&mut self) {
+        // Instances tests started and could not stop (a killed test) go first.
+        process::kill_groups(&recorded_instances(&self.run_dir));
         while let Some(mut process) = self.processes.pop() {
             // cargo-lambda stops its functions on SIGINT, as on Ctrl-C.
             process.stop(Signal::SIGINT, Duration::from_secs(5));
@@ -368,6 +357,99 @@ impl Drop for Stack {
     }
 }
 
+/// `cargo lambda watch` serving every function on `port`, with `env_file`
+/// and the stack's AWS settings, and none of the developer's own.
+fn watch_command(root: &Path, info: &StackInfo, env_file: &Path, port: u16) -> Command {
+    let tools = Tools::new(root);
+    let mut watch = Command::new(tools.cargo_lambda());
+    watch
+        .args([
+            "lambda",
+            "watch",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+        ])
+        .arg(port.to_string())
+        .arg("--env-file")
+        .arg(env_file)
+        .current_dir(root)
+        .env("PATH", tools.path_env());
+    for (key, _) in std::env::vars_os() {
+        // Real AWS settings of the developer never reach a local function.
+        if key.to_string_lossy().starts_with("AWS_") {
+            watch.env_remove(key);
+        }
+    }
+    watch.envs(&info.aws_env);
+    watch
+}
+
+/// One more instance of every function over a running stack's emulators:
+/// its own `cargo lambda watch` (so its own function processes) on a port
+/// of its own, with the stack's environment and, optionally, some variables
+/// changed. Stopped when dropped, also when the test that started it fails;
+/// the stack stops any a killed test left behind.
+pub struct Instance {
+    /// Base URL of this instance's HTTP API.
+    pub api_url: String,
+    process: Managed,
+    pgid_file: PathBuf,
+}
+
+impl Instance {
+    /// Starts instance `name` (a file name) of the stack `info` describes.
+    pub fn start(info: &StackInfo, name: &str, overrides: &[(&str, &str)]) -> Result<Self> {
+        let root = crate::workspace_root();
+        let dir = info.logs_dir.join("instances");
+        std::fs::create_dir_all(&dir)?;
+        let overrides: BTreeMap<String, String> = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env_file = dir.join(format!("{name}.env"));
+        std::fs::write(&env_file, union_env_file(info, &overrides)?)?;
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let mut watch = watch_command(&root, info, &env_file, port);
+        watch.arg("--ignore-changes");
+        let mut process = Managed::spawn(name, &mut watch, &dir, Output::LogFile)?;
+        let pgid_file = dir.join(format!("{name}.pgid"));
+        std::fs::write(&pgid_file, process.pgid().to_string())?;
+        process.wait_for_port(loopback(port), Duration::from_secs(60))?;
+        Ok(Self {
+            api_url: format!("http://127.0.0.1:{port}"),
+            process,
+            pgid_file,
+        })
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.process.stop(Signal::SIGINT, Duration::from_secs(5));
+        let _ = std::fs::remove_file(&self.pgid_file);
+    }
+}
+
+/// The process groups of instances recorded under `run_dir` and still there.
+fn recorded_instances(run_dir: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir(run_dir.join("instances")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "pgid"))
+        .filter_map(|path| {
+            let pgid = std::fs::read_to_string(&path).ok()?.trim().parse().ok();
+            let _ = std::fs::remove_file(&path);
+            pgid
+        })
+        .collect()
+}
+
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
 }
@@ -391,6 +473,7 @@ fn claim_run_dir(run_dir: &Path, name: &str) -> Result<()> {
         }
         // The run that wrote this died without cleaning up: its processes go now.
         process::kill_groups(&groups);
+        process::kill_groups(&recorded_instances(run_dir));
         std::fs::remove_file(&pids_file)?;
     }
     for stale in ["stack.json", "functions.env"] {
@@ -424,8 +507,9 @@ fn aws_env(info: &StackInfo) -> BTreeMap<String, String> {
 /// union of the functions' variables; a name two functions set differently
 /// cannot be expressed that way and is refused. (That each function needs no
 /// more than its own is checked by the handler tests, which configure each
-/// handler from its template environment alone.)
-fn union_env_file(info: &StackInfo) -> Result<String> {
+/// handler from its template environment alone.) `overrides` replace any
+/// variable of the union.
+fn union_env_file(info: &StackInfo, overrides: &BTreeMap<String, String>) -> Result<String> {
     let mut union: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
     for (binary, env) in &info.function_env {
         for (name, value) in env {
@@ -445,6 +529,8 @@ fn union_env_file(info: &StackInfo) -> Result<String> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .chain(union.iter().map(|(k, (_, v))| (*k, *v)))
+        .filter(|(name, _)| !overrides.contains_key(*name))
+        .chain(overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     {
         // Single quotes keep the value literal (JSON included) in cargo-lambda's dotenv parser.
         if value.contains('\n') || value.contains('\'') {

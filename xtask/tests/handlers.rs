@@ -11,6 +11,7 @@ use lambda_http::{Body, Response};
 use shared::accounts::routes::{
     DeleteSession, Jwks, ListSessions, Login, Logout, LogoutAll, Me, Refresh, Register,
 };
+use shared::cart::routes::{GetCart, PutCart};
 use shared::http::finish;
 use xtask::checks;
 use xtask::stack::StackInfo;
@@ -46,6 +47,8 @@ async fn invoke_http(binary: &str, event: &str) -> Option<Response<Body>> {
                 .await
         }
         "me" => Me::new(&env, &aws).unwrap().handle(request).await,
+        "get-cart" => GetCart::new(&env, &aws).unwrap().handle(request).await,
+        "put-cart" => PutCart::new(&env, &aws).unwrap().handle(request).await,
         "jwks" => Jwks::new(&env).unwrap().handle(request).await,
         _ => return None,
     }))

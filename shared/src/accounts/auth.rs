@@ -2,15 +2,34 @@
 //! expiry, issuer, audience), then check in one round trip that its session
 //! is live and its `jti` is not revoked. Any instance can do it; a logout on
 //! one instance is seen by the next request on every other.
+//!
+//! Every authenticated request also counts against the caller's per-user
+//! budget, in the same round trip as the standing check.
 
-use lambda_http::Request;
+use std::future::Future;
+
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::{self, HeaderValue};
+use lambda_http::{Body, Request, Response};
 
 use super::sessions::{SessionStore, TokenStanding};
 use super::tokens::{AccessClaims, AccessTokenVerifier, TokenError};
 use crate::http::Problem;
+use crate::ratelimit::{Policy, Quota, RateLimiter, WhenStoreFails, with_rate_limit};
 use crate::time::Timestamp;
+
+/// The default per-user budget of an authenticated function, per minute.
+pub const DEFAULT_REQUESTS_PER_USER_PER_MINUTE: u32 = 300;
+
+/// The per-user budget: fails open, since it is about fairness, not secrets.
+pub fn per_user_policy(requests_per_minute: u32) -> Policy {
+    Policy {
+        name: "user",
+        limit: requests_per_minute,
+        window_seconds: 60,
+        when_store_fails: WhenStoreFails::Admit,
+    }
+}
 
 /// The caller of an authenticated request.
 #[derive(Debug, Clone)]
@@ -31,10 +50,13 @@ impl Caller {
     }
 }
 
-/// Verifies bearer tokens and checks their standing in the store.
+/// Verifies bearer tokens, checks their standing in the store and applies
+/// the per-user rate limit.
 pub struct Authenticator {
     verifier: AccessTokenVerifier,
     sessions: SessionStore,
+    limiter: RateLimiter,
+    per_user: Policy,
 }
 
 /// 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750).
@@ -71,9 +93,35 @@ pub fn bearer_token(request: &Request) -> Result<&str, TokenError> {
 }
 
 impl Authenticator {
-    /// An authenticator with this verifier and store.
-    pub fn new(verifier: AccessTokenVerifier, sessions: SessionStore) -> Self {
-        Self { verifier, sessions }
+    /// An authenticator with this verifier, store and per-user limit.
+    pub fn new(
+        verifier: AccessTokenVerifier,
+        sessions: SessionStore,
+        limiter: RateLimiter,
+        per_user: Policy,
+    ) -> Self {
+        Self {
+            verifier,
+            sessions,
+            limiter,
+            per_user,
+        }
+    }
+
+    /// Runs `route` for the authenticated caller: 401, 429 or 503 before it
+    /// runs when the caller may not, and the caller's `RateLimit-*` headers
+    /// on whatever it answers. Every authenticated route goes through here.
+    pub async fn authenticated<F, Fut>(
+        &self,
+        request: &Request,
+        route: F,
+    ) -> Result<Response<Body>, Problem>
+    where
+        F: FnOnce(Caller) -> Fut,
+        Fut: Future<Output = Result<Response<Body>, Problem>>,
+    {
+        let (caller, quota) = self.authenticate(request).await?;
+        with_rate_limit(route(caller).await, quota)
     }
 
     /// The store it checks standing in.
@@ -81,8 +129,8 @@ impl Authenticator {
         &self.sessions
     }
 
-    /// The caller, or 401 (503 if the store cannot answer).
-    pub async fn authenticate(&self, request: &Request) -> Result<Caller, Problem> {
+    /// The caller and its quota, or 401, 429 (503 if the store cannot answer).
+    async fn authenticate(&self, request: &Request) -> Result<(Caller, Option<Quota>), Problem> {
         let now = Timestamp::now();
         let claims = bearer_token(request)
             .and_then(|token| self.verifier.verify(token))
@@ -90,8 +138,13 @@ impl Authenticator {
                 tracing::info!(%reason, "bearer token refused");
                 unauthorized()
             })?;
-        match self.sessions.standing(&claims, now).await {
-            Ok(TokenStanding::Valid) => Ok(Caller { claims }),
+        // Both calls need only the verified claims: one round trip, not two.
+        let (standing, admitted) = tokio::join!(
+            self.sessions.standing(&claims, now),
+            self.limiter.admit_at(&self.per_user, &claims.sub, now),
+        );
+        match standing {
+            Ok(TokenStanding::Valid) => Ok((Caller { claims }, admitted?.quota())),
             Ok(TokenStanding::Revoked) => {
                 tracing::info!(reason = %TokenError::Revoked, "bearer token refused");
                 Err(unauthorized())

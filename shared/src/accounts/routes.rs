@@ -4,11 +4,10 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::{self, HeaderValue};
-use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 
-use super::auth::{Authenticator, Caller};
+use super::auth::{Authenticator, DEFAULT_REQUESTS_PER_USER_PER_MINUTE, per_user_policy};
 use super::email::Email;
 use super::keys::{KeyError, PublicKeys, SigningKey};
 use super::password::{self, Password};
@@ -17,8 +16,9 @@ use super::tokens::{AccessTokenIssuer, AccessTokenVerifier, RefreshToken, TokenS
 use super::users::{RegisterError, UserProfile, UserStore};
 use crate::aws::{AwsClients, StoreError};
 use crate::config::{ConfigError, Environment};
-use crate::http::{Problem, json, json_body};
+use crate::http::{Problem, json, json_body, no_content, no_store, source_ip};
 use crate::ids::{is_id, new_id};
+use crate::ratelimit::{Policy, RateLimiter, WhenStoreFails, with_rate_limit};
 use crate::time::Timestamp;
 
 /// The refresh cookie's name: `__Host-` pins it to this host, `/` and Secure.
@@ -73,9 +73,28 @@ fn public_keys(env: &Environment) -> Result<PublicKeys, StartupError> {
     Ok(PublicKeys::from_jwks(env.require("TOKEN_PUBLIC_JWKS")?)?)
 }
 
-fn authenticator(env: &Environment, aws: &AwsClients) -> Result<Authenticator, StartupError> {
+/// The authenticator of every bearer route, with its per-user budget
+/// (`REQUESTS_PER_USER_PER_MINUTE`, default 300; set it per function).
+pub fn authenticator(env: &Environment, aws: &AwsClients) -> Result<Authenticator, StartupError> {
     let verifier = AccessTokenVerifier::new(public_keys(env)?, &token_settings(env)?);
-    Ok(Authenticator::new(verifier, session_store(env, aws)?))
+    let per_user = per_user_policy(env.parse_or(
+        "REQUESTS_PER_USER_PER_MINUTE",
+        DEFAULT_REQUESTS_PER_USER_PER_MINUTE,
+    )?);
+    Ok(Authenticator::new(
+        verifier,
+        session_store(env, aws)?,
+        rate_limiter(env, aws)?,
+        per_user,
+    ))
+}
+
+/// The rate limiter counting in `RATE_LIMITS_TABLE`.
+pub fn rate_limiter(env: &Environment, aws: &AwsClients) -> Result<RateLimiter, ConfigError> {
+    Ok(RateLimiter::new(
+        aws.dynamodb.clone(),
+        env.require("RATE_LIMITS_TABLE")?,
+    ))
 }
 
 fn session_store(env: &Environment, aws: &AwsClients) -> Result<SessionStore, ConfigError> {
@@ -112,33 +131,6 @@ async fn issuer(env: &Environment, aws: &AwsClients) -> Result<AccessTokenIssuer
         SigningKey::from_secret(text)?,
         token_settings(env)?,
     ))
-}
-
-fn unavailable(error: StoreError) -> Problem {
-    tracing::error!(%error, "store call failed");
-    Problem::service_unavailable(1)
-}
-
-fn no_store(mut response: Response<Body>) -> Response<Body> {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-fn no_content() -> Response<Body> {
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
-}
-
-fn source_ip(request: &Request) -> String {
-    match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => {
-            context.http.source_ip.clone().unwrap_or_default()
-        }
-        _ => String::new(),
-    }
 }
 
 fn user_agent(request: &Request) -> String {
@@ -249,7 +241,7 @@ impl Register {
                     "an account with this email exists",
                 ));
             }
-            Err(RegisterError::Store(error)) => return Err(unavailable(error)),
+            Err(RegisterError::Store(error)) => return Err(error.into()),
         }
         tracing::info!(user_id = %profile.user_id, "account created");
         Ok(no_store(json(
@@ -317,6 +309,36 @@ pub struct Login {
     sessions: SessionStore,
     issuer: AccessTokenIssuer,
     settings: SessionSettings,
+    limiter: RateLimiter,
+    limits: LoginLimits,
+}
+
+/// Login's two limits; both fail closed, since they guard passwords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Attempts per source IP (default 20 a minute).
+    pub per_ip: Policy,
+    /// Failed attempts per email (default 5 per 15 minutes).
+    pub failures_per_email: Policy,
+}
+
+impl LoginLimits {
+    fn from_env(env: &Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            per_ip: Policy {
+                name: "login-ip",
+                limit: env.parse_or("LOGIN_ATTEMPTS_PER_IP_PER_MINUTE", 20)?,
+                window_seconds: 60,
+                when_store_fails: WhenStoreFails::Refuse,
+            },
+            failures_per_email: Policy {
+                name: "login-email",
+                limit: env.parse_or("LOGIN_FAILURES_PER_EMAIL", 5)?,
+                window_seconds: env.parse_or("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)?,
+                when_store_fails: WhenStoreFails::Refuse,
+            },
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -343,18 +365,60 @@ impl Login {
             sessions: session_store(env, aws)?,
             issuer: issuer(env, aws).await?,
             settings: SessionSettings::from_env(env)?,
+            limiter: rate_limiter(env, aws)?,
+            limits: LoginLimits::from_env(env)?,
         })
     }
 
-    /// Checks the credentials and opens a session.
+    /// Checks the credentials and opens a session, within the login limits.
+    ///
+    /// Every attempt counts against the source IP. A failure counts against
+    /// the email: the attempt takes a slot before the password is checked
+    /// (so racing guesses cannot overshoot) and gives it back if it succeeds.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let body: LoginBody = json_body(&request)?;
+        let per_ip = self
+            .limiter
+            .admit(&self.limits.per_ip, &source_ip(&request))
+            .await?;
+        let mut quota = per_ip.quota();
+        let body: LoginBody = match json_body(&request) {
+            Ok(body) => body,
+            Err(problem) => return with_rate_limit(Err(problem), quota),
+        };
+        let email = Email::parse(&body.email).ok();
+        let failure_slot = match &email {
+            Some(email) => {
+                let slot = self
+                    .limiter
+                    .admit(&self.limits.failures_per_email, email.as_str())
+                    .await?;
+                quota = match (quota, slot.quota()) {
+                    (Some(ip), Some(email)) => Some(ip.tighter(email)),
+                    (ip, email) => ip.or(email),
+                };
+                Some(slot)
+            }
+            None => None,
+        };
+        let outcome = self.check_and_open(&request, &body, email.as_ref()).await;
+        if let (Ok(_), Some(slot)) = (&outcome, &failure_slot) {
+            self.limiter.give_back(slot).await;
+        }
+        with_rate_limit(outcome, quota)
+    }
+
+    async fn check_and_open(
+        &self,
+        request: &Request,
+        body: &LoginBody,
+        email: Option<&Email>,
+    ) -> Result<Response<Body>, Problem> {
         if body.password.chars().count() > password::MAX_CHARS {
             return Err(invalid_credentials());
         }
-        let credentials = match Email::parse(&body.email) {
-            Ok(email) => self.users.credentials(&email).await.map_err(unavailable)?,
-            Err(_) => None,
+        let credentials = match email {
+            Some(email) => self.users.credentials(email).await?,
+            None => None,
         };
         // Unknown emails are checked against a dummy hash: same answer, same time.
         if !password::verify(
@@ -376,15 +440,15 @@ impl Login {
             session_id,
             created_at: now,
             last_seen_at: now,
-            user_agent: user_agent(&request),
-            ip: source_ip(&request),
+            user_agent: user_agent(request),
+            ip: source_ip(request),
             refresh_hash: refresh.hash(),
             previous_hash: None,
             rotated_at: None,
             idle_expires_at: now.plus(self.settings.idle_ttl_seconds).min(expires_at),
             expires_at,
         };
-        self.sessions.create(&session).await.map_err(unavailable)?;
+        self.sessions.create(&session).await?;
         tracing::info!(user_id = %session.user_id, session_id = %session.session_id, "session opened");
         token_response(&self.issuer, &session, &refresh, now)
     }
@@ -448,8 +512,7 @@ impl Refresh {
         let session = self
             .sessions
             .get(token.user_id(), token.session_id(), now)
-            .await
-            .map_err(unavailable)?
+            .await?
             .ok_or_else(invalid_refresh_token)?;
         let presented_hash = token.hash();
         let next = RefreshToken::generate(token.user_id(), token.session_id());
@@ -464,20 +527,17 @@ impl Refresh {
                     now,
                     self.settings.idle_ttl_seconds,
                 )
-                .await
-                .map_err(unavailable)?
+                .await?
         } else if self.within_grace(&session, &presented_hash, now) {
             self.sessions
                 .rotate_within_grace(&session, &next.hash(), now)
-                .await
-                .map_err(unavailable)?
+                .await?
         } else {
             // A token that was rotated away is being replayed: whoever holds it,
             // the session can no longer be trusted.
             self.sessions
                 .delete(&session.user_id, &session.session_id)
-                .await
-                .map_err(unavailable)?;
+                .await?;
             tracing::warn!(user_id = %session.user_id, session_id = %session.session_id, "refresh token reuse: session revoked");
             false
         };
@@ -526,16 +586,18 @@ impl Logout {
 
     /// Ends this session and refuses this access token from now on.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let caller = self.auth.authenticate(&request).await?;
         self.auth
-            .sessions()
-            .revoke_token_and_end_session(&caller.claims)
+            .authenticated(&request, |caller| async move {
+                self.auth
+                    .sessions()
+                    .revoke_token_and_end_session(&caller.claims)
+                    .await?;
+                tracing::info!(session_id = %caller.session_id(), "logged out");
+                let mut response = no_content();
+                clear_refresh_cookie(&mut response);
+                Ok(response)
+            })
             .await
-            .map_err(unavailable)?;
-        tracing::info!(session_id = %caller.session_id(), "logged out");
-        let mut response = no_content();
-        clear_refresh_cookie(&mut response);
-        Ok(response)
     }
 }
 
@@ -554,20 +616,19 @@ impl LogoutAll {
 
     /// Ends every session of the caller: every token issued before now is refused.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let caller = self.auth.authenticate(&request).await?;
-        let sessions = self.auth.sessions();
-        sessions
-            .revoke_token_and_end_session(&caller.claims)
+        self.auth
+            .authenticated(&request, |caller| async move {
+                let sessions = self.auth.sessions();
+                sessions
+                    .revoke_token_and_end_session(&caller.claims)
+                    .await?;
+                sessions.delete_all(caller.user_id()).await?;
+                tracing::info!(user_id = %caller.user_id(), "logged out everywhere");
+                let mut response = no_content();
+                clear_refresh_cookie(&mut response);
+                Ok(response)
+            })
             .await
-            .map_err(unavailable)?;
-        sessions
-            .delete_all(caller.user_id())
-            .await
-            .map_err(unavailable)?;
-        tracing::info!(user_id = %caller.user_id(), "logged out everywhere");
-        let mut response = no_content();
-        clear_refresh_cookie(&mut response);
-        Ok(response)
     }
 }
 
@@ -598,30 +659,32 @@ impl ListSessions {
 
     /// The caller's live sessions, newest first.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let caller: Caller = self.auth.authenticate(&request).await?;
-        let mut sessions = self
-            .auth
-            .sessions()
-            .list(caller.user_id(), Timestamp::now())
-            .await
-            .map_err(unavailable)?;
-        sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
-        let views: Vec<SessionView> = sessions
-            .into_iter()
-            .map(|s| SessionView {
-                current: s.session_id == caller.session_id(),
-                created_at: s.created_at.rfc3339(),
-                last_seen_at: s.last_seen_at.rfc3339(),
-                expires_at: s.ends_at().rfc3339(),
-                session_id: s.session_id,
-                user_agent: s.user_agent,
-                ip: s.ip,
+        self.auth
+            .authenticated(&request, |caller| async move {
+                let mut sessions = self
+                    .auth
+                    .sessions()
+                    .list(caller.user_id(), Timestamp::now())
+                    .await?;
+                sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+                let views: Vec<SessionView> = sessions
+                    .into_iter()
+                    .map(|s| SessionView {
+                        current: s.session_id == caller.session_id(),
+                        created_at: s.created_at.rfc3339(),
+                        last_seen_at: s.last_seen_at.rfc3339(),
+                        expires_at: s.ends_at().rfc3339(),
+                        session_id: s.session_id,
+                        user_agent: s.user_agent,
+                        ip: s.ip,
+                    })
+                    .collect();
+                Ok(no_store(json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "sessions": views }),
+                )?))
             })
-            .collect();
-        Ok(no_store(json(
-            StatusCode::OK,
-            &serde_json::json!({ "sessions": views }),
-        )?))
+            .await
     }
 }
 
@@ -640,25 +703,28 @@ impl DeleteSession {
 
     /// Ends one of the caller's sessions; anyone else's is 404.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let caller = self.auth.authenticate(&request).await?;
-        let not_found = || Problem::not_found("no such session");
-        let session_id = request
-            .path_parameters_ref()
-            .and_then(|p| p.first("session_id"))
-            .map(str::to_string)
-            .filter(|id| is_id(id))
-            .ok_or_else(not_found)?;
-        let deleted = self
-            .auth
-            .sessions()
-            .delete(caller.user_id(), &session_id)
+        let request = &request;
+        self.auth
+            .authenticated(request, |caller| async move {
+                let not_found = || Problem::not_found("no such session");
+                let session_id = request
+                    .path_parameters_ref()
+                    .and_then(|p| p.first("session_id"))
+                    .map(str::to_string)
+                    .filter(|id| is_id(id))
+                    .ok_or_else(not_found)?;
+                let deleted = self
+                    .auth
+                    .sessions()
+                    .delete(caller.user_id(), &session_id)
+                    .await?;
+                if !deleted {
+                    return Err(not_found());
+                }
+                tracing::info!(%session_id, "session ended");
+                Ok(no_content())
+            })
             .await
-            .map_err(unavailable)?;
-        if !deleted {
-            return Err(not_found());
-        }
-        tracing::info!(%session_id, "session ended");
-        Ok(no_content())
     }
 }
 
@@ -679,14 +745,16 @@ impl Me {
 
     /// The caller's profile.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let caller = self.auth.authenticate(&request).await?;
-        let profile = self
-            .users
-            .profile(caller.user_id())
+        self.auth
+            .authenticated(&request, |caller| async move {
+                let profile = self
+                    .users
+                    .profile(caller.user_id())
+                    .await?
+                    .ok_or_else(super::auth::unauthorized)?;
+                Ok(no_store(json(StatusCode::OK, &UserView::from(profile))?))
+            })
             .await
-            .map_err(unavailable)?
-            .ok_or_else(super::auth::unauthorized)?;
-        Ok(no_store(json(StatusCode::OK, &UserView::from(profile))?))
     }
 }
 

@@ -2,11 +2,13 @@
 //! problems out, and the Lambda runtime loop that ties them together.
 
 mod body;
+mod context;
 mod problem;
 mod response;
 mod serve;
 
 pub use body::{MAX_BODY_BYTES, json_body};
+pub use context::source_ip;
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem};
-pub use response::json;
+pub use response::{json, no_content, no_store};
 pub use serve::{LambdaError, finish, serve};

@@ -21,3 +21,18 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<Body
     );
     Ok(response)
 }
+
+/// Marks a response as never to be stored by a cache (tokens, personal data).
+pub fn no_store(mut response: Response<Body>) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// 204 No Content.
+pub fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}

@@ -8,11 +8,28 @@ use serde_json::Value;
 use ureq::http::Response;
 use xtask::stack::StackInfo;
 
-/// The API of the stack that `cargo xtask test` started.
+/// The API of the stack that `cargo xtask test` started (or of an instance).
 pub struct Api {
     base: String,
     agent: ureq::Agent,
 }
+
+/// A response: status, headers and the JSON body (`Null` when there is none).
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// A header as text, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The password of every test user.
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// An email no other test uses.
 pub fn unique_email() -> String {
@@ -27,6 +44,11 @@ pub fn unique_email() -> String {
 impl Api {
     pub fn new() -> Self {
         let stack = StackInfo::from_env().expect("the local stack");
+        Self::at(&stack.api_url)
+    }
+
+    /// The API served at `base`, e.g. an `Instance`'s `api_url`.
+    pub fn at(base: &str) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             // The first call of a function starts its process.
@@ -34,9 +56,50 @@ impl Api {
             .build()
             .into();
         Self {
-            base: stack.api_url,
+            base: base.to_string(),
             agent,
         }
+    }
+
+    /// Any request: method, path, bearer token, extra headers and a JSON body.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(body.unwrap_or_default().to_string()).unwrap();
+        let mut response = self.agent.run(request).unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Registers a new user and logs in: (email, access token).
+    pub fn new_user(&self) -> (String, String) {
+        let email = unique_email();
+        assert_eq!(self.register(&email), 201);
+        let tokens = self.login(&email, PASSWORD);
+        (email, tokens["access_token"].as_str().unwrap().to_string())
     }
 
     fn json(mut response: Response<ureq::Body>) -> (u16, Value) {
@@ -100,7 +163,7 @@ impl Api {
 
     /// Registers `email` with the tests' password; the status.
     pub fn register(&self, email: &str) -> u16 {
-        let body = serde_json::json!({"email": email, "password": "correct horse battery staple"});
+        let body = serde_json::json!({"email": email, "password": PASSWORD});
         self.post("/auth/register", None, &body).0
     }
 

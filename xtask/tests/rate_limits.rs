@@ -1,0 +1,356 @@
+//! Rate limits that hold across instances: exact admission counts under
+//! races (two instances over HTTP, and straight at the store), the login
+//! lock-out per email and per source IP, the headers, and what each limit
+//! does when its counters cannot be reached.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lambda_http::{Body, Response};
+use serde_json::json;
+use shared::accounts::routes::{Login, Me};
+use shared::config::Environment;
+use shared::http::finish;
+use shared::ratelimit::{Policy, RateLimiter, WhenStoreFails};
+use shared::time::Timestamp;
+use support::{Api, PASSWORD, unique_email};
+use xtask::stack::{Instance, StackInfo};
+
+/// Waits, if need be, so that `needed` seconds of work fit in the current
+/// fixed window of `window` seconds (windows are aligned to the epoch).
+fn fit_in_window(window: u64, needed: u64) {
+    let into = Timestamp::now().0 % window;
+    if window - into < needed {
+        std::thread::sleep(Duration::from_secs(window - into));
+    }
+}
+
+#[test]
+fn authenticated_answers_carry_the_users_quota() {
+    let api = Api::new();
+    let (_, token) = api.new_user();
+    let first = api.send("GET", "/me", Some(&token), &[], None);
+    let second = api.send("GET", "/auth/sessions", Some(&token), &[], None);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("ratelimit-limit"), Some("300"));
+    let remaining =
+        |r: &support::Reply| -> u32 { r.header("ratelimit-remaining").unwrap().parse().unwrap() };
+    assert!(
+        remaining(&second) < remaining(&first),
+        "one budget across the user's routes"
+    );
+    let reset: u64 = first.header("ratelimit-reset").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&reset));
+    let not_found = api.send(
+        "DELETE",
+        "/auth/sessions/AAAAAAAAAAAAAAAAAAAAAA",
+        Some(&token),
+        &[],
+        None,
+    );
+    assert_eq!(not_found.status, 404);
+    assert!(
+        not_found.header("ratelimit-remaining").is_some(),
+        "problems carry it too"
+    );
+}
+
+#[test]
+fn a_hundred_requests_on_two_instances_against_a_limit_of_20_admit_exactly_20() {
+    let stack = StackInfo::from_env().unwrap();
+    let limit = [("REQUESTS_PER_USER_PER_MINUTE", "20")];
+    let instances = [
+        Instance::start(&stack, "limit-a", &limit).unwrap(),
+        Instance::start(&stack, "limit-b", &limit).unwrap(),
+    ];
+    let apis = Arc::new([
+        Api::at(&instances[0].api_url),
+        Api::at(&instances[1].api_url),
+    ]);
+    let (_, token) = Api::new().new_user();
+    let token = Arc::new(token);
+    // Warm both instances' `me` process so that the burst fits in one window.
+    for api in apis.iter() {
+        assert_eq!(api.send("GET", "/health", None, &[], None).status, 200);
+    }
+    fit_in_window(60, 30);
+
+    let clients: Vec<_> = (0..20)
+        .map(|c| {
+            let apis = Arc::clone(&apis);
+            let token = Arc::clone(&token);
+            std::thread::spawn(move || {
+                (0..5)
+                    .map(|i| {
+                        let reply = apis[(c + i) % 2].send("GET", "/me", Some(&token), &[], None);
+                        if reply.status == 429 {
+                            assert!(reply.header("retry-after").is_some());
+                            assert_eq!(reply.header("ratelimit-remaining"), Some("0"));
+                            assert_eq!(reply.body["code"], "rate_limited");
+                        }
+                        reply.status
+                    })
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert_eq!(statuses.len(), 100);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        20,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        80,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_racing_hits_on_the_store_admit_exactly_the_limit() {
+    let stack = StackInfo::from_env().unwrap();
+    let aws = stack.aws_clients().await;
+    let table = stack
+        .template_environment("me")
+        .require("RATE_LIMITS_TABLE")
+        .unwrap()
+        .to_string();
+    let limiter = Arc::new(RateLimiter::new(aws.dynamodb.clone(), table));
+    let policy = Policy {
+        name: "race",
+        limit: 20,
+        window_seconds: 60,
+        when_store_fails: WhenStoreFails::Refuse,
+    };
+    let key = shared::ids::new_id();
+    let now = Timestamp::now();
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let limiter = Arc::clone(&limiter);
+            let key = key.clone();
+            tokio::spawn(async move { limiter.admit_at(&policy, &key, now).await })
+        })
+        .collect();
+    let mut admitted = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(admission) => admitted.push(admission.quota().unwrap().remaining),
+            Err(problem) => assert_eq!(problem.status(), 429),
+        }
+    }
+    assert_eq!(admitted.len(), 20);
+    admitted.sort_unstable();
+    assert_eq!(
+        admitted,
+        (0..20).collect::<Vec<u32>>(),
+        "each admission saw its own count"
+    );
+    // The next window starts from zero.
+    let next = Timestamp(now.0 + 60);
+    assert!(limiter.admit_at(&policy, &key, next).await.is_ok());
+}
+
+#[test]
+fn five_failures_lock_out_that_email_only_until_the_window_ends() {
+    let stack = StackInfo::from_env().unwrap();
+    const WINDOW: u64 = 8;
+    let window = WINDOW.to_string();
+    let instance = Instance::start(
+        &stack,
+        "lockout",
+        &[("LOGIN_FAILURE_WINDOW_SECONDS", &window)],
+    )
+    .unwrap();
+    let api = Api::at(&instance.api_url);
+    let (victim, bystander) = (unique_email(), unique_email());
+    assert_eq!(Api::new().register(&victim), 201);
+    assert_eq!(Api::new().register(&bystander), 201);
+    let login = |email: &str, password: &str| {
+        api.send(
+            "POST",
+            "/auth/login",
+            None,
+            &[],
+            Some(&json!({"email": email, "password": password}).to_string()),
+        )
+    };
+    // Warm the login process, then start at the beginning of a window.
+    assert_eq!(login(&bystander, PASSWORD).status, 200);
+    fit_in_window(WINDOW, WINDOW - 1);
+
+    for attempt in 1..=4u32 {
+        let reply = login(&victim, "wrong password, attempt");
+        assert_eq!(reply.status, 401, "attempt {attempt}");
+        assert_eq!(reply.header("ratelimit-limit"), Some("5"));
+        assert_eq!(
+            reply.header("ratelimit-remaining"),
+            Some((5 - attempt).to_string().as_str())
+        );
+    }
+    // A success gives its slot back: it is not a failure.
+    assert_eq!(login(&victim, PASSWORD).status, 200);
+    assert_eq!(login(&victim, "the fifth failure").status, 401);
+    let locked = login(&victim, PASSWORD);
+    assert_eq!(
+        locked.status, 429,
+        "locked out, even with the right password"
+    );
+    assert_eq!(locked.body["code"], "rate_limited");
+    let retry_after: u64 = locked.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=WINDOW).contains(&retry_after));
+    assert_eq!(
+        login(&bystander, PASSWORD).status,
+        200,
+        "other emails are unaffected"
+    );
+
+    std::thread::sleep(Duration::from_secs(retry_after));
+    assert_eq!(
+        login(&victim, PASSWORD).status,
+        200,
+        "the next window starts afresh"
+    );
+}
+
+/// Captures the JSON log lines of the handlers a test runs on this thread.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Log {
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let log = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || log.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// `binary`'s template environment with some variables changed.
+fn environment(stack: &StackInfo, binary: &str, changes: &[(&str, &str)]) -> Environment {
+    let mut vars = stack.function_env.get(binary).cloned().unwrap_or_default();
+    for (name, value) in changes {
+        vars.insert(name.to_string(), value.to_string());
+    }
+    Environment::from_pairs(vars)
+}
+
+fn login_event(source_ip: &str, forwarded_for: &str, body: &str) -> lambda_http::Request {
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(xtask::workspace_root().join("events/login/password.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    event["requestContext"]["http"]["sourceIp"] = json!(source_ip);
+    event["headers"]["x-forwarded-for"] = json!(forwarded_for);
+    event["body"] = json!(body);
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn random_ip() -> String {
+    let [a, b, c] = shared::ids::random_bytes::<3>();
+    format!("10.{a}.{b}.{c}")
+}
+
+#[tokio::test]
+async fn twenty_attempts_per_source_ip_whatever_x_forwarded_for_says() {
+    let stack = StackInfo::from_env().unwrap();
+    let aws = stack.aws_clients().await;
+    let env = environment(
+        &stack,
+        "login",
+        &[("LOGIN_ATTEMPTS_PER_IP_PER_MINUTE", "20")],
+    );
+    let login = Login::new(&env, &aws).await.unwrap();
+    let (ip, other_ip) = (random_ip(), random_ip());
+    fit_in_window(60, 20);
+
+    for attempt in 0..20 {
+        // Each claims another client; only API Gateway's sourceIp counts.
+        let forged = format!("192.0.2.{attempt}");
+        let response = finish(login.handle(login_event(&ip, &forged, "{not json")).await);
+        assert_eq!(response.status(), 400, "attempt {attempt}");
+        let remaining = response.headers()["ratelimit-remaining"].to_str().unwrap();
+        assert_eq!(remaining, (19 - attempt).to_string());
+    }
+    let body = json!({"email": unique_email(), "password": PASSWORD}).to_string();
+    let refused = finish(login.handle(login_event(&ip, &random_ip(), &body)).await);
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let elsewhere = finish(login.handle(login_event(&other_ip, &ip, &body)).await);
+    assert_eq!(
+        elsewhere.status(),
+        401,
+        "another address has its own budget"
+    );
+}
+
+fn status_and_headers(response: &Response<Body>) -> (u16, bool, bool) {
+    (
+        response.status().as_u16(),
+        response.headers().contains_key("retry-after"),
+        response.headers().contains_key("ratelimit-limit"),
+    )
+}
+
+#[tokio::test]
+async fn unreachable_counters_close_login_and_open_the_user_budget_and_say_so() {
+    let stack = StackInfo::from_env().unwrap();
+    let aws = stack.aws_clients().await;
+    let missing = [("RATE_LIMITS_TABLE", "no-such-rate-limits-table")];
+    let (_, token) = Api::new().new_user();
+    let log = Log::default();
+    let _guard = log.install();
+
+    let login = Login::new(&environment(&stack, "login", &missing), &aws)
+        .await
+        .unwrap();
+    let body = json!({"email": unique_email(), "password": PASSWORD}).to_string();
+    let response = finish(login.handle(login_event(&random_ip(), "", &body)).await);
+    assert_eq!(
+        status_and_headers(&response),
+        (503, true, false),
+        "login fails closed"
+    );
+    assert!(log.text().contains("fail closed"), "{}", log.text());
+
+    let me = Me::new(&environment(&stack, "me", &missing), &aws).unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(xtask::workspace_root().join("events/me/bearer.json")).unwrap(),
+    )
+    .unwrap();
+    event["headers"]["authorization"] = json!(format!("Bearer {token}"));
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = finish(me.handle(request).await);
+    assert_eq!(
+        status_and_headers(&response),
+        (200, false, false),
+        "the user budget fails open"
+    );
+    assert!(log.text().contains("fail open"), "{}", log.text());
+}
