@@ -62,6 +62,12 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// Secrets Manager (only the token-minting functions may read their secret).
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// S3 (object metadata and deletion; the bytes never pass through a function).
+    pub s3: aws_sdk_s3::Client,
+    /// The credentials the clients sign with (for presigned URLs).
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    /// The region the clients call.
+    pub region: Option<String>,
 }
 
 impl AwsClients {
@@ -75,6 +81,9 @@ impl AwsClients {
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
+            s3: aws_sdk_s3::Client::new(config),
+            credentials: config.credentials_provider(),
+            region: config.region().map(ToString::to_string),
         }
     }
 }
@@ -100,6 +109,24 @@ pub fn text(item: &Item, key: &str) -> Option<String> {
 /// The number attribute `key` of `item`, as epoch seconds.
 pub fn timestamp(item: &Item, key: &str) -> Option<Timestamp> {
     item.get(key)?.as_n().ok()?.parse().ok().map(Timestamp)
+}
+
+/// The item of `table` with `key`, read strongly consistently, so that a
+/// write on any instance is seen by the very next read.
+pub async fn consistent_get(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: Item,
+) -> Result<Option<Item>, StoreError> {
+    let output = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| StoreError::sdk("DynamoDB.GetItem", e))?;
+    Ok(output.item)
 }
 
 /// The outcome of a conditional write: `true` written, `false` the condition failed.

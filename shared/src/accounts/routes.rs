@@ -38,6 +38,9 @@ pub enum StartupError {
     /// The signing key secret could not be read.
     #[error("reading the signing key secret failed: {0}")]
     Secret(String),
+    /// The AWS configuration lacks something the function needs.
+    #[error("AWS configuration: {0}")]
+    Aws(&'static str),
 }
 
 /// How long sessions live, and how long a rotated-away refresh token still works.

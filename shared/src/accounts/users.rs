@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use super::email::Email;
-use crate::aws::{Item, StoreError, n, s, text, timestamp};
+use crate::aws::{Item, StoreError, consistent_get, n, s, text, timestamp};
 use crate::time::Timestamp;
 
 /// A user's public profile.
@@ -124,16 +124,12 @@ impl UserStore {
 
     /// The item with key `pk`, read consistently.
     async fn item(&self, pk: String) -> Result<Option<Item>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(&pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("DynamoDB.GetItem", e))?;
-        Ok(output.item)
+        consistent_get(
+            &self.client,
+            &self.table,
+            Item::from([("pk".into(), s(&pk))]),
+        )
+        .await
     }
 
     /// The credentials registered for `email`, if any.

@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::items::{CartItems, RawLine};
-use crate::aws::{Item, StoreError, conditional_output, n, s};
+use crate::aws::{Item, StoreError, conditional_output, consistent_get, n, s};
 use crate::time::Timestamp;
 
 /// A user's cart and the version it was read at (0: never written).
@@ -37,19 +37,10 @@ impl CartStore {
     /// The user's cart (empty at version 0 when never written), read strongly
     /// consistently so a write on any instance is seen at once.
     pub async fn get(&self, user_id: &str) -> Result<Cart, StoreError> {
-        const OPERATION: &str = "DynamoDB.GetItem";
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("user_id", s(user_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk(OPERATION, e))?;
-        match output.item() {
+        let key = Item::from([("user_id".into(), s(user_id))]);
+        match consistent_get(&self.client, &self.table, key).await? {
             None => Ok(Cart::default()),
-            Some(item) => cart_from(item, OPERATION),
+            Some(item) => cart_from(&item, "DynamoDB.GetItem"),
         }
     }
 

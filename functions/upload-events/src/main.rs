@@ -1,0 +1,12 @@
+//! S3 `ObjectCreated` events through SQS: confirms or rejects uploads.
+
+use shared::aws::AwsClients;
+use shared::config::Environment;
+use shared::uploads::events::ConfirmUploads;
+
+#[tokio::main]
+async fn main() -> Result<(), shared::http::LambdaError> {
+    shared::telemetry::init()?;
+    let confirm = ConfirmUploads::new(&Environment::from_process(), &AwsClients::from_env().await)?;
+    shared::queue::serve_batches(|event| confirm.handle(event)).await
+}

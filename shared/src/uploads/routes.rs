@@ -1,0 +1,433 @@
+//! The "Uploads" routes of API.md. The functions hand out presigned URLs and
+//! keep records; the bytes go from the client to S3 and back, never through
+//! a function.
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use lambda_http::http::StatusCode;
+use lambda_http::http::header::{self, HeaderValue};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::{Deserialize, Serialize};
+
+use super::files::{UploadPolicy, attachment, display_name};
+use super::objects::UploadObjects;
+use super::presign::{PresignError, Presigner};
+use super::records::{UploadRecord, UploadStatus, UploadStore};
+use crate::accounts::auth::Authenticator;
+use crate::accounts::routes::{StartupError, authenticator};
+use crate::aws::AwsClients;
+use crate::config::{ConfigError, Environment};
+use crate::http::{Problem, json, json_body, no_content, no_store};
+use crate::ids::{is_id, new_id};
+use crate::time::Timestamp;
+
+/// Longest life of an upload URL (API.md: at most 10 minutes).
+pub const MAX_UPLOAD_URL_SECONDS: u64 = 600;
+/// Life of a download URL (at most 5 minutes).
+pub const DOWNLOAD_URL_SECONDS: u64 = 300;
+/// How long a record waits for its object.
+pub const PENDING_TTL_SECONDS: u64 = 24 * 3600;
+/// Default and largest page of `GET /uploads`.
+const DEFAULT_PAGE: u32 = 20;
+const MAX_PAGE: u32 = 100;
+
+fn upload_store(env: &Environment, aws: &AwsClients) -> Result<UploadStore, ConfigError> {
+    Ok(UploadStore::new(
+        aws.dynamodb.clone(),
+        env.require("UPLOADS_TABLE")?,
+    ))
+}
+
+fn upload_objects(env: &Environment, aws: &AwsClients) -> Result<UploadObjects, ConfigError> {
+    Ok(UploadObjects::new(
+        aws.s3.clone(),
+        env.require("UPLOADS_BUCKET")?,
+    ))
+}
+
+/// The presigner of the uploads bucket, with the function's own credentials
+/// (Lambda's role), path-style under `AWS_ENDPOINT_URL_S3` when it is set.
+fn presigner(env: &Environment, aws: &AwsClients) -> Result<Presigner, StartupError> {
+    let credentials = aws
+        .credentials
+        .clone()
+        .ok_or(StartupError::Aws("no credentials provider"))?;
+    let region = aws
+        .region
+        .clone()
+        .ok_or(ConfigError::Missing { name: "AWS_REGION" })?;
+    Ok(Presigner::new(
+        credentials,
+        region,
+        env.require("UPLOADS_BUCKET")?,
+        env.get("AWS_ENDPOINT_URL_S3"),
+    ))
+}
+
+fn presign_failed(error: PresignError) -> Problem {
+    tracing::error!(%error, "presigning failed");
+    Problem::service_unavailable(1)
+}
+
+fn upload_id(request: &Request) -> Result<String, Problem> {
+    request
+        .path_parameters_ref()
+        .and_then(|p| p.first("upload_id"))
+        .filter(|id| is_id(id))
+        .map(str::to_string)
+        .ok_or_else(not_found)
+}
+
+fn not_found() -> Problem {
+    Problem::not_found("no such upload")
+}
+
+/// An upload as the API shows it.
+#[derive(Debug, Serialize)]
+struct UploadView {
+    upload_id: String,
+    filename: String,
+    content_type: String,
+    size: u64,
+    status: &'static str,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    download_url: Option<String>,
+}
+
+impl UploadView {
+    fn of(record: UploadRecord, download_url: Option<String>) -> Self {
+        Self {
+            status: record.status.as_str(),
+            created_at: record.created_at.rfc3339(),
+            upload_id: record.upload_id,
+            filename: record.filename,
+            content_type: record.content_type,
+            size: record.size,
+            download_url,
+        }
+    }
+}
+
+/// `POST /uploads`.
+pub struct CreateUpload {
+    auth: Authenticator,
+    uploads: UploadStore,
+    presigner: Presigner,
+    policy: UploadPolicy,
+    url_seconds: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUploadBody {
+    filename: String,
+    content_type: String,
+    size: u64,
+}
+
+#[derive(Serialize)]
+struct CreatedUpload {
+    upload_id: String,
+    method: &'static str,
+    url: String,
+    headers: serde_json::Map<String, serde_json::Value>,
+    expires_at: String,
+}
+
+fn invalid(code: &'static str, title: &'static str, field: &str, reason: String) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        code,
+        title,
+        format!("`{field}` {reason}"),
+    )
+}
+
+impl CreateUpload {
+    /// Built from the table, the bucket, the upload policy and the public keys.
+    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            auth: authenticator(env, aws)?,
+            uploads: upload_store(env, aws)?,
+            presigner: presigner(env, aws)?,
+            policy: UploadPolicy::from_env(env)?,
+            url_seconds: env
+                .parse_or("UPLOAD_URL_TTL_SECONDS", MAX_UPLOAD_URL_SECONDS)?
+                .clamp(1, MAX_UPLOAD_URL_SECONDS),
+        })
+    }
+
+    /// Records a pending upload and hands out the URL to PUT it to.
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
+        let request = &request;
+        self.auth
+            .authenticated(request, |caller| async move {
+                let body: CreateUploadBody = json_body(request)?;
+                let content_type = self.policy.content_type(&body.content_type).map_err(|r| {
+                    invalid(
+                        "content_type_not_allowed",
+                        "The type is not allowed",
+                        "content_type",
+                        r,
+                    )
+                })?;
+                let size = self.policy.size(body.size).map_err(|r| {
+                    invalid("size_out_of_range", "The size is out of range", "size", r)
+                })?;
+                let now = Timestamp::now();
+                let record = UploadRecord {
+                    user_id: caller.user_id().to_string(),
+                    upload_id: new_id(),
+                    filename: display_name(&body.filename),
+                    content_type,
+                    size,
+                    status: UploadStatus::Pending,
+                    created_at: now,
+                    expires_at: Some(now.plus(PENDING_TTL_SECONDS)),
+                };
+                let signed = self
+                    .presigner
+                    .put(
+                        &record.object_key(),
+                        &record.content_type,
+                        record.size,
+                        Duration::from_secs(self.url_seconds),
+                        SystemTime::now(),
+                    )
+                    .await
+                    .map_err(presign_failed)?;
+                // The record exists before anyone can upload: every object event finds it.
+                self.uploads.create(&record).await?;
+                tracing::info!(upload_id = %record.upload_id, size, "upload url issued");
+                let headers = signed
+                    .headers
+                    .into_iter()
+                    .map(|(name, value)| (http_case(&name), serde_json::Value::String(value)))
+                    .collect();
+                let created = CreatedUpload {
+                    upload_id: record.upload_id.clone(),
+                    method: "PUT",
+                    url: signed.url,
+                    headers,
+                    expires_at: now.plus(self.url_seconds).rfc3339(),
+                };
+                let mut response = no_store(json(StatusCode::CREATED, &created)?);
+                if let Ok(location) =
+                    HeaderValue::from_str(&format!("/uploads/{}", record.upload_id))
+                {
+                    response.headers_mut().insert(header::LOCATION, location);
+                }
+                Ok(response)
+            })
+            .await
+    }
+}
+
+/// `content-length` as `Content-Length`.
+fn http_case(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// `GET /uploads/{upload_id}`.
+pub struct GetUpload {
+    auth: Authenticator,
+    uploads: UploadStore,
+    presigner: Presigner,
+}
+
+impl GetUpload {
+    /// Built from the table, the bucket and the public keys.
+    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            auth: authenticator(env, aws)?,
+            uploads: upload_store(env, aws)?,
+            presigner: presigner(env, aws)?,
+        })
+    }
+
+    /// The caller's upload; with a short-lived download URL once it is ready.
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
+        let request = &request;
+        self.auth
+            .authenticated(request, |caller| async move {
+                let upload_id = upload_id(request)?;
+                let record = self
+                    .uploads
+                    .get(caller.user_id(), &upload_id, Timestamp::now())
+                    .await?
+                    .ok_or_else(not_found)?;
+                let download_url = match record.status {
+                    UploadStatus::Ready => Some(
+                        self.presigner
+                            .get(
+                                &record.object_key(),
+                                &attachment(&record.filename),
+                                Duration::from_secs(DOWNLOAD_URL_SECONDS),
+                                SystemTime::now(),
+                            )
+                            .await
+                            .map_err(presign_failed)?
+                            .url,
+                    ),
+                    _ => None,
+                };
+                Ok(no_store(json(
+                    StatusCode::OK,
+                    &UploadView::of(record, download_url),
+                )?))
+            })
+            .await
+    }
+}
+
+/// `GET /uploads`.
+pub struct ListUploads {
+    auth: Authenticator,
+    uploads: UploadStore,
+}
+
+fn invalid_query(detail: &str) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        "The query is invalid",
+        detail,
+    )
+}
+
+/// The opaque cursor of the page after `upload_id`.
+fn cursor_after(upload_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("after:{upload_id}"))
+}
+
+fn parse_cursor(cursor: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let id = text.strip_prefix("after:")?;
+    is_id(id).then(|| id.to_string())
+}
+
+impl ListUploads {
+    /// Built from the table and the public keys.
+    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            auth: authenticator(env, aws)?,
+            uploads: upload_store(env, aws)?,
+        })
+    }
+
+    /// A page of the caller's uploads.
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
+        let request = &request;
+        self.auth
+            .authenticated(request, |caller| async move {
+                let query = request.query_string_parameters_ref();
+                let limit = match query.and_then(|q| q.first("limit")) {
+                    None => DEFAULT_PAGE,
+                    Some(raw) => raw
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=MAX_PAGE).contains(n))
+                        .ok_or_else(|| {
+                            invalid_query(&format!(
+                                "`limit` must be a whole number from 1 to {MAX_PAGE}"
+                            ))
+                        })?,
+                };
+                let after = match query.and_then(|q| q.first("cursor")) {
+                    None => None,
+                    Some(raw) => Some(parse_cursor(raw).ok_or_else(|| {
+                        invalid_query("`cursor` is not a cursor this API gave out")
+                    })?),
+                };
+                let page = self
+                    .uploads
+                    .list(caller.user_id(), limit, after.as_deref(), Timestamp::now())
+                    .await?;
+                let uploads: Vec<UploadView> = page
+                    .uploads
+                    .into_iter()
+                    .map(|r| UploadView::of(r, None))
+                    .collect();
+                let body = serde_json::json!({
+                    "uploads": uploads,
+                    "next_cursor": page.next_after.as_deref().map(cursor_after),
+                });
+                Ok(no_store(json(StatusCode::OK, &body)?))
+            })
+            .await
+    }
+}
+
+/// `DELETE /uploads/{upload_id}`.
+pub struct DeleteUpload {
+    auth: Authenticator,
+    uploads: UploadStore,
+    objects: UploadObjects,
+}
+
+impl DeleteUpload {
+    /// Built from the table, the bucket and the public keys.
+    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            auth: authenticator(env, aws)?,
+            uploads: upload_store(env, aws)?,
+            objects: upload_objects(env, aws)?,
+        })
+    }
+
+    /// Removes the object, then the record: a failure between the two leaves
+    /// a record whose retry finishes the job, never an object without one.
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
+        let request = &request;
+        self.auth
+            .authenticated(request, |caller| async move {
+                let upload_id = upload_id(request)?;
+                let now = Timestamp::now();
+                let record = self
+                    .uploads
+                    .get(caller.user_id(), &upload_id, now)
+                    .await?
+                    .ok_or_else(not_found)?;
+                self.objects.delete(&record.object_key()).await?;
+                self.uploads
+                    .delete(caller.user_id(), &upload_id, now)
+                    .await?;
+                tracing::info!(%upload_id, "upload deleted");
+                Ok(no_content())
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_shown_in_http_case() {
+        assert_eq!(http_case("content-length"), "Content-Length");
+        assert_eq!(http_case("if-none-match"), "If-None-Match");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_forgeries_are_refused() {
+        let id = new_id();
+        assert_eq!(parse_cursor(&cursor_after(&id)), Some(id));
+        for forged in ["", "x", "!!", &URL_SAFE_NO_PAD.encode("after:../x")] {
+            assert_eq!(parse_cursor(forged), None, "{forged}");
+        }
+    }
+}
