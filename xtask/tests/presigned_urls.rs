@@ -118,7 +118,14 @@ async fn s3_refuses_every_upload_but_the_signed_one() {
         let length = body.len() as u64;
         async move {
             presigner
-                .put(key, "application/pdf", length, ten_minutes, at)
+                .put(
+                    key,
+                    "application/pdf",
+                    length,
+                    "upload=pending",
+                    ten_minutes,
+                    at,
+                )
                 .await
                 .unwrap()
         }
@@ -164,6 +171,7 @@ async fn s3_refuses_every_upload_but_the_signed_one() {
             "users/a/uploads/foreign",
             "application/pdf",
             body.len() as u64,
+            "upload=pending",
             ten_minutes,
             SystemTime::now(),
         )

@@ -124,7 +124,12 @@ async fn an_upload_goes_from_url_to_ready_to_download_and_away() {
     assert_eq!(created.body["method"], "PUT");
     assert_eq!(
         created.body["headers"],
-        json!({"Content-Length": "5000", "Content-Type": "application/pdf", "If-None-Match": "*"})
+        json!({
+            "Content-Length": "5000",
+            "Content-Type": "application/pdf",
+            "If-None-Match": "*",
+            "X-Amz-Tagging": "upload=pending",
+        })
     );
     assert_eq!(
         created.header("location"),
@@ -154,6 +159,24 @@ async fn an_upload_goes_from_url_to_ready_to_download_and_away() {
 
     let key = format!("users/{}/uploads/{upload_id}", user_id(&api, &token));
     assert!(object_exists(&key).await);
+    let (s3, bucket) = bucket().await;
+    let tagging = s3
+        .get_object_tagging()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<(&str, &str)> = tagging
+        .tag_set()
+        .iter()
+        .map(|t| (t.key(), t.value()))
+        .collect();
+    assert_eq!(
+        tags,
+        [("upload", "ready")],
+        "confirmed objects leave the lifecycle rule for unconfirmed ones"
+    );
     let deleted = api.send(
         "DELETE",
         &format!("/uploads/{upload_id}"),

@@ -127,6 +127,8 @@ impl ConfirmUploads {
             .as_deref()
             .is_some_and(|t| t.eq_ignore_ascii_case(&record.content_type));
         if facts.size == record.size && type_matches {
+            // Tag first: a retry after a failure here still finds it pending.
+            self.objects.mark_ready(key).await?;
             self.uploads
                 .settle(user_id, upload_id, UploadStatus::Ready)
                 .await?;

@@ -2,8 +2,14 @@
 //! No function here ever reads or writes an object's bytes.
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::types::{Tag, Tagging};
 
 use crate::aws::StoreError;
+
+/// The tag every object is written with (the presigned PUT signs it): a
+/// lifecycle rule expires objects still carrying it, those of uploads that
+/// never completed.
+pub const PENDING_TAG: &str = "upload=pending";
 
 /// What S3 says an object is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +66,30 @@ impl UploadObjects {
             }
             Err(error) => Err(StoreError::sdk("S3.HeadObject", error)),
         }
+    }
+
+    /// Tags the object `upload=ready`, taking it out of the lifecycle rule
+    /// that expires unconfirmed uploads.
+    pub async fn mark_ready(&self, key: &str) -> Result<(), StoreError> {
+        const OPERATION: &str = "S3.PutObjectTagging";
+        let tag = Tag::builder()
+            .key("upload")
+            .value("ready")
+            .build()
+            .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
+        let tagging = Tagging::builder()
+            .tag_set(tag)
+            .build()
+            .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
+        self.client
+            .put_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .tagging(tagging)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::sdk(OPERATION, e))
     }
 
     /// Deletes the object (deleting one that is not there succeeds).

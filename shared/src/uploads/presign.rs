@@ -67,12 +67,14 @@ impl Presigner {
     }
 
     /// A PUT of exactly `length` bytes of `content_type` to `key`, refused by
-    /// S3 if the object already exists (`If-None-Match: *`).
+    /// S3 if the object already exists (`If-None-Match: *`), tagged with
+    /// `tagging` (`x-amz-tagging`) from its first byte.
     pub async fn put(
         &self,
         key: &str,
         content_type: &str,
         length: u64,
+        tagging: &str,
         expires_in: Duration,
         now: SystemTime,
     ) -> Result<PresignedRequest, PresignError> {
@@ -81,6 +83,7 @@ impl Presigner {
             ("content-length", length.as_str()),
             ("content-type", content_type),
             ("if-none-match", "*"),
+            ("x-amz-tagging", tagging),
         ];
         self.presign("PUT", key, &[], &headers, expires_in, now)
             .await
@@ -201,6 +204,7 @@ mod tests {
                 "users/u1/uploads/x",
                 "image/png",
                 1234,
+                "upload=pending",
                 Duration::from_secs(600),
                 SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
             )
@@ -220,7 +224,7 @@ mod tests {
         };
         assert_eq!(
             value("X-Amz-SignedHeaders"),
-            Some("content-length%3Bcontent-type%3Bhost%3Bif-none-match")
+            Some("content-length%3Bcontent-type%3Bhost%3Bif-none-match%3Bx-amz-tagging")
         );
         assert_eq!(value("X-Amz-Expires"), Some("600"));
         assert!(
@@ -235,6 +239,7 @@ mod tests {
                 ("content-length".to_string(), "1234".to_string()),
                 ("content-type".to_string(), "image/png".to_string()),
                 ("if-none-match".to_string(), "*".to_string()),
+                ("x-amz-tagging".to_string(), "upload=pending".to_string()),
             ]
         );
     }

@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 
 use super::files::{UploadPolicy, attachment, display_name};
-use super::objects::UploadObjects;
+use super::objects::{PENDING_TAG, UploadObjects};
 use super::presign::{PresignError, Presigner};
 use super::records::{UploadRecord, UploadStatus, UploadStore};
 use crate::accounts::auth::Authenticator;
@@ -194,6 +194,7 @@ impl CreateUpload {
                         &record.object_key(),
                         &record.content_type,
                         record.size,
+                        PENDING_TAG,
                         Duration::from_secs(self.url_seconds),
                         SystemTime::now(),
                     )
@@ -226,7 +227,7 @@ impl CreateUpload {
     }
 }
 
-/// `content-length` as `Content-Length`.
+/// `content-length` as `Content-Length`, `x-amz-tagging` as `X-Amz-Tagging`.
 fn http_case(name: &str) -> String {
     name.split('-')
         .map(|part| {
