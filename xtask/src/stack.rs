@@ -417,9 +417,7 @@ impl Instance {
             .collect();
         let env_file = dir.join(format!("{name}.env"));
         std::fs::write(&env_file, union_env_file(info, &overrides)?)?;
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let mut watch = watch_command(&root, info, &env_file, port);
         watch.arg("--ignore-changes");
         let mut process = Managed::spawn(name, &mut watch, &dir, Output::LogFile)?;
@@ -439,6 +437,13 @@ impl Drop for Instance {
         self.process.stop(Signal::SIGINT, Duration::from_secs(5));
         let _ = std::fs::remove_file(&self.pgid_file);
     }
+}
+
+/// A loopback port the system reports free right now.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
 
 /// The process groups of instances recorded under `run_dir` and still there.

@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -15,7 +15,7 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use shared::uploads::presign::{PresignedRequest, Presigner};
 use xtask::process::{Managed, Output};
-use xtask::stack::StackInfo;
+use xtask::stack::{StackInfo, free_port};
 use xtask::tools::Tools;
 
 const ACCESS_KEY: &str = "presign-test";
@@ -36,11 +36,7 @@ impl SignatureCheckingS3 {
             .logs_dir
             .join(format!("s3s-fs-{}", shared::ids::new_id()));
         std::fs::create_dir_all(root.join(BUCKET)).unwrap();
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port().unwrap();
         let tools = Tools::new(&xtask::workspace_root());
         let mut command = std::process::Command::new(tools.s3s_fs());
         command

@@ -255,7 +255,7 @@ impl Log {
 
 /// `binary`'s template environment with some variables changed.
 fn environment(stack: &StackInfo, binary: &str, changes: &[(&str, &str)]) -> Environment {
-    let mut vars = stack.function_env.get(binary).cloned().unwrap_or_default();
+    let mut vars = stack.environment_of(binary);
     for (name, value) in changes {
         vars.insert(name.to_string(), value.to_string());
     }

@@ -55,11 +55,6 @@ impl UploadPolicy {
             Err(format!("must be from 1 to {} bytes", self.max_bytes))
         }
     }
-
-    /// The largest size accepted.
-    pub fn max_bytes(&self) -> u64 {
-        self.max_bytes
-    }
 }
 
 /// A file's name for display and download: the last path segment, without

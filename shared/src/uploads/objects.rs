@@ -36,11 +36,6 @@ impl UploadObjects {
         }
     }
 
-    /// The bucket's name.
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
     /// The object's size and type, or `None` when there is no such object.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectFacts>, StoreError> {
         match self

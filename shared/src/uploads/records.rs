@@ -5,9 +5,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::aws::{
-    Item, StoreError, conditional, conditional_output, consistent_get, n, s, text, timestamp,
-};
+use crate::aws::{Item, StoreError, conditional, consistent_get, n, s, text, timestamp};
 use crate::time::Timestamp;
 
 /// Where an upload stands.
@@ -225,31 +223,18 @@ impl UploadStore {
         conditional("DynamoDB.UpdateItem", result)
     }
 
-    /// Deletes the record; the record as it was, if it was there and live.
-    pub async fn delete(
-        &self,
-        user_id: &str,
-        upload_id: &str,
-        now: Timestamp,
-    ) -> Result<Option<UploadRecord>, StoreError> {
-        const OPERATION: &str = "DynamoDB.DeleteItem";
-        let result = self
-            .client
+    /// Deletes the record (deleting one that is not there succeeds: the
+    /// route has already found it, and a retry must not fail).
+    pub async fn delete(&self, user_id: &str, upload_id: &str) -> Result<(), StoreError> {
+        self.client
             .delete_item()
             .table_name(&self.table)
             .key("user_id", s(user_id))
             .key("upload_id", s(upload_id))
-            .condition_expression("attribute_exists(upload_id)")
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
-            .await;
-        let Some(output) = conditional_output(OPERATION, result)? else {
-            return Ok(None);
-        };
-        match output.attributes() {
-            Some(item) => Ok(live(record_from(item, OPERATION)?, now)),
-            None => Ok(None),
-        }
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::sdk("DynamoDB.DeleteItem", e))
     }
 }
 

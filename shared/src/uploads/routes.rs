@@ -403,9 +403,7 @@ impl DeleteUpload {
                     .await?
                     .ok_or_else(not_found)?;
                 self.objects.delete(&record.object_key()).await?;
-                self.uploads
-                    .delete(caller.user_id(), &upload_id, now)
-                    .await?;
+                self.uploads.delete(caller.user_id(), &upload_id).await?;
                 tracing::info!(%upload_id, "upload deleted");
                 Ok(no_content())
             })
