@@ -9,6 +9,7 @@ pub mod config;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod presign;
 pub mod queue;
 pub mod ratelimit;
 pub mod telemetry;

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use shared::uploads::presign::{PresignedRequest, Presigner};
+use shared::presign::{PresignedRequest, Presigner};
 use xtask::process::{Managed, Output};
 use xtask::stack::{StackInfo, free_port};
 use xtask::tools::Tools;

@@ -5,6 +5,5 @@
 pub mod events;
 pub mod files;
 pub mod objects;
-pub mod presign;
 pub mod records;
 pub mod routes;

@@ -195,6 +195,24 @@ impl UploadStore {
         })
     }
 
+    /// Every live upload of the user.
+    pub async fn all(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Vec<UploadRecord>, StoreError> {
+        let mut uploads = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.list(user_id, 100, after.as_deref(), now).await?;
+            uploads.extend(page.uploads);
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => return Ok(uploads),
+            }
+        }
+    }
+
     /// Moves a `pending` upload to `ready` (no TTL from then on) or
     /// `rejected`; `false` when it is not pending (already settled, or gone).
     pub async fn settle(

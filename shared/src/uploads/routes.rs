@@ -4,8 +4,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -13,14 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use super::files::{UploadPolicy, attachment, display_name};
 use super::objects::{PENDING_TAG, UploadObjects};
-use super::presign::{PresignError, Presigner};
 use super::records::{UploadRecord, UploadStatus, UploadStore};
 use crate::accounts::auth::Authenticator;
 use crate::accounts::routes::{StartupError, authenticator};
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
-use crate::http::{Problem, json, json_body, no_content, no_store};
+use crate::http::{PageRequest, Problem, cursor_after, json, json_body, no_content, no_store};
 use crate::ids::{is_id, new_id};
+use crate::presign::Presigner;
 use crate::time::Timestamp;
 
 /// Longest life of an upload URL (API.md: at most 10 minutes).
@@ -29,11 +27,11 @@ pub const MAX_UPLOAD_URL_SECONDS: u64 = 600;
 pub const DOWNLOAD_URL_SECONDS: u64 = 300;
 /// How long a record waits for its object.
 pub const PENDING_TTL_SECONDS: u64 = 24 * 3600;
-/// Default and largest page of `GET /uploads`.
-const DEFAULT_PAGE: u32 = 20;
-const MAX_PAGE: u32 = 100;
 
-fn upload_store(env: &Environment, aws: &AwsClients) -> Result<UploadStore, ConfigError> {
+pub(crate) fn upload_store(
+    env: &Environment,
+    aws: &AwsClients,
+) -> Result<UploadStore, ConfigError> {
     Ok(UploadStore::new(
         aws.dynamodb.clone(),
         env.require("UPLOADS_TABLE")?,
@@ -47,28 +45,8 @@ fn upload_objects(env: &Environment, aws: &AwsClients) -> Result<UploadObjects, 
     ))
 }
 
-/// The presigner of the uploads bucket, with the function's own credentials
-/// (Lambda's role), path-style under `AWS_ENDPOINT_URL_S3` when it is set.
 fn presigner(env: &Environment, aws: &AwsClients) -> Result<Presigner, StartupError> {
-    let credentials = aws
-        .credentials
-        .clone()
-        .ok_or(StartupError::Aws("no credentials provider"))?;
-    let region = aws
-        .region
-        .clone()
-        .ok_or(ConfigError::Missing { name: "AWS_REGION" })?;
-    Ok(Presigner::new(
-        credentials,
-        region,
-        env.require("UPLOADS_BUCKET")?,
-        env.get("AWS_ENDPOINT_URL_S3"),
-    ))
-}
-
-fn presign_failed(error: PresignError) -> Problem {
-    tracing::error!(%error, "presigning failed");
-    Problem::service_unavailable(1)
+    Presigner::from_env(env, aws, "UPLOADS_BUCKET")
 }
 
 fn upload_id(request: &Request) -> Result<String, Problem> {
@@ -86,7 +64,7 @@ fn not_found() -> Problem {
 
 /// An upload as the API shows it.
 #[derive(Debug, Serialize)]
-struct UploadView {
+pub(crate) struct UploadView {
     upload_id: String,
     filename: String,
     content_type: String,
@@ -98,7 +76,7 @@ struct UploadView {
 }
 
 impl UploadView {
-    fn of(record: UploadRecord, download_url: Option<String>) -> Self {
+    pub(crate) fn of(record: UploadRecord, download_url: Option<String>) -> Self {
         Self {
             status: record.status.as_str(),
             created_at: record.created_at.rfc3339(),
@@ -198,8 +176,7 @@ impl CreateUpload {
                         Duration::from_secs(self.url_seconds),
                         SystemTime::now(),
                     )
-                    .await
-                    .map_err(presign_failed)?;
+                    .await?;
                 // The record exists before anyone can upload: every object event finds it.
                 self.uploads.create(&record).await?;
                 tracing::info!(upload_id = %record.upload_id, size, "upload url issued");
@@ -278,8 +255,7 @@ impl GetUpload {
                                 Duration::from_secs(DOWNLOAD_URL_SECONDS),
                                 SystemTime::now(),
                             )
-                            .await
-                            .map_err(presign_failed)?
+                            .await?
                             .url,
                     ),
                     _ => None,
@@ -299,27 +275,6 @@ pub struct ListUploads {
     uploads: UploadStore,
 }
 
-fn invalid_query(detail: &str) -> Problem {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_query",
-        "The query is invalid",
-        detail,
-    )
-}
-
-/// The opaque cursor of the page after `upload_id`.
-fn cursor_after(upload_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("after:{upload_id}"))
-}
-
-fn parse_cursor(cursor: &str) -> Option<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let id = text.strip_prefix("after:")?;
-    is_id(id).then(|| id.to_string())
-}
-
 impl ListUploads {
     /// Built from the table and the public keys.
     pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
@@ -334,28 +289,15 @@ impl ListUploads {
         let request = &request;
         self.auth
             .authenticated(request, |caller| async move {
-                let query = request.query_string_parameters_ref();
-                let limit = match query.and_then(|q| q.first("limit")) {
-                    None => DEFAULT_PAGE,
-                    Some(raw) => raw
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=MAX_PAGE).contains(n))
-                        .ok_or_else(|| {
-                            invalid_query(&format!(
-                                "`limit` must be a whole number from 1 to {MAX_PAGE}"
-                            ))
-                        })?,
-                };
-                let after = match query.and_then(|q| q.first("cursor")) {
-                    None => None,
-                    Some(raw) => Some(parse_cursor(raw).ok_or_else(|| {
-                        invalid_query("`cursor` is not a cursor this API gave out")
-                    })?),
-                };
+                let page_request = PageRequest::from_request(request)?;
                 let page = self
                     .uploads
-                    .list(caller.user_id(), limit, after.as_deref(), Timestamp::now())
+                    .list(
+                        caller.user_id(),
+                        page_request.limit,
+                        page_request.after.as_deref(),
+                        Timestamp::now(),
+                    )
                     .await?;
                 let uploads: Vec<UploadView> = page
                     .uploads
@@ -419,14 +361,5 @@ mod tests {
     fn header_names_are_shown_in_http_case() {
         assert_eq!(http_case("content-length"), "Content-Length");
         assert_eq!(http_case("if-none-match"), "If-None-Match");
-    }
-
-    #[test]
-    fn cursors_round_trip_and_forgeries_are_refused() {
-        let id = new_id();
-        assert_eq!(parse_cursor(&cursor_after(&id)), Some(id));
-        for forged in ["", "x", "!!", &URL_SAFE_NO_PAD.encode("after:../x")] {
-            assert_eq!(parse_cursor(forged), None, "{forged}");
-        }
     }
 }

@@ -16,6 +16,10 @@ use aws_sigv4::http_request::{
 use aws_smithy_runtime_api::client::identity::Identity;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use crate::accounts::routes::StartupError;
+use crate::aws::AwsClients;
+use crate::config::{ConfigError, Environment};
+
 /// What may stay unescaped in a query value (RFC 3986 unreserved).
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -37,6 +41,14 @@ pub struct PresignedRequest {
 #[error("presigning failed: {0}")]
 pub struct PresignError(String);
 
+/// The one mapping of a signing failure to the API: 503, the cause logged.
+impl From<PresignError> for crate::http::Problem {
+    fn from(error: PresignError) -> Self {
+        tracing::error!(%error, "presigning failed");
+        crate::http::Problem::service_unavailable(1)
+    }
+}
+
 /// Signs URLs for one bucket.
 #[derive(Debug, Clone)]
 pub struct Presigner {
@@ -46,6 +58,30 @@ pub struct Presigner {
 }
 
 impl Presigner {
+    /// The presigner of the bucket named by `bucket_variable`, with the
+    /// function's own credentials (its role), path-style under
+    /// `AWS_ENDPOINT_URL_S3` when that is set (emulators).
+    pub fn from_env(
+        env: &Environment,
+        aws: &AwsClients,
+        bucket_variable: &'static str,
+    ) -> Result<Self, StartupError> {
+        let credentials = aws
+            .credentials
+            .clone()
+            .ok_or(StartupError::Aws("no credentials provider"))?;
+        let region = aws
+            .region
+            .clone()
+            .ok_or(ConfigError::Missing { name: "AWS_REGION" })?;
+        Ok(Self::new(
+            credentials,
+            region,
+            env.require(bucket_variable)?,
+            env.get("AWS_ENDPOINT_URL_S3"),
+        ))
+    }
+
     /// A presigner for `bucket`, at AWS's virtual-hosted address, or
     /// path-style under `endpoint` when one is given (emulators).
     pub fn new(
