@@ -36,6 +36,21 @@ impl Timestamp {
             .fmt(DateTimeFormat::DateTime)
             .unwrap_or_default()
     }
+
+    /// The end of an invocation whose Lambda deadline is `deadline_ms`
+    /// (milliseconds since the epoch, from the runtime), rounded up to a
+    /// whole second; `fallback_seconds` from now when the runtime gave none
+    /// or one already past (a handler called directly, as in tests).
+    pub fn invocation_deadline(
+        deadline_ms: Option<u64>,
+        now: Timestamp,
+        fallback_seconds: u64,
+    ) -> Self {
+        match deadline_ms.map(|ms| Self(ms.div_ceil(1000))) {
+            Some(deadline) if !deadline.has_passed(now) => deadline,
+            _ => now.plus(fallback_seconds),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -54,5 +69,22 @@ mod tests {
         assert!(Timestamp(100).has_passed(now));
         assert!(Timestamp(99).has_passed(now));
         assert!(!Timestamp(101).has_passed(now));
+    }
+
+    #[test]
+    fn an_invocation_ends_at_its_deadline_or_after_the_fallback() {
+        let now = Timestamp(1_000);
+        assert_eq!(
+            Timestamp::invocation_deadline(Some(1_010_001), now, 30),
+            Timestamp(1_011)
+        );
+        assert_eq!(
+            Timestamp::invocation_deadline(Some(0), now, 30),
+            Timestamp(1_030)
+        );
+        assert_eq!(
+            Timestamp::invocation_deadline(None, now, 30),
+            Timestamp(1_030)
+        );
     }
 }
