@@ -62,8 +62,11 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// Secrets Manager (only the token-minting functions may read their secret).
     pub secrets: aws_sdk_secretsmanager::Client,
-    /// S3 (object metadata and deletion; the bytes never pass through a function).
+    /// S3 (object metadata, deletion and export documents; upload bytes
+    /// never pass through a function).
     pub s3: aws_sdk_s3::Client,
+    /// SQS (job messages).
+    pub sqs: aws_sdk_sqs::Client,
     /// The credentials the clients sign with (for presigned URLs).
     pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     /// The region the clients call.
@@ -82,6 +85,7 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
             s3: aws_sdk_s3::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
             credentials: config.credentials_provider(),
             region: config.region().map(ToString::to_string),
         }

@@ -6,7 +6,7 @@ use std::fmt::Display;
 use std::future::Future;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::{Context, LambdaEvent, service_fn};
 
 /// Runs `handle` on every message of `event`; the messages it failed on are
 /// the batch item failures (a message without an id fails the whole batch,
@@ -30,14 +30,15 @@ where
     response
 }
 
-/// Runs `handler` for every SQS batch until the runtime stops.
+/// Runs `handler` for every SQS batch until the runtime stops; it gets the
+/// invocation's context too (its deadline bounds a worker's lease).
 pub async fn serve_batches<H, F>(handler: H) -> Result<(), lambda_runtime::Error>
 where
-    H: Fn(SqsEvent) -> F,
+    H: Fn(SqsEvent, Context) -> F,
     F: Future<Output = SqsBatchResponse> + Send,
 {
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        let outcome = handler(event.payload);
+        let outcome = handler(event.payload, event.context);
         async move { Ok::<_, lambda_runtime::Error>(outcome.await) }
     }))
     .await

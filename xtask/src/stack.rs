@@ -131,6 +131,11 @@ impl StackInfo {
                     .force_path_style(true)
                     .build(),
             ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&base)
+                    .endpoint_url(&self.moto_endpoint)
+                    .build(),
+            ),
             credentials: base.credentials_provider(),
             region: base.region().map(ToString::to_string),
         }
@@ -429,6 +434,12 @@ impl Instance {
             process,
             pgid_file,
         })
+    }
+
+    /// Kills every process of the instance at once, as a crash would: no
+    /// signal to handle, no request finished.
+    pub fn kill(mut self) {
+        self.process.stop(Signal::SIGKILL, Duration::ZERO);
     }
 }
 

@@ -14,6 +14,8 @@ use shared::accounts::routes::{
 };
 use shared::cart::routes::{GetCart, PutCart};
 use shared::http::{finish, json};
+use shared::jobs::routes::{CreateJob, GetJob, ListJobs};
+use shared::jobs::worker::{FailJobs, RunJobs, SweepJobs};
 use shared::uploads::events::ConfirmUploads;
 use shared::uploads::routes::{CreateUpload, DeleteUpload, GetUpload, ListUploads};
 use xtask::checks;
@@ -23,15 +25,25 @@ use xtask::template::Template;
 /// Runs `event` through `binary`'s handler: an API Gateway HTTP API v2
 /// event for a route, an SQS event (answered as JSON) for a queue consumer.
 async fn invoke_http(binary: &str, event: &str) -> Option<Response<Body>> {
-    if binary == "upload-events" {
+    const QUEUE_CONSUMERS: [&str; 4] =
+        ["upload-events", "job-worker", "job-failures", "job-sweeper"];
+    if QUEUE_CONSUMERS.contains(&binary) {
         let stack = StackInfo::from_env().expect("the local stack");
-        let confirm = ConfirmUploads::new(
-            &stack.template_environment(binary),
-            &stack.aws_clients().await,
-        )
-        .unwrap();
+        let env = stack.template_environment(binary);
+        let aws = stack.aws_clients().await;
         let event: SqsEvent = serde_json::from_str(event).expect("the event parses as SQS");
-        let answer = confirm.handle(event).await;
+        let answer = match binary {
+            "upload-events" => ConfirmUploads::new(&env, &aws).unwrap().handle(event).await,
+            "job-worker" => {
+                let context = lambda_runtime::Context::default();
+                RunJobs::new(&env, &aws)
+                    .unwrap()
+                    .handle(event, context)
+                    .await
+            }
+            "job-failures" => FailJobs::new(&env, &aws).unwrap().handle(event).await,
+            _ => SweepJobs::new(&env, &aws).unwrap().handle(event).await,
+        };
         assert!(
             answer.batch_item_failures.is_empty(),
             "{binary}: {:?}",
@@ -73,6 +85,9 @@ async fn invoke_http(binary: &str, event: &str) -> Option<Response<Body>> {
         "list-uploads" => ListUploads::new(&env, &aws).unwrap().handle(request).await,
         "get-upload" => GetUpload::new(&env, &aws).unwrap().handle(request).await,
         "delete-upload" => DeleteUpload::new(&env, &aws).unwrap().handle(request).await,
+        "create-job" => CreateJob::new(&env, &aws).unwrap().handle(request).await,
+        "list-jobs" => ListJobs::new(&env, &aws).unwrap().handle(request).await,
+        "get-job" => GetJob::new(&env, &aws).unwrap().handle(request).await,
         "jwks" => Jwks::new(&env).unwrap().handle(request).await,
         _ => return None,
     }))

@@ -8,5 +8,5 @@ use shared::uploads::events::ConfirmUploads;
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
     let confirm = ConfirmUploads::new(&Environment::from_process(), &AwsClients::from_env().await)?;
-    shared::queue::serve_batches(|event| confirm.handle(event)).await
+    shared::queue::serve_batches(|event, _| confirm.handle(event)).await
 }

@@ -100,7 +100,10 @@ pub fn rate_limiter(env: &Environment, aws: &AwsClients) -> Result<RateLimiter, 
     ))
 }
 
-fn session_store(env: &Environment, aws: &AwsClients) -> Result<SessionStore, ConfigError> {
+pub(crate) fn session_store(
+    env: &Environment,
+    aws: &AwsClients,
+) -> Result<SessionStore, ConfigError> {
     Ok(SessionStore::new(
         aws.dynamodb.clone(),
         env.require("SESSIONS_TABLE")?,
@@ -108,7 +111,7 @@ fn session_store(env: &Environment, aws: &AwsClients) -> Result<SessionStore, Co
     ))
 }
 
-fn user_store(env: &Environment, aws: &AwsClients) -> Result<UserStore, ConfigError> {
+pub(crate) fn user_store(env: &Environment, aws: &AwsClients) -> Result<UserStore, ConfigError> {
     Ok(UserStore::new(
         aws.dynamodb.clone(),
         env.require("USERS_TABLE")?,
@@ -147,7 +150,7 @@ fn user_agent(request: &Request) -> String {
 
 /// The public view of a user.
 #[derive(Debug, Serialize)]
-struct UserView {
+pub(crate) struct UserView {
     user_id: String,
     email: String,
     name: Option<String>,
@@ -635,16 +638,32 @@ impl LogoutAll {
     }
 }
 
-/// One entry of `GET /auth/sessions`.
+/// One entry of `GET /auth/sessions` (and of an export, without `current`).
 #[derive(Debug, Serialize)]
-struct SessionView {
+pub(crate) struct SessionView {
     session_id: String,
     created_at: String,
     last_seen_at: String,
     expires_at: String,
     user_agent: String,
     ip: String,
-    current: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<bool>,
+}
+
+impl SessionView {
+    /// The view of `session`; `current` says whether it is the caller's own.
+    pub(crate) fn of(session: SessionRecord, current: Option<bool>) -> Self {
+        Self {
+            created_at: session.created_at.rfc3339(),
+            last_seen_at: session.last_seen_at.rfc3339(),
+            expires_at: session.ends_at().rfc3339(),
+            session_id: session.session_id,
+            user_agent: session.user_agent,
+            ip: session.ip,
+            current,
+        }
+    }
 }
 
 /// `GET /auth/sessions`.
@@ -672,14 +691,9 @@ impl ListSessions {
                 sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
                 let views: Vec<SessionView> = sessions
                     .into_iter()
-                    .map(|s| SessionView {
-                        current: s.session_id == caller.session_id(),
-                        created_at: s.created_at.rfc3339(),
-                        last_seen_at: s.last_seen_at.rfc3339(),
-                        expires_at: s.ends_at().rfc3339(),
-                        session_id: s.session_id,
-                        user_agent: s.user_agent,
-                        ip: s.ip,
+                    .map(|s| {
+                        let current = s.session_id == caller.session_id();
+                        SessionView::of(s, Some(current))
                     })
                     .collect();
                 Ok(no_store(json(

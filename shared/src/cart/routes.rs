@@ -19,7 +19,7 @@ use crate::time::Timestamp;
 /// Most entity tags one `If-Match` may list.
 const MAX_IF_MATCH_TAGS: usize = 16;
 
-fn cart_store(env: &Environment, aws: &AwsClients) -> Result<CartStore, ConfigError> {
+pub(crate) fn cart_store(env: &Environment, aws: &AwsClients) -> Result<CartStore, ConfigError> {
     Ok(CartStore::new(
         aws.dynamodb.clone(),
         env.require("CARTS_TABLE")?,
@@ -28,9 +28,19 @@ fn cart_store(env: &Environment, aws: &AwsClients) -> Result<CartStore, ConfigEr
 
 /// The body of both routes.
 #[derive(Debug, Serialize)]
-struct CartView<'a> {
+pub(crate) struct CartView<'a> {
     items: &'a [CartLine],
     version: u64,
+}
+
+impl<'a> CartView<'a> {
+    /// The view of `cart`.
+    pub(crate) fn of(cart: &'a Cart) -> Self {
+        Self {
+            items: cart.items.lines(),
+            version: cart.version,
+        }
+    }
 }
 
 /// The strong entity tag of a cart version.
@@ -43,13 +53,7 @@ fn etag(version: u64) -> HeaderValue {
 /// The cart as a response, with its ETag; private to the caller, and a
 /// cache must revalidate it before every use.
 fn cart_response(status: StatusCode, cart: &Cart) -> Result<Response<Body>, Problem> {
-    let mut response = json(
-        status,
-        &CartView {
-            items: cart.items.lines(),
-            version: cart.version,
-        },
-    )?;
+    let mut response = json(status, &CartView::of(cart))?;
     let headers = response.headers_mut();
     headers.insert(header::ETAG, etag(cart.version));
     headers.insert(

@@ -1,0 +1,13 @@
+//! The jobs queue's consumer: claims each job, runs it, finishes it; only
+//! the messages that failed are reported back (`ReportBatchItemFailures`).
+
+use shared::aws::AwsClients;
+use shared::config::Environment;
+use shared::jobs::worker::RunJobs;
+
+#[tokio::main]
+async fn main() -> Result<(), shared::http::LambdaError> {
+    shared::telemetry::init()?;
+    let worker = RunJobs::new(&Environment::from_process(), &AwsClients::from_env().await)?;
+    shared::queue::serve_batches(|event, context| worker.handle(event, context)).await
+}
