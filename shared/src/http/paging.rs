@@ -5,9 +5,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lambda_http::http::StatusCode;
-use lambda_http::{Request, RequestExt};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
 
-use super::Problem;
+use super::{Problem, json, no_store};
 use crate::ids::is_id;
 
 /// Default page size.
@@ -54,6 +55,20 @@ impl PageRequest {
 /// The opaque cursor of the page after `id`.
 pub fn cursor_after(id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("after:{id}"))
+}
+
+/// A listing's answer, never cached: `{"<field>": [...], "next_cursor": ...}`,
+/// the cursor `null` on the last page.
+pub fn page_response<T: Serialize>(
+    field: &str,
+    items: &[T],
+    next_after: Option<&str>,
+) -> Result<Response<Body>, Problem> {
+    let body = serde_json::json!({
+        field: items,
+        "next_cursor": next_after.map(cursor_after),
+    });
+    Ok(no_store(json(StatusCode::OK, &body)?))
 }
 
 fn parse_cursor(cursor: &str) -> Option<String> {

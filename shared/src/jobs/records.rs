@@ -14,7 +14,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use crate::aws::{Item, StoreError, conditional, consistent_get, n, s, text, timestamp};
+use crate::aws::{
+    Item, Page, Partition, StoreError, conditional, consistent_get, n, s, text, timestamp,
+};
 use crate::time::Timestamp;
 
 /// The sparse index of jobs whose message may not have been sent.
@@ -147,15 +149,6 @@ pub enum Claim {
     Missing,
 }
 
-/// A page of jobs and where the next one starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobPage {
-    /// The jobs, by id.
-    pub jobs: Vec<JobRecord>,
-    /// The id the next page starts after.
-    pub next_after: Option<String>,
-}
-
 /// A job's key, as the sweep finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobKey {
@@ -214,46 +207,25 @@ impl JobStore {
         limit: u32,
         after: Option<&str>,
         now: Timestamp,
-    ) -> Result<JobPage, StoreError> {
-        const OPERATION: &str = "DynamoDB.Query";
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("user_id = :user")
-            .expression_attribute_values(":user", s(user_id))
-            .consistent_read(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX));
-        if let Some(after) = after {
-            query = query.set_exclusive_start_key(Some(key(user_id, after)));
-        }
-        let output = query
-            .send()
+    ) -> Result<Page<JobRecord>, StoreError> {
+        self.partition(user_id)
+            .page(limit, after, |item| live_from(item, now))
             .await
-            .map_err(|e| StoreError::sdk(OPERATION, e))?;
-        let mut jobs = Vec::new();
-        for item in output.items() {
-            if let Some(record) = live(record_from(item, OPERATION)?, now) {
-                jobs.push(record);
-            }
-        }
-        let next_after = output
-            .last_evaluated_key()
-            .and_then(|key| text(key, "job_id"));
-        Ok(JobPage { jobs, next_after })
     }
 
     /// Every live job of the user.
     pub async fn all(&self, user_id: &str, now: Timestamp) -> Result<Vec<JobRecord>, StoreError> {
-        let mut jobs = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.list(user_id, 100, after.as_deref(), now).await?;
-            jobs.extend(page.jobs);
-            match page.next_after {
-                Some(next) => after = Some(next),
-                None => return Ok(jobs),
-            }
+        self.partition(user_id)
+            .all(|item| live_from(item, now))
+            .await
+    }
+
+    fn partition<'a>(&'a self, user_id: &'a str) -> Partition<'a> {
+        Partition {
+            client: &self.client,
+            table: &self.table,
+            key: ("user_id", user_id),
+            sort_key: "job_id",
         }
     }
 
@@ -478,6 +450,10 @@ fn key(user_id: &str, job_id: &str) -> Item {
 }
 
 /// A record whose TTL has passed is treated as absent.
+fn live_from(item: &Item, now: Timestamp) -> Result<Option<JobRecord>, StoreError> {
+    Ok(live(record_from(item, "DynamoDB.Query")?, now))
+}
+
 fn live(record: JobRecord, now: Timestamp) -> Option<JobRecord> {
     match record.expires_at {
         Some(expires_at) if expires_at.has_passed(now) => None,

@@ -28,7 +28,7 @@ use crate::accounts::auth::Authenticator;
 use crate::accounts::routes::{StartupError, authenticator};
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
-use crate::http::{PageRequest, Problem, cursor_after, json, json_body, no_store};
+use crate::http::{PageRequest, Problem, json, json_body, no_store, page_response};
 use crate::idempotency::{Attempt, Idempotency};
 use crate::ids::is_id;
 use crate::presign::Presigner;
@@ -302,15 +302,11 @@ impl ListJobs {
                     )
                     .await?;
                 let jobs: Vec<JobView> = page
-                    .jobs
+                    .items
                     .into_iter()
                     .map(|j| JobView::of(j, None))
                     .collect();
-                let body = serde_json::json!({
-                    "jobs": jobs,
-                    "next_cursor": page.next_after.as_deref().map(cursor_after),
-                });
-                Ok(no_store(json(StatusCode::OK, &body)?))
+                page_response("jobs", &jobs, page.next_after.as_deref())
             })
             .await
     }

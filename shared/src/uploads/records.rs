@@ -5,7 +5,9 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::aws::{Item, StoreError, conditional, consistent_get, n, s, text, timestamp};
+use crate::aws::{
+    Item, Page, Partition, StoreError, conditional, consistent_get, n, s, text, timestamp,
+};
 use crate::time::Timestamp;
 
 /// Where an upload stands.
@@ -80,15 +82,6 @@ pub fn parse_object_key(key: &str) -> Option<(&str, &str)> {
     (ids_only(user_id) && ids_only(upload_id)).then_some((user_id, upload_id))
 }
 
-/// A page of uploads and where the next one starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UploadPage {
-    /// The uploads, by id.
-    pub uploads: Vec<UploadRecord>,
-    /// The id the next page starts after.
-    pub next_after: Option<String>,
-}
-
 /// Upload records in DynamoDB.
 #[derive(Debug, Clone)]
 pub struct UploadStore {
@@ -161,38 +154,10 @@ impl UploadStore {
         limit: u32,
         after: Option<&str>,
         now: Timestamp,
-    ) -> Result<UploadPage, StoreError> {
-        const OPERATION: &str = "DynamoDB.Query";
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("user_id = :user")
-            .expression_attribute_values(":user", s(user_id))
-            .consistent_read(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX));
-        if let Some(after) = after {
-            query = query
-                .exclusive_start_key("user_id", s(user_id))
-                .exclusive_start_key("upload_id", s(after));
-        }
-        let output = query
-            .send()
+    ) -> Result<Page<UploadRecord>, StoreError> {
+        self.partition(user_id)
+            .page(limit, after, |item| live_from(item, now))
             .await
-            .map_err(|e| StoreError::sdk(OPERATION, e))?;
-        let mut uploads = Vec::new();
-        for item in output.items() {
-            if let Some(record) = live(record_from(item, OPERATION)?, now) {
-                uploads.push(record);
-            }
-        }
-        let next_after = output
-            .last_evaluated_key()
-            .and_then(|key| text(key, "upload_id"));
-        Ok(UploadPage {
-            uploads,
-            next_after,
-        })
     }
 
     /// Every live upload of the user.
@@ -201,15 +166,17 @@ impl UploadStore {
         user_id: &str,
         now: Timestamp,
     ) -> Result<Vec<UploadRecord>, StoreError> {
-        let mut uploads = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.list(user_id, 100, after.as_deref(), now).await?;
-            uploads.extend(page.uploads);
-            match page.next_after {
-                Some(next) => after = Some(next),
-                None => return Ok(uploads),
-            }
+        self.partition(user_id)
+            .all(|item| live_from(item, now))
+            .await
+    }
+
+    fn partition<'a>(&'a self, user_id: &'a str) -> Partition<'a> {
+        Partition {
+            client: &self.client,
+            table: &self.table,
+            key: ("user_id", user_id),
+            sort_key: "upload_id",
         }
     }
 
@@ -257,6 +224,10 @@ impl UploadStore {
 }
 
 /// A record whose TTL has passed is treated as absent.
+fn live_from(item: &Item, now: Timestamp) -> Result<Option<UploadRecord>, StoreError> {
+    Ok(live(record_from(item, "DynamoDB.Query")?, now))
+}
+
 fn live(record: UploadRecord, now: Timestamp) -> Option<UploadRecord> {
     match record.expires_at {
         Some(expires_at) if expires_at.has_passed(now) => None,

@@ -16,7 +16,7 @@ use crate::accounts::auth::Authenticator;
 use crate::accounts::routes::{StartupError, authenticator};
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
-use crate::http::{PageRequest, Problem, cursor_after, json, json_body, no_content, no_store};
+use crate::http::{PageRequest, Problem, json, json_body, no_content, no_store, page_response};
 use crate::ids::{is_id, new_id};
 use crate::presign::Presigner;
 use crate::time::Timestamp;
@@ -300,15 +300,11 @@ impl ListUploads {
                     )
                     .await?;
                 let uploads: Vec<UploadView> = page
-                    .uploads
+                    .items
                     .into_iter()
                     .map(|r| UploadView::of(r, None))
                     .collect();
-                let body = serde_json::json!({
-                    "uploads": uploads,
-                    "next_cursor": page.next_after.as_deref().map(cursor_after),
-                });
-                Ok(no_store(json(StatusCode::OK, &body)?))
+                page_response("uploads", &uploads, page.next_after.as_deref())
             })
             .await
     }
