@@ -3,10 +3,13 @@
 //! Tests use it as a library to reach the stack they run against.
 
 pub mod checks;
+pub mod fresh;
+pub mod http1;
 pub mod process;
 pub mod provision;
 pub mod pump;
 pub mod resolve;
+pub mod runtime_api;
 pub mod stack;
 pub mod template;
 pub mod tools;

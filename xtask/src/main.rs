@@ -147,6 +147,22 @@ fn build_functions() -> Result<()> {
     run(cargo().args(["build", "--bins"]))
 }
 
+/// The `GET /me` with a planted statelessness bug that the statelessness
+/// suite must catch (`xtask/tests/stateless.rs`). Only `shared` and the one
+/// binary compile again: every dependency is the dev tool's own build.
+fn build_planted() -> Result<()> {
+    println!("xtask: building the planted-bug binary (planted-me)");
+    run(cargo().args([
+        "build",
+        "--package",
+        "xtask",
+        "--bin",
+        "planted-me",
+        "--features",
+        "planted-tmp-session-cache",
+    ]))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -222,6 +238,7 @@ fn test(cargo_test_args: &[String]) -> Result<()> {
     install()?;
     step("cfn-lint", lint());
     build_functions()?;
+    build_planted()?;
 
     let outcome = runtime()?.block_on(async {
         let options = StackOptions {

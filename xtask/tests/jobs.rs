@@ -24,7 +24,7 @@ use shared::jobs::queue::JobMessage;
 use shared::jobs::records::{JobKind, JobRecord, JobStatus, JobStore};
 use shared::jobs::worker::{FailJobs, Outcome, RunJobs, SweepJobs};
 use shared::time::Timestamp;
-use support::{Api, Reply};
+use support::{Api, Reply, download};
 use xtask::pump::{self, Mapping};
 use xtask::stack::{Instance, StackInfo};
 use xtask::template::Template;
@@ -68,19 +68,6 @@ fn list_jobs(api: &Api, token: &str) -> Vec<Value> {
 fn user_id(api: &Api, token: &str) -> String {
     let reply = api.send("GET", "/me", Some(token), &[], None);
     reply.body["user_id"].as_str().unwrap().to_string()
-}
-
-fn download(url: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut response = agent.get(url).call().unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        response.body_mut().read_to_string().unwrap_or_default(),
-    )
 }
 
 async fn stack() -> (StackInfo, shared::aws::AwsClients) {

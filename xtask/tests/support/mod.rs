@@ -70,6 +70,18 @@ impl Api {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Reply {
+        self.try_send(method, path, token, headers, body).unwrap()
+    }
+
+    /// `send`, with a transport failure (refused, reset, timed out) as an error.
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Reply, ureq::Error> {
         let mut request = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -83,15 +95,15 @@ impl Api {
             request = request.header(*name, *value);
         }
         let request = request.body(body.unwrap_or_default().to_string()).unwrap();
-        let mut response = self.agent.run(request).unwrap();
+        let mut response = self.agent.run(request)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        Reply {
+        let text = response.body_mut().read_to_string()?;
+        Ok(Reply {
             status,
             headers,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        }
+        })
     }
 
     /// Registers a new user and logs in: (email, access token).
@@ -177,4 +189,37 @@ impl Api {
         assert_eq!(status, 200, "login: {body}");
         body
     }
+}
+
+/// PUTs `bytes` to a presigned URL with exactly the headers the API listed
+/// (the client derives Content-Length from the body; it must agree).
+pub fn put_bytes(created: &Value, bytes: &[u8]) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.put(created["url"].as_str().unwrap());
+    for (name, value) in created["headers"].as_object().unwrap() {
+        let value = value.as_str().unwrap();
+        if name.eq_ignore_ascii_case("content-length") {
+            assert_eq!(value, bytes.len().to_string());
+        } else {
+            request = request.header(name.as_str(), value);
+        }
+    }
+    request.send(bytes).unwrap().status().as_u16()
+}
+
+/// GETs a (presigned) URL: status and body.
+pub fn download(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent.get(url).call().unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
 }

@@ -1,0 +1,334 @@
+//! Runs a function's binary the way Lambda runs it, for exactly one
+//! invocation: a loopback stub of the Lambda Runtime API hands the process
+//! one event, takes its answer, and the process is killed. Every call is a
+//! cold start in a sandbox of its own: a fresh, empty `TMPDIR`, and a home
+//! and working directory the function cannot write to (as root, the
+//! process runs as `nobody` so that the modes bind).
+//!
+//! Used by the statelessness tests (a function that needs a warm process,
+//! or writes where it should not, is caught) and by the benchmarks (the
+//! time to the first `GET /runtime/invocation/next` is the init time).
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use tokio::io::BufReader;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::http1::{self, write_response};
+
+/// The uid and gid a sandboxed function runs as when the tool runs as root.
+const NOBODY: u32 = 65534;
+
+/// The folders one invocation may see.
+#[derive(Debug)]
+pub struct Sandbox {
+    dir: PathBuf,
+    /// The only writable place (`TMPDIR`); it must be empty after the call.
+    pub tmp: PathBuf,
+    home: PathBuf,
+    work: PathBuf,
+    run_as: Option<u32>,
+}
+
+impl Sandbox {
+    /// A new sandbox in `parent/<name>`.
+    pub fn create(parent: &Path, name: &str) -> Result<Self> {
+        let dir = parent.join(name);
+        if dir.exists() {
+            remove_tree(&dir)?;
+        }
+        let (tmp, home, work) = (dir.join("tmp"), dir.join("home"), dir.join("work"));
+        for folder in [&tmp, &home, &work] {
+            std::fs::create_dir_all(folder)?;
+        }
+        let run_as = nix::unistd::geteuid().is_root().then_some(NOBODY);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700))?;
+        if let Some(id) = run_as {
+            std::os::unix::fs::chown(&tmp, Some(id), Some(id))?;
+        }
+        for read_only in [&home, &work] {
+            std::fs::set_permissions(read_only, std::fs::Permissions::from_mode(0o555))?;
+        }
+        Ok(Self {
+            dir,
+            tmp,
+            home,
+            work,
+            run_as,
+        })
+    }
+
+    /// Everything a call left in the sandbox (it should leave nothing).
+    pub fn leftovers(&self) -> Result<Vec<PathBuf>> {
+        let mut found = Vec::new();
+        for folder in [&self.tmp, &self.home, &self.work] {
+            for entry in std::fs::read_dir(folder)? {
+                found.push(entry?.path());
+            }
+        }
+        Ok(found)
+    }
+
+    /// A command that runs `program` in the sandbox: its home, working
+    /// directory and `TMPDIR`, as the sandbox's user, with no other
+    /// environment than `env`.
+    pub fn command(
+        &self,
+        program: &Path,
+        env: &BTreeMap<String, String>,
+    ) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(program);
+        command
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .envs(env)
+            .env("HOME", &self.home)
+            .env("TMPDIR", &self.tmp)
+            .current_dir(&self.work)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if let Some(id) = self.run_as {
+            command.uid(id).gid(id);
+        }
+        command
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = remove_tree(&self.dir);
+    }
+}
+
+fn remove_tree(dir: &Path) -> Result<()> {
+    for sub in ["home", "work"] {
+        let path = dir.join(sub);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        }
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
+}
+
+/// What the function answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `POST /runtime/invocation/{id}/response`: the payload.
+    Response(Vec<u8>),
+    /// `POST /runtime/invocation/{id}/error`: the error document.
+    Error(String),
+    /// `POST /runtime/init/error`: the function could not start.
+    InitError(String),
+}
+
+/// One invocation of a fresh process.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// Its answer.
+    pub answer: Answer,
+    /// From spawning the process to its first `GET /runtime/invocation/next`
+    /// (its init).
+    pub ready_after: Option<Duration>,
+    /// From spawning the process to its answer.
+    pub answered_after: Duration,
+}
+
+/// A function binary and the environment Lambda would give it.
+#[derive(Debug, Clone)]
+pub struct Function {
+    /// The function's name (its binary's name).
+    pub name: String,
+    /// Its binary.
+    pub binary: PathBuf,
+    /// Its environment (the template's variables and the AWS settings).
+    pub env: BTreeMap<String, String>,
+}
+
+impl Function {
+    /// Starts the binary in `sandbox`, gives it `event`, waits (up to
+    /// `timeout`) for its answer and kills it. Its output goes to `log`.
+    pub async fn invoke_once(
+        &self,
+        sandbox: &Sandbox,
+        event: Vec<u8>,
+        timeout: Duration,
+        log: &Path,
+    ) -> Result<Invocation> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let address = listener.local_addr()?;
+        let mut env = self.env.clone();
+        env.extend(lambda_environment(&self.name, address));
+        let output = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        let mut command = sandbox.command(&self.binary, &env);
+        command.stdout(output.try_clone()?).stderr(output);
+
+        let deadline = SystemTime::now() + timeout;
+        let (events, mut received) = mpsc::unbounded_channel();
+        let invocation = Arc::new(Pending {
+            event,
+            deadline_ms: deadline
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+            handed_out: AtomicBool::new(false),
+            events,
+        });
+        let started = Instant::now();
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        let server = tokio::spawn(serve(listener, invocation));
+        let mut ready_after = None;
+        let waited = tokio::time::timeout(timeout, async {
+            loop {
+                tokio::select! {
+                    event = received.recv() => match event {
+                        Some(Event::Ready) => ready_after = Some(started.elapsed()),
+                        Some(Event::Answered(answer)) => return Ok(answer),
+                        None => bail!("the runtime API stopped"),
+                    },
+                    status = child.wait() => bail!("{} exited ({}) before it answered", self.name, status?),
+                }
+            }
+        })
+        .await;
+        let answered_after = started.elapsed();
+        server.abort();
+        let _ = child.kill().await;
+        let answer = match waited {
+            Ok(answer) => answer?,
+            Err(_) => bail!("{} did not answer within {timeout:?}", self.name),
+        };
+        Ok(Invocation {
+            answer,
+            ready_after,
+            answered_after,
+        })
+    }
+}
+
+/// The variables Lambda sets for every function.
+fn lambda_environment(name: &str, runtime_api: SocketAddr) -> [(String, String); 7] {
+    [
+        ("AWS_LAMBDA_RUNTIME_API".into(), runtime_api.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), name.into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME".into(),
+            format!("/aws/lambda/{name}"),
+        ),
+        ("AWS_LAMBDA_LOG_STREAM_NAME".into(), "local".into()),
+        ("LAMBDA_TASK_ROOT".into(), "/var/task".into()),
+    ]
+}
+
+enum Event {
+    Ready,
+    Answered(Answer),
+}
+
+struct Pending {
+    event: Vec<u8>,
+    deadline_ms: u128,
+    handed_out: AtomicBool,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+const REQUEST_ID: &str = "00000000-0000-4000-8000-000000000001";
+
+async fn serve(listener: TcpListener, invocation: Arc<Pending>) {
+    // Dropped (and every connection with it) when the server task is aborted.
+    let mut connections = JoinSet::new();
+    while let Ok((stream, _)) = listener.accept().await {
+        connections.spawn(connection(stream, Arc::clone(&invocation)));
+    }
+}
+
+async fn connection(stream: TcpStream, invocation: Arc<Pending>) -> Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    while let Some(request) = http1::read_request(&mut reader).await? {
+        let path = request.target.as_str();
+        let answered = |answer| invocation.events.send(Event::Answered(answer));
+        match (request.method.as_str(), path) {
+            ("GET", "/2018-06-01/runtime/invocation/next") => {
+                if invocation.handed_out.swap(true, Ordering::SeqCst) {
+                    // One invocation only: the next one never comes (Lambda
+                    // would freeze the process here; this one gets killed).
+                    std::future::pending::<()>().await;
+                }
+                let _ = invocation.events.send(Event::Ready);
+                let headers = [
+                    ("content-type", "application/json".to_string()),
+                    ("lambda-runtime-aws-request-id", REQUEST_ID.to_string()),
+                    (
+                        "lambda-runtime-deadline-ms",
+                        invocation.deadline_ms.to_string(),
+                    ),
+                    (
+                        "lambda-runtime-invoked-function-arn",
+                        "arn:aws:lambda:us-east-1:000000000000:function:local".to_string(),
+                    ),
+                    (
+                        "lambda-runtime-trace-id",
+                        "Root=1-00000000-000000000000000000000001;Sampled=0".to_string(),
+                    ),
+                ]
+                .map(|(name, value)| (name.to_string(), value));
+                write_response(&mut write, 200, &headers, &invocation.event).await?;
+            }
+            ("POST", "/2018-06-01/runtime/init/error") => {
+                write_response(&mut write, 202, &[], b"{}").await?;
+                let _ = answered(Answer::InitError(lossy(&request.body)));
+            }
+            ("POST", _)
+                if path == format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/response") =>
+            {
+                write_response(&mut write, 202, &[], b"{}").await?;
+                let _ = answered(Answer::Response(request.body));
+            }
+            ("POST", _) if path == format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/error") => {
+                write_response(&mut write, 202, &[], b"{}").await?;
+                let _ = answered(Answer::Error(lossy(&request.body)));
+            }
+            _ => write_response(&mut write, 404, &[], b"{}").await?,
+        }
+    }
+    Ok(())
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Fails unless every folder on the way to `binary` lets others through
+/// and the binary lets others run it (the sandbox's user is not its owner).
+pub fn check_runnable_by_others(binary: &Path) -> Result<()> {
+    let mut path = PathBuf::new();
+    for part in binary.components() {
+        path.push(part);
+        let mode = std::fs::metadata(&path)?.permissions().mode();
+        if mode & 0o001 == 0 {
+            bail!(
+                "{} is not open to other users (mode {mode:o}): the sandbox runs functions as nobody",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
