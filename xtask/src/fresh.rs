@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::checks::router_routes;
 use crate::http1::{self, write_response};
-use crate::runtime_api::{Answer, Function, Sandbox, check_runnable_by_others};
+use crate::runtime_api::{Answer, Function, Sandbox, sandbox_user};
 use crate::stack::StackInfo;
 use crate::template::Route;
 
@@ -76,13 +76,12 @@ impl FreshGateway {
                 (route, function)
             })
             .collect();
-        if nix::unistd::geteuid().is_root() {
-            for (_, function) in &routes {
-                check_runnable_by_others(&function.binary)?;
-            }
-        }
+        let binaries: Vec<&std::path::Path> =
+            routes.iter().map(|(_, f)| f.binary.as_path()).collect();
+        let run_as = sandbox_user(&binaries);
         let shared = Arc::new(Shared {
             routes,
+            run_as,
             sandboxes: info.logs_dir.join("fresh"),
             log: info.logs_dir.join("fresh-functions.log"),
             next: AtomicU64::new(0),
@@ -139,6 +138,7 @@ impl Drop for FreshGateway {
 
 struct Shared {
     routes: Vec<(Route, Function)>,
+    run_as: Option<u32>,
     sandboxes: PathBuf,
     log: PathBuf,
     next: AtomicU64,
@@ -191,7 +191,7 @@ async fn respond(shared: &Shared, request: http1::Request) -> Result<HttpRespons
     };
     let number = shared.next.fetch_add(1, Ordering::SeqCst);
     let event = api_gateway_event(&request, path, query, &parameters, number);
-    let sandbox = Sandbox::create(&shared.sandboxes, &number.to_string())?;
+    let sandbox = Sandbox::create(&shared.sandboxes, &number.to_string(), shared.run_as)?;
     shared.note(|r| r.invocations += 1);
     let invocation = function
         .invoke_once(

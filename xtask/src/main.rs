@@ -148,14 +148,14 @@ fn build_functions() -> Result<()> {
 }
 
 /// The `GET /me` with a planted statelessness bug that the statelessness
-/// suite must catch (`xtask/tests/stateless.rs`). Only `shared` and the one
-/// binary compile again: every dependency is the dev tool's own build.
+/// suite must catch (`xtask/tests/stateless.rs`). Its dependencies unify to
+/// the functions' own set, so only `shared` and the one binary compile.
 fn build_planted() -> Result<()> {
     println!("xtask: building the planted-bug binary (planted-me)");
     run(cargo().args([
         "build",
         "--package",
-        "xtask",
+        "me",
         "--bin",
         "planted-me",
         "--features",

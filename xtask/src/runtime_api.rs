@@ -41,8 +41,9 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// A new sandbox in `parent/<name>`.
-    pub fn create(parent: &Path, name: &str) -> Result<Self> {
+    /// A new sandbox in `parent/<name>` whose processes run as `run_as`
+    /// (see [`sandbox_user`]).
+    pub fn create(parent: &Path, name: &str, run_as: Option<u32>) -> Result<Self> {
         let dir = parent.join(name);
         if dir.exists() {
             remove_tree(&dir)?;
@@ -51,7 +52,6 @@ impl Sandbox {
         for folder in [&tmp, &home, &work] {
             std::fs::create_dir_all(folder)?;
         }
-        let run_as = nix::unistd::geteuid().is_root().then_some(NOBODY);
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700))?;
         if let Some(id) = run_as {
@@ -316,19 +316,22 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Fails unless every folder on the way to `binary` lets others through
-/// and the binary lets others run it (the sandbox's user is not its owner).
-pub fn check_runnable_by_others(binary: &Path) -> Result<()> {
+/// The user a sandbox runs `programs` as: as root, `nobody` (root ignores
+/// the folders' modes) when every program is reachable by other users;
+/// otherwise (a checkout under a private folder) the current user, and a
+/// write outside `TMPDIR` is then not refused but still found by
+/// [`Sandbox::leftovers`].
+pub fn sandbox_user(programs: &[&Path]) -> Option<u32> {
+    let root = nix::unistd::geteuid().is_root();
+    (root && programs.iter().all(|p| runnable_by_others(p))).then_some(NOBODY)
+}
+
+/// Whether every folder on the way to `program` lets others through and
+/// the program lets others run it.
+fn runnable_by_others(program: &Path) -> bool {
     let mut path = PathBuf::new();
-    for part in binary.components() {
+    program.components().all(|part| {
         path.push(part);
-        let mode = std::fs::metadata(&path)?.permissions().mode();
-        if mode & 0o001 == 0 {
-            bail!(
-                "{} is not open to other users (mode {mode:o}): the sandbox runs functions as nobody",
-                path.display()
-            );
-        }
-    }
-    Ok(())
+        std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
+    })
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::{Api, PASSWORD, Reply, download, put_bytes, unique_email};
 use xtask::fresh::FreshGateway;
-use xtask::runtime_api::{Answer, Function, Sandbox};
+use xtask::runtime_api::{Answer, Function, Sandbox, sandbox_user};
 use xtask::stack::{Instance, StackInfo};
 
 /// Instances taken in turn: every request goes to the next one.
@@ -292,26 +292,33 @@ fn a_session_cache_planted_in_tmp_is_caught() {
 }
 
 /// The sandbox the fresh-process runs use can catch what it claims to: a
-/// write to the home or working folder fails, a file left in `TMPDIR` is
-/// seen.
+/// write to the home or working folder is refused (or, where the sandbox
+/// cannot change user, found), a file left in `TMPDIR` is found.
 #[tokio::test]
 async fn the_sandbox_refuses_writes_outside_tmp_and_sees_what_stays_in_it() {
     let stack = stack();
     let parent = stack.logs_dir.join("sandbox-check");
-    let sandbox = Sandbox::create(&parent, "probe").unwrap();
+    let shell = std::path::Path::new("/bin/sh");
     let env = BTreeMap::new();
     for target in ["\"$HOME/x\"", "./x"] {
+        let sandbox = Sandbox::create(&parent, "probe", sandbox_user(&[shell])).unwrap();
         let status = sandbox
-            .command("/bin/sh".as_ref(), &env)
+            .command(shell, &env)
             .args(["-c", &format!("echo > {target}")])
             .stderr(std::process::Stdio::null())
             .status()
             .await
             .unwrap();
-        assert!(!status.success(), "writing {target} succeeded");
+        let found = sandbox.leftovers().unwrap();
+        assert!(
+            !status.success() || !found.is_empty(),
+            "writing {target} went unseen"
+        );
+        assert!(found.iter().all(|f| !f.starts_with(&sandbox.tmp)));
     }
+    let sandbox = Sandbox::create(&parent, "probe", sandbox_user(&[shell])).unwrap();
     let status = sandbox
-        .command("/bin/sh".as_ref(), &env)
+        .command(shell, &env)
         .args(["-c", "echo kept > \"$TMPDIR/cache\""])
         .status()
         .await
@@ -332,7 +339,12 @@ async fn a_cold_process_answers_one_invocation_through_the_runtime_api() {
         binary: xtask::workspace_root().join("target/debug/health"),
         env: stack.environment_of("health"),
     };
-    let sandbox = Sandbox::create(&stack.logs_dir.join("sandbox-check"), "health").unwrap();
+    let sandbox = Sandbox::create(
+        &stack.logs_dir.join("sandbox-check"),
+        "health",
+        sandbox_user(&[&function.binary]),
+    )
+    .unwrap();
     let event = std::fs::read(xtask::workspace_root().join("events/health/get.json")).unwrap();
     let invocation = function
         .invoke_once(

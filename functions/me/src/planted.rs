@@ -1,4 +1,4 @@
-//! `GET /me` as `functions/me` builds it, but with the test-only feature
+//! `GET /me` as `src/main.rs` builds it, but with the test-only feature
 //! `planted-tmp-session-cache` on: a function with a statelessness bug, for
 //! the test that proves the statelessness suite catches one.
 
