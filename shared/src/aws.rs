@@ -110,9 +110,14 @@ pub fn text(item: &Item, key: &str) -> Option<String> {
     item.get(key)?.as_s().ok().cloned()
 }
 
+/// The number attribute `key` of `item`, if it parses as a `T`.
+pub fn number<T: std::str::FromStr>(item: &Item, key: &str) -> Option<T> {
+    item.get(key)?.as_n().ok()?.parse().ok()
+}
+
 /// The number attribute `key` of `item`, as epoch seconds.
 pub fn timestamp(item: &Item, key: &str) -> Option<Timestamp> {
-    item.get(key)?.as_n().ok()?.parse().ok().map(Timestamp)
+    number(item, key).map(Timestamp)
 }
 
 /// The item of `table` with `key`, read strongly consistently, so that a

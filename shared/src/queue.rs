@@ -22,12 +22,28 @@ where
         let id = message.message_id.clone().unwrap_or_default();
         if let Err(error) = handle(message).await {
             tracing::error!(message_id = %id, %error, "message failed; it will be retried");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
+            response.batch_item_failures.push(item_failure(id));
         }
     }
     response
+}
+
+/// Reports every message of `event` failed, so that all of them come back
+/// (for a batch handled as one piece of work).
+pub fn retry_all(event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = event
+        .records
+        .into_iter()
+        .map(|message| item_failure(message.message_id.unwrap_or_default()))
+        .collect();
+    response
+}
+
+fn item_failure(id: String) -> BatchItemFailure {
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = id;
+    failure
 }
 
 /// Runs `handler` for every SQS batch until the runtime stops; it gets the
@@ -42,4 +58,48 @@ where
         async move { Ok::<_, lambda_runtime::Error>(outcome.await) }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(ids: &[&str]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = ids
+            .iter()
+            .map(|id| {
+                let mut message = SqsMessage::default();
+                message.message_id = Some((*id).to_string());
+                message
+            })
+            .collect();
+        event
+    }
+
+    fn failed(response: &SqsBatchResponse) -> Vec<&str> {
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn only_the_messages_that_failed_are_reported() {
+        let response = process_batch(batch(&["a", "b", "c"]), |message| async move {
+            match message.message_id.as_deref() {
+                Some("b") => Err("poison"),
+                _ => Ok(()),
+            }
+        })
+        .await;
+        assert_eq!(failed(&response), ["b"]);
+    }
+
+    #[test]
+    fn a_batch_retried_whole_reports_every_message() {
+        assert_eq!(failed(&retry_all(batch(&["a", "b"]))), ["a", "b"]);
+        assert!(failed(&retry_all(batch(&[]))).is_empty());
+    }
 }

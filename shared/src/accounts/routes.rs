@@ -4,7 +4,7 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::{self, HeaderValue};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Authenticator, DEFAULT_REQUESTS_PER_USER_PER_MINUTE, per_user_policy};
@@ -16,8 +16,8 @@ use super::tokens::{AccessTokenIssuer, AccessTokenVerifier, RefreshToken, TokenS
 use super::users::{RegisterError, UserProfile, UserStore};
 use crate::aws::{AwsClients, StoreError};
 use crate::config::{ConfigError, Environment};
-use crate::http::{Problem, json, json_body, no_content, no_store, source_ip};
-use crate::ids::{is_id, new_id};
+use crate::http::{Problem, json, json_body, no_content, no_store, path_id, source_ip};
+use crate::ids::new_id;
 use crate::ratelimit::{Policy, RateLimiter, WhenStoreFails, with_rate_limit};
 use crate::time::Timestamp;
 
@@ -724,12 +724,7 @@ impl DeleteSession {
         self.auth
             .authenticated(request, |caller| async move {
                 let not_found = || Problem::not_found("no such session");
-                let session_id = request
-                    .path_parameters_ref()
-                    .and_then(|p| p.first("session_id"))
-                    .map(str::to_string)
-                    .filter(|id| is_id(id))
-                    .ok_or_else(not_found)?;
+                let session_id = path_id(request, "session_id").ok_or_else(not_found)?;
                 let deleted = self
                     .auth
                     .sessions()

@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::items::{CartItems, RawLine};
-use crate::aws::{Item, StoreError, conditional_output, consistent_get, n, s};
+use crate::aws::{Item, StoreError, conditional_output, consistent_get, n, number, s};
 use crate::time::Timestamp;
 
 /// A user's cart and the version it was read at (0: never written).
@@ -126,11 +126,7 @@ fn lines_attribute(items: &CartItems) -> AttributeValue {
 /// A stored cart, checked with the same rules as a client's.
 fn cart_from(item: &Item, operation: &'static str) -> Result<Cart, StoreError> {
     let corrupt = |what: &str| StoreError::corrupt(operation, format!("cart item: {what}"));
-    let version = item
-        .get("version")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| corrupt("no numeric version"))?;
+    let version = number(item, "version").ok_or_else(|| corrupt("no numeric version"))?;
     let raw = match item.get("items") {
         None => Vec::new(),
         Some(value) => value
@@ -140,10 +136,7 @@ fn cart_from(item: &Item, operation: &'static str) -> Result<Cart, StoreError> {
             .map(|line| {
                 let line = line.as_m().map_err(|_| corrupt("a line is not a map"))?;
                 let sku = line.get("sku").and_then(|v| v.as_s().ok());
-                let quantity = line
-                    .get("quantity")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok());
+                let quantity = number(line, "quantity");
                 match (sku, quantity) {
                     (Some(sku), Some(quantity)) => Ok(RawLine::new(sku.clone(), quantity)),
                     _ => Err(corrupt("a line lacks sku or quantity")),

@@ -3,6 +3,18 @@
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
+use crate::ids::is_id;
+
+/// The path parameter `name` (`/uploads/{upload_id}`), if it is an id this
+/// service could have issued; anything else names nothing that exists.
+pub fn path_id(request: &Request, name: &str) -> Option<String> {
+    request
+        .path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .filter(|id| is_id(id))
+        .map(str::to_string)
+}
+
 /// The client's address as API Gateway saw it (`requestContext.http.sourceIp`),
 /// or empty when there is none. Never taken from `X-Forwarded-For`, which the
 /// client writes.

@@ -9,7 +9,7 @@ mod response;
 mod serve;
 
 pub use body::{MAX_BODY_BYTES, json_body};
-pub use context::source_ip;
+pub use context::{path_id, source_ip};
 pub use paging::{DEFAULT_PAGE, MAX_PAGE, PageRequest, cursor_after, page_response};
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem};
 pub use response::{json, no_content, no_store};

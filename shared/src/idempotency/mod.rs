@@ -84,8 +84,8 @@ pub struct Idempotency {
 }
 
 impl Idempotency {
-    /// For `route` (part of every record's key, e.g. `POST /jobs`), kept
-    /// in `table` for `ttl_seconds`.
+    /// For `route` (part of every record's key, e.g. `POST /jobs`), with
+    /// records kept in `store` for `ttl_seconds`.
     pub fn new(store: IdempotencyStore, route: &'static str, ttl_seconds: u64) -> Self {
         Self {
             store,

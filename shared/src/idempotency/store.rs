@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use crate::aws::{Item, StoreError, conditional, n, s, text, timestamp};
+use crate::aws::{Item, StoreError, conditional, n, number, s, text, timestamp};
 use crate::time::Timestamp;
 
 /// Where a request with a given key stands.
@@ -242,11 +242,8 @@ fn record_from(item: &Item) -> Result<Record, StoreError> {
         },
         RELEASED => RecordState::Released,
         COMPLETED => {
-            let status = item
-                .get("response_status")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| corrupt("response_status"))?;
+            let status =
+                number(item, "response_status").ok_or_else(|| corrupt("response_status"))?;
             let headers = item
                 .get("response_headers")
                 .and_then(|v| v.as_m().ok())

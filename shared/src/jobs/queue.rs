@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::records::JobRecord;
 use crate::aws::StoreError;
 
 /// The body of a job's message.
@@ -19,6 +20,15 @@ impl JobMessage {
     /// Parses a message body.
     pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(body)
+    }
+}
+
+impl From<&JobRecord> for JobMessage {
+    fn from(job: &JobRecord) -> Self {
+        Self {
+            user_id: job.user_id.clone(),
+            job_id: job.job_id.clone(),
+        }
     }
 }
 

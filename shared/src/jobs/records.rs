@@ -12,10 +12,11 @@
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
+use super::queue::JobMessage;
 use crate::aws::{
-    Item, Page, Partition, StoreError, conditional, consistent_get, n, s, text, timestamp,
+    Item, Page, Partition, StoreError, conditional, consistent_get, n, number, s, text, timestamp,
 };
 use crate::time::Timestamp;
 
@@ -147,15 +148,6 @@ pub enum Claim {
     Finished(JobStatus),
     /// There is no such job (or it lapsed).
     Missing,
-}
-
-/// A job's key, as the sweep finds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobKey {
-    /// Whose.
-    pub user_id: String,
-    /// Which.
-    pub job_id: String,
 }
 
 /// Job records in DynamoDB.
@@ -394,12 +386,13 @@ impl JobStore {
         conditional("DynamoDB.UpdateItem", result)
     }
 
-    /// Up to `limit` jobs still marked unsent that were created before `cutoff`.
+    /// The messages of up to `limit` jobs still marked unsent that were
+    /// created before `cutoff`.
     pub async fn unsent_before(
         &self,
         cutoff: Timestamp,
         limit: u32,
-    ) -> Result<Vec<JobKey>, StoreError> {
+    ) -> Result<Vec<JobMessage>, StoreError> {
         const OPERATION: &str = "DynamoDB.Query";
         let output = self
             .client
@@ -417,7 +410,7 @@ impl JobStore {
             .items()
             .iter()
             .map(|item| match (text(item, "user_id"), text(item, "job_id")) {
-                (Some(user_id), Some(job_id)) => Ok(JobKey { user_id, job_id }),
+                (Some(user_id), Some(job_id)) => Ok(JobMessage { user_id, job_id }),
                 _ => Err(StoreError::corrupt(
                     OPERATION,
                     "unsent index entry without a key",
@@ -487,11 +480,7 @@ fn item_from(record: &JobRecord) -> Item {
 fn record_from(item: &Item, operation: &'static str) -> Result<JobRecord, StoreError> {
     let corrupt = |what: &str| StoreError::corrupt(operation, format!("job item: {what}"));
     let field = |name: &str| text(item, name).ok_or_else(|| corrupt(name));
-    let attempts = item
-        .get("attempts")
-        .and_then(|v: &AttributeValue| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| corrupt("attempts"))?;
+    let attempts = number(item, "attempts").ok_or_else(|| corrupt("attempts"))?;
     Ok(JobRecord {
         user_id: field("user_id")?,
         job_id: field("job_id")?,

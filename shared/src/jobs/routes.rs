@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::{self, HeaderValue};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use super::exports::{export_file_name, export_key};
@@ -28,9 +28,8 @@ use crate::accounts::auth::Authenticator;
 use crate::accounts::routes::{StartupError, authenticator};
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
-use crate::http::{PageRequest, Problem, json, json_body, no_store, page_response};
+use crate::http::{PageRequest, Problem, json, json_body, no_store, page_response, path_id};
 use crate::idempotency::{Attempt, Idempotency};
-use crate::ids::is_id;
 use crate::presign::Presigner;
 use crate::time::Timestamp;
 
@@ -91,15 +90,6 @@ impl JobView {
             result,
         }
     }
-}
-
-fn job_id(request: &Request) -> Result<String, Problem> {
-    request
-        .path_parameters_ref()
-        .and_then(|p| p.first("job_id"))
-        .filter(|id| is_id(id))
-        .map(str::to_string)
-        .ok_or_else(not_found)
 }
 
 fn not_found() -> Problem {
@@ -189,18 +179,11 @@ impl CreateJob {
     /// Sends the job's message and clears its mark; on a failed send, leaves
     /// it for the retry (keyed) or takes it back (not keyed): see the module.
     async fn send(&self, job: &JobRecord, attempt: &Attempt) -> Result<(), Problem> {
-        let message = JobMessage {
-            user_id: job.user_id.clone(),
-            job_id: job.job_id.clone(),
-        };
-        if let Err(error) = self.queue.send(&message).await {
-            if !attempt.is_keyed() {
-                match self.jobs.delete_unsent(&job.user_id, &job.job_id).await {
-                    Ok(_) => {}
-                    Err(error) => {
-                        tracing::warn!(%error, job_id = %job.job_id, "unsent job kept; the sweep will send it");
-                    }
-                }
+        if let Err(error) = self.queue.send(&JobMessage::from(job)).await {
+            if !attempt.is_keyed()
+                && let Err(error) = self.jobs.delete_unsent(&job.user_id, &job.job_id).await
+            {
+                tracing::warn!(%error, job_id = %job.job_id, "unsent job kept; the sweep will send it");
             }
             return Err(error.into());
         }
@@ -235,7 +218,7 @@ impl GetJob {
         let request = &request;
         self.auth
             .authenticated(request, |caller| async move {
-                let job_id = job_id(request)?;
+                let job_id = path_id(request, "job_id").ok_or_else(not_found)?;
                 let job = self
                     .jobs
                     .get(caller.user_id(), &job_id, Timestamp::now())

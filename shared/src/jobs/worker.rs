@@ -10,7 +10,7 @@
 //! comes back after the queue's visibility timeout (six times the worker's
 //! timeout, so always after the lease) and the next attempt takes over.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Context;
 
 use super::export::Exporter;
@@ -20,7 +20,7 @@ use super::routes::{job_queue, job_store};
 use crate::accounts::routes::StartupError;
 use crate::aws::{AwsClients, StoreError};
 use crate::config::Environment;
-use crate::queue::process_batch;
+use crate::queue::{process_batch, retry_all};
 use crate::time::Timestamp;
 
 /// How long a finished job (and its export) is kept.
@@ -246,13 +246,7 @@ impl SweepJobs {
             }
             Err(error) => {
                 tracing::error!(%error, "sweep failed; the tick will be retried");
-                let mut response = SqsBatchResponse::default();
-                for message in event.records {
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = message.message_id.unwrap_or_default();
-                    response.batch_item_failures.push(failure);
-                }
-                response
+                retry_all(event)
             }
         }
     }
@@ -261,14 +255,12 @@ impl SweepJobs {
     pub async fn sweep(&self, now: Timestamp) -> Result<usize, StoreError> {
         let cutoff = Timestamp(now.0.saturating_sub(self.after_seconds));
         let unsent = self.jobs.unsent_before(cutoff, SWEEP_BATCH).await?;
-        for key in &unsent {
-            let message = JobMessage {
-                user_id: key.user_id.clone(),
-                job_id: key.job_id.clone(),
-            };
-            self.queue.send(&message).await?;
-            self.jobs.mark_sent(&key.user_id, &key.job_id).await?;
-            tracing::info!(job_id = %key.job_id, "unsent job sent by the sweep");
+        for message in &unsent {
+            self.queue.send(message).await?;
+            self.jobs
+                .mark_sent(&message.user_id, &message.job_id)
+                .await?;
+            tracing::info!(job_id = %message.job_id, "unsent job sent by the sweep");
         }
         Ok(unsent.len())
     }

@@ -8,7 +8,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use crate::aws::{StoreError, conditional_output, n, s};
+use crate::aws::{StoreError, conditional_output, n, number, s};
 use crate::time::Timestamp;
 
 /// Counters of hits per window, shared by every instance.
@@ -57,9 +57,7 @@ impl WindowCounters {
         };
         let hits = output
             .attributes()
-            .and_then(|item| item.get("hits"))
-            .and_then(|value| value.as_n().ok())
-            .and_then(|value| value.parse().ok())
+            .and_then(|item| number(item, "hits"))
             .ok_or_else(|| StoreError::corrupt(OPERATION, "the counter has no numeric `hits`"))?;
         Ok(Some(hits))
     }

@@ -3,10 +3,8 @@
 //! upload is not `ready`, `expires_at` (the TTL). Status moves only out of
 //! `pending`, by conditional writes, so a repeated event changes nothing.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use crate::aws::{
-    Item, Page, Partition, StoreError, conditional, consistent_get, n, s, text, timestamp,
+    Item, Page, Partition, StoreError, conditional, consistent_get, n, number, s, text, timestamp,
 };
 use crate::time::Timestamp;
 
@@ -238,11 +236,7 @@ fn live(record: UploadRecord, now: Timestamp) -> Option<UploadRecord> {
 fn record_from(item: &Item, operation: &'static str) -> Result<UploadRecord, StoreError> {
     let corrupt = |what: &str| StoreError::corrupt(operation, format!("upload item: {what}"));
     let field = |name: &str| text(item, name).ok_or_else(|| corrupt(name));
-    let size = item
-        .get("size")
-        .and_then(|v: &AttributeValue| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| corrupt("size"))?;
+    let size = number(item, "size").ok_or_else(|| corrupt("size"))?;
     Ok(UploadRecord {
         user_id: field("user_id")?,
         upload_id: field("upload_id")?,

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::{self, HeaderValue};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use super::files::{UploadPolicy, attachment, display_name};
@@ -16,8 +16,10 @@ use crate::accounts::auth::Authenticator;
 use crate::accounts::routes::{StartupError, authenticator};
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
-use crate::http::{PageRequest, Problem, json, json_body, no_content, no_store, page_response};
-use crate::ids::{is_id, new_id};
+use crate::http::{
+    PageRequest, Problem, json, json_body, no_content, no_store, page_response, path_id,
+};
+use crate::ids::new_id;
 use crate::presign::Presigner;
 use crate::time::Timestamp;
 
@@ -47,15 +49,6 @@ fn upload_objects(env: &Environment, aws: &AwsClients) -> Result<UploadObjects, 
 
 fn presigner(env: &Environment, aws: &AwsClients) -> Result<Presigner, StartupError> {
     Presigner::from_env(env, aws, "UPLOADS_BUCKET")
-}
-
-fn upload_id(request: &Request) -> Result<String, Problem> {
-    request
-        .path_parameters_ref()
-        .and_then(|p| p.first("upload_id"))
-        .filter(|id| is_id(id))
-        .map(str::to_string)
-        .ok_or_else(not_found)
 }
 
 fn not_found() -> Problem {
@@ -240,7 +233,7 @@ impl GetUpload {
         let request = &request;
         self.auth
             .authenticated(request, |caller| async move {
-                let upload_id = upload_id(request)?;
+                let upload_id = path_id(request, "upload_id").ok_or_else(not_found)?;
                 let record = self
                     .uploads
                     .get(caller.user_id(), &upload_id, Timestamp::now())
@@ -333,7 +326,7 @@ impl DeleteUpload {
         let request = &request;
         self.auth
             .authenticated(request, |caller| async move {
-                let upload_id = upload_id(request)?;
+                let upload_id = path_id(request, "upload_id").ok_or_else(not_found)?;
                 let now = Timestamp::now();
                 let record = self
                     .uploads
