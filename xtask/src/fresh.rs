@@ -262,11 +262,7 @@ fn api_gateway_event(
             cookies.extend(value.split(';').map(|c| Value::from(c.trim())));
             continue;
         }
-        let joined = match headers.get(name).and_then(Value::as_str) {
-            Some(earlier) => format!("{earlier},{value}"),
-            None => value.clone(),
-        };
-        headers.insert(name.clone(), Value::from(joined));
+        append(&mut headers, name.clone(), value.clone());
     }
     let mut query_parameters = Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -275,11 +271,7 @@ fn api_gateway_event(
             decode(&name.replace('+', " ")),
             decode(&value.replace('+', " ")),
         );
-        let joined = match query_parameters.get(&name).and_then(Value::as_str) {
-            Some(earlier) => format!("{earlier},{value}"),
-            None => value,
-        };
-        query_parameters.insert(name, Value::from(joined));
+        append(&mut query_parameters, name, value);
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -321,6 +313,16 @@ fn api_gateway_event(
         event["pathParameters"] = json!(parameters);
     }
     event
+}
+
+/// Adds `value` under `name`, after a comma where the name is there already
+/// (how API Gateway folds repeated headers and query parameters).
+fn append(map: &mut Map<String, Value>, name: String, value: String) {
+    let joined = match map.get(&name).and_then(Value::as_str) {
+        Some(earlier) => format!("{earlier},{value}"),
+        None => value,
+    };
+    map.insert(name, Value::from(joined));
 }
 
 /// The HTTP response of an API Gateway (payload 2.0) answer.
@@ -390,6 +392,37 @@ mod tests {
         assert_eq!(match_path("/uploads/{upload_id}", "/uploads/a/b"), None);
         assert_eq!(match_path("/me", "/me"), Some(BTreeMap::new()));
         assert_eq!(match_path("/me", "/you"), None);
+    }
+
+    #[test]
+    fn requests_become_events_as_api_gateway_folds_them() {
+        let request = http1::Request {
+            method: "GET".into(),
+            target: "/uploads/x?limit=2&cursor=a%2Bb&limit=3".into(),
+            headers: vec![
+                ("accept".into(), "a".into()),
+                ("accept".into(), "b".into()),
+                ("cookie".into(), "c=1; d=2".into()),
+            ],
+            body: b"{}".to_vec(),
+        };
+        let parameters = BTreeMap::from([("upload_id".to_string(), "x".to_string())]);
+        let event = api_gateway_event(
+            &request,
+            "/uploads/x",
+            "limit=2&cursor=a%2Bb&limit=3",
+            &parameters,
+            7,
+        );
+        assert_eq!(event["headers"], json!({"accept": "a,b"}));
+        assert_eq!(event["cookies"], json!(["c=1", "d=2"]));
+        assert_eq!(
+            event["queryStringParameters"],
+            json!({"limit": "2,3", "cursor": "a+b"})
+        );
+        assert_eq!(event["pathParameters"], json!({"upload_id": "x"}));
+        assert_eq!(event["requestContext"]["http"]["method"], "GET");
+        assert_eq!(event["body"], STANDARD.encode(b"{}"));
     }
 
     #[test]
