@@ -17,15 +17,14 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use shared::jobs::exports::export_key;
 use shared::jobs::queue::JobMessage;
 use shared::jobs::records::{JobKind, JobRecord, JobStatus, JobStore};
 use shared::jobs::worker::{FailJobs, Outcome, RunJobs, SweepJobs};
 use shared::time::Timestamp;
-use support::{Api, Reply, download};
-use xtask::pump::{self, Mapping};
+use support::{Api, Reply, download, poll_until, private_queue, queue_mapping};
+use xtask::pump;
 use xtask::stack::{Instance, StackInfo};
 use xtask::template::Template;
 
@@ -41,21 +40,12 @@ fn get_job(api: &Api, token: &str, job_id: &str) -> Reply {
 }
 
 fn wait_for_job(api: &Api, token: &str, job_id: &str, wanted: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let reply = get_job(api, token, job_id);
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        if reply.body["status"] == wanted {
-            return reply.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job still {} after {within:?}: {}",
-            reply.body["status"],
-            reply.body
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    poll_until(
+        &format!("job {job_id}"),
+        within,
+        || get_job(api, token, job_id),
+        |job| job["status"] == wanted,
+    )
 }
 
 fn list_jobs(api: &Api, token: &str) -> Vec<Value> {
@@ -103,63 +93,13 @@ fn sqs_message(id: &str, body: &str) -> SqsMessage {
 }
 
 fn job_body(record: &JobRecord) -> String {
-    serde_json::to_string(&JobMessage {
-        user_id: record.user_id.clone(),
-        job_id: record.job_id.clone(),
-    })
-    .unwrap()
+    serde_json::to_string(&JobMessage::from(record)).unwrap()
 }
 
 fn batch(messages: Vec<SqsMessage>) -> SqsEvent {
     let mut event = SqsEvent::default();
     event.records = messages;
     event
-}
-
-/// A queue of the test's own: (url, arn).
-async fn private_queue(
-    sqs: &aws_sdk_sqs::Client,
-    name: &str,
-    visibility_seconds: u32,
-    dead_letter: Option<(&str, u64)>,
-) -> (String, String) {
-    let mut request = sqs
-        .create_queue()
-        .queue_name(format!(
-            "{name}-{}",
-            shared::ids::new_id().replace(['-', '_'], "x")
-        ))
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            visibility_seconds.to_string(),
-        );
-    if let Some((arn, max_receive_count)) = dead_letter {
-        let policy = json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive_count});
-        request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
-    }
-    let url = request.send().await.unwrap().queue_url.unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    (url, arn)
-}
-
-fn mapping(queue: &(String, String), function: &str, api_url: &str) -> Mapping {
-    Mapping {
-        queue_url: queue.0.clone(),
-        queue_arn: queue.1.clone(),
-        function: function.to_string(),
-        invoke_url: format!("{api_url}/2015-03-31/functions/{function}/invocations"),
-        batch_size: 10,
-        report_batch_item_failures: true,
-    }
 }
 
 /// The template's `maxReceiveCount` of the jobs queue.
@@ -412,10 +352,7 @@ async fn a_message_delivered_three_times_among_others_does_the_work_once() {
 
     // Concurrent copies: one does the work, the others find it taken or done.
     let c = stored_job(&store, &shared::ids::new_id()).await;
-    let message = JobMessage {
-        user_id: c.user_id.clone(),
-        job_id: c.job_id.clone(),
-    };
+    let message = JobMessage::from(&c);
     let lease = Timestamp::now().plus(60);
     let outcomes = futures_join3(
         worker.run(&message, lease),
@@ -500,7 +437,7 @@ async fn a_poison_message_is_the_only_one_reported() {
             .await
             .unwrap();
     }
-    let mapping = mapping(&queue, "job-worker", &stack.api_url);
+    let mapping = queue_mapping(&queue, "job-worker", &stack.api_url);
     let mut received = 0;
     let mut deleted = 0;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -554,8 +491,8 @@ async fn a_job_that_keeps_failing_ends_failed_through_the_dead_letter_queue() {
     assert_eq!(created.status, 202, "{}", created.body);
     let job_id = created.body["job_id"].as_str().unwrap().to_string();
 
-    let worker = mapping(&jobs, "job-worker", &broken.api_url);
-    let failures = mapping(&dead_letters, "job-failures", &stack.api_url);
+    let worker = queue_mapping(&jobs, "job-worker", &broken.api_url);
+    let failures = queue_mapping(&dead_letters, "job-failures", &stack.api_url);
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut deliveries = 0;
     let mut dead = 0;
@@ -651,7 +588,7 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     assert_eq!(created.status, 202, "{}", created.body);
     let job_id = created.body["job_id"].as_str().unwrap().to_string();
 
-    let doomed_worker = mapping(&queue, "job-worker", &doomed.api_url);
+    let doomed_worker = queue_mapping(&queue, "job-worker", &doomed.api_url);
     let sqs = aws.sqs.clone();
     let in_flight =
         tokio::spawn(async move { pump::deliver_one_batch(&sqs, &doomed_worker, 5).await });
@@ -685,7 +622,7 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     // The message comes back after its visibility timeout; a healthy worker
     // takes over once the dead one's lease has lapsed (until then it is
     // refused as busy, and the message comes back again).
-    let healthy = mapping(&queue, "job-worker", &stack.api_url);
+    let healthy = queue_mapping(&queue, "job-worker", &stack.api_url);
     let lease_until = running.lease_until.unwrap();
     let deadline =
         Instant::now() + Duration::from_secs(lease_until.0.saturating_sub(Timestamp::now().0) + 60);

@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Api, PASSWORD, Reply, download, put_bytes, unique_email};
+use support::load::{Writes, check_nothing_acknowledged_was_lost, writer};
+use support::{Api, PASSWORD, Reply, download, poll_until, put_bytes, unique_email};
 use xtask::fresh::FreshGateway;
 use xtask::runtime_api::{Answer, Function, Sandbox, sandbox_user};
 use xtask::stack::{Instance, StackInfo};
@@ -56,18 +57,15 @@ impl<'a> RoundRobin<'a> {
             .send(method, path, token, headers, body.as_deref())
     }
 
-    /// GETs `path` until `done` holds for its body (a minute at most).
+    /// GETs `path`, each time from the next instance, until `done` holds
+    /// for its body (a minute at most).
     fn wait_for(&self, path: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let reply = self.send("GET", path, Some(token), &[], None);
-            assert_eq!(reply.status, 200, "{path}: {}", reply.body);
-            if done(&reply.body) {
-                return reply.body;
-            }
-            assert!(Instant::now() < deadline, "{path} still {}", reply.body);
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        poll_until(
+            path,
+            Duration::from_secs(60),
+            || self.send("GET", path, Some(token), &[], None),
+            done,
+        )
     }
 }
 
@@ -364,111 +362,6 @@ async fn a_cold_process_answers_one_invocation_through_the_runtime_api() {
     assert!(sandbox.leftovers().unwrap().is_empty());
 }
 
-/// One writer's cart writes: what it asked for and what was acknowledged.
-#[derive(Default, Debug)]
-struct Writes {
-    /// Version a write would make -> the items it wrote.
-    attempted: BTreeMap<u64, Value>,
-    /// The last version acknowledged with 200.
-    acknowledged: u64,
-    /// Jobs acknowledged with 202, by idempotency key.
-    jobs: BTreeMap<String, String>,
-    /// Keys of job requests that got no answer.
-    unanswered_jobs: Vec<String>,
-    failures: u32,
-}
-
-/// One user's steady load over two instances until `count` writes were
-/// tried: cart writes from the last known ETag, a keyed job now and then.
-fn writer(apis: [&Api; 2], token: &str, user: usize, count: usize, stop: &AtomicBool) -> Writes {
-    let mut writes = Writes::default();
-    let mut version = 0;
-    for i in 0..count {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let api = apis[i % 2];
-        if i % 5 == 4 {
-            let key = format!("load-{user}-{i}");
-            let headers = [("idempotency-key", key.as_str())];
-            match api.try_send(
-                "POST",
-                "/jobs",
-                Some(token),
-                &headers,
-                Some(r#"{"type":"export"}"#),
-            ) {
-                Ok(reply) if reply.status == 202 => {
-                    writes
-                        .jobs
-                        .insert(key, reply.body["job_id"].as_str().unwrap().into());
-                }
-                Ok(_) | Err(_) => {
-                    writes.unanswered_jobs.push(key);
-                    writes.failures += 1;
-                }
-            }
-            continue;
-        }
-        let items = json!({"items": [{"sku": format!("SKU-{user}-{i}"), "quantity": i + 1}]});
-        let if_match = format!("\"{version}\"");
-        writes.attempted.insert(version + 1, items.clone());
-        match api.try_send(
-            "PUT",
-            "/cart",
-            Some(token),
-            &[("if-match", &if_match)],
-            Some(&items.to_string()),
-        ) {
-            Ok(reply) if reply.status == 200 => {
-                version += 1;
-                assert_eq!(reply.body["version"], version, "{}", reply.body);
-                writes.acknowledged = version;
-            }
-            other => {
-                // No answer, or a refusal: find out where the cart stands.
-                writes.failures += 1;
-                if let Ok(reply) = other {
-                    assert!(reply.status >= 500 || reply.status == 412, "{}", reply.body);
-                }
-                let current = apis[(i + 1) % 2]
-                    .try_send("GET", "/cart", Some(token), &[], None)
-                    .or_else(|_| apis[i % 2].try_send("GET", "/cart", Some(token), &[], None));
-                if let Ok(reply) = current {
-                    version = reply.body["version"].as_u64().unwrap_or(version);
-                }
-            }
-        }
-    }
-    writes
-}
-
-/// Asks again for the job under `key` until it is answered (an attempt
-/// that died holds the key until its deadline); the job's id.
-fn retry_job(api: &Api, token: &str, key: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let headers = [("idempotency-key", key)];
-        let reply = api.send(
-            "POST",
-            "/jobs",
-            Some(token),
-            &headers,
-            Some(r#"{"type":"export"}"#),
-        );
-        if reply.status == 202 {
-            return reply.body["job_id"].as_str().unwrap().to_string();
-        }
-        assert!(
-            reply.status == 409 && Instant::now() < deadline,
-            "{}: {}",
-            reply.status,
-            reply.body
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 #[test]
 fn an_instance_killed_mid_traffic_loses_no_acknowledged_write() {
     let stack = stack();
@@ -517,43 +410,7 @@ fn an_instance_killed_mid_traffic_loses_no_acknowledged_write() {
     let mut failures = 0;
     for ((_, token), writes) in users.iter().zip(&results) {
         failures += writes.failures;
-        // The session is intact.
-        let me = survivor.send("GET", "/me", Some(token), &[], None);
-        assert_eq!(me.status, 200, "{}", me.body);
-        // The cart holds the last acknowledged write, or a later one that
-        // was asked for and whose answer was lost: never an older one.
-        let cart = survivor.send("GET", "/cart", Some(token), &[], None);
-        let version = cart.body["version"].as_u64().unwrap();
-        assert!(version >= writes.acknowledged, "{writes:?} {}", cart.body);
-        if version > 0 {
-            assert_eq!(
-                cart.body["items"], writes.attempted[&version]["items"],
-                "version {version}: {writes:?}"
-            );
-        }
-        // A client retries what got no answer, under the same key: the job
-        // its lost attempt made (if it made one) is found and sent again.
-        let mut job_ids: Vec<String> = writes.jobs.values().cloned().collect();
-        for key in &writes.unanswered_jobs {
-            job_ids.push(retry_job(&survivor, token, key));
-        }
-        // Every job ends succeeded, once; no key made two.
-        let listed = survivor.send("GET", "/jobs?limit=100", Some(token), &[], None);
-        let jobs = listed.body["jobs"].as_array().unwrap().clone();
-        for job_id in &job_ids {
-            assert!(
-                jobs.iter().any(|j| j["job_id"] == job_id.as_str()),
-                "{job_id} lost"
-            );
-        }
-        assert_eq!(jobs.len(), job_ids.len(), "{jobs:?}");
-        for job in &jobs {
-            let path = format!("/jobs/{}", job["job_id"].as_str().unwrap());
-            let done = RoundRobin::new(vec![&survivor]).wait_for(&path, token, |j| {
-                j["status"] == "succeeded" || j["status"] == "failed"
-            });
-            assert_eq!(done["status"], "succeeded", "{done}");
-        }
+        check_nothing_acknowledged_was_lost(&survivor, token, writes);
     }
     // The kill happened mid-traffic: some requests to the victim failed,
     // and most of the load still went through.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shared::uploads::events::{ConfirmUploads, Outcome};
-use support::{Api, put_bytes};
+use support::{Api, poll_until, put_bytes};
 use xtask::stack::StackInfo;
 
 fn create(api: &Api, token: &str, filename: &str, content_type: &str, size: u64) -> support::Reply {
@@ -28,26 +28,13 @@ fn create(api: &Api, token: &str, filename: &str, content_type: &str, size: u64)
 }
 
 fn wait_for_status(api: &Api, token: &str, upload_id: &str, wanted: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = api.send(
-            "GET",
-            &format!("/uploads/{upload_id}"),
-            Some(token),
-            &[],
-            None,
-        );
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        if reply.body["status"] == wanted {
-            return reply.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still {} after 60 s",
-            reply.body["status"]
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let path = format!("/uploads/{upload_id}");
+    poll_until(
+        &path,
+        Duration::from_secs(60),
+        || api.send("GET", &path, Some(token), &[], None),
+        |upload| upload["status"] == wanted,
+    )
 }
 
 /// The stack's S3 client and the uploads bucket's local name.

@@ -2,11 +2,16 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use serde_json::{Value, json};
 use ureq::http::Response;
+use xtask::pump::Mapping;
 use xtask::stack::StackInfo;
+
+pub mod load;
 
 /// The API of the stack that `cargo xtask test` started (or of an instance).
 pub struct Api {
@@ -82,19 +87,44 @@ impl Api {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Result<Reply, ureq::Error> {
+        let mut all = headers.to_vec();
+        if body.is_some() {
+            all.insert(0, ("content-type", "application/json"));
+        }
+        self.try_send_bytes(method, path, token, &all, body.map(str::as_bytes))
+    }
+
+    /// Any body as bytes, with exactly the `headers` given (no content type unless among them).
+    pub fn send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        self.try_send_bytes(method, path, token, headers, Some(body))
+            .unwrap()
+    }
+
+    fn try_send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Reply, ureq::Error> {
         let mut request = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        if body.is_some() {
-            request = request.header("content-type", "application/json");
-        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let request = request.body(body.unwrap_or_default().to_string()).unwrap();
+        let request = request.body(body.unwrap_or_default().to_vec()).unwrap();
         let mut response = self.agent.run(request)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -222,4 +252,75 @@ pub fn download(url: &str) -> (u16, String) {
         status,
         response.body_mut().read_to_string().unwrap_or_default(),
     )
+}
+
+/// Calls `fetch` every quarter second until the body of its 200 satisfies
+/// `done`, which it returns; fails on any other status, or after `within`.
+pub fn poll_until(
+    what: &str,
+    within: Duration,
+    mut fetch: impl FnMut() -> Reply,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let reply = fetch();
+        assert_eq!(reply.status, 200, "{what}: {}", reply.body);
+        if done(&reply.body) {
+            return reply.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still {} after {within:?}",
+            reply.body
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A queue of the test's own in moto (a fresh name): (url, arn).
+pub async fn private_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility_seconds: u32,
+    dead_letter: Option<(&str, u64)>,
+) -> (String, String) {
+    let mut request = sqs
+        .create_queue()
+        .queue_name(format!(
+            "{name}-{}",
+            shared::ids::new_id().replace(['-', '_'], "x")
+        ))
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_seconds.to_string(),
+        );
+    if let Some((arn, max_receive_count)) = dead_letter {
+        let policy = json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive_count});
+        request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+    }
+    let url = request.send().await.unwrap().queue_url.unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+/// How the pump plays `queue` to `function` of the instance at `api_url`.
+pub fn queue_mapping(queue: &(String, String), function: &str, api_url: &str) -> Mapping {
+    Mapping {
+        queue_url: queue.0.clone(),
+        queue_arn: queue.1.clone(),
+        function: function.to_string(),
+        invoke_url: format!("{api_url}/2015-03-31/functions/{function}/invocations"),
+        batch_size: 10,
+        report_batch_item_failures: true,
+    }
 }
