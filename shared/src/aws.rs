@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -9,9 +10,26 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::time::Timestamp;
 
 /// The SDK configuration of this process: region, credentials and endpoints
-/// from the environment (`AWS_ENDPOINT_URL_<SERVICE>` points it at emulators).
+/// from the environment (`AWS_ENDPOINT_URL_<SERVICE>` points it at emulators),
+/// and [`timeouts`].
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .load()
+        .await
+}
+
+/// How long one store call may take. A store that hangs must cost a request
+/// a 503 with `Retry-After`, not the whole function timeout (10 s in the
+/// template), after which API Gateway answers a bare 503 of its own. An
+/// attempt gets 3 s (DynamoDB answers in milliseconds; the local emulators,
+/// busy, in well under a second), the retries of one call 8 s in all.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build()
 }
 
 /// A store or queue did not do what was asked: unreachable, throttled or

@@ -3,6 +3,7 @@
 //! Tests use it as a library to reach the stack they run against.
 
 pub mod checks;
+pub mod dynamodb;
 pub mod fresh;
 pub mod http1;
 pub mod process;

@@ -70,11 +70,7 @@ pub async fn provision(
     template: &Template,
     resolver: &mut Resolver<'_>,
 ) -> Result<()> {
-    for id in template.ids_of_kind("AWS::DynamoDB::Table") {
-        create_table(clients, template, resolver, id)
-            .await
-            .with_context(|| format!("creating table {id}"))?;
-    }
+    create_tables(clients, template, resolver).await?;
     for id in queues_in_creation_order(template)? {
         create_queue(clients, template, resolver, &id)
             .await
@@ -84,6 +80,20 @@ pub async fn provision(
         create_bucket(clients, template, resolver, id)
             .await
             .with_context(|| format!("creating bucket {id}"))?;
+    }
+    Ok(())
+}
+
+/// Creates every table of `template` (the part of a stack that lives in DynamoDB).
+pub async fn create_tables(
+    clients: &Clients,
+    template: &Template,
+    resolver: &mut Resolver<'_>,
+) -> Result<()> {
+    for id in template.ids_of_kind("AWS::DynamoDB::Table") {
+        create_table(clients, template, resolver, id)
+            .await
+            .with_context(|| format!("creating table {id}"))?;
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::checks;
+use crate::dynamodb;
 use crate::process::{self, Managed, Output};
 use crate::provision::{self, Clients};
 use crate::pump::{self, Mapping};
@@ -210,24 +211,12 @@ impl Stack {
             pumps: Vec::new(),
         };
 
-        let ddb_dir = tools.dynamodb_local_dir()?;
-        let mut dynamodb = Command::new("java");
-        dynamodb
-            .arg(format!(
-                "-Djava.library.path={}",
-                ddb_dir.join("DynamoDBLocal_lib").display()
-            ))
-            .arg("-cp")
-            .arg(format!(
-                "{}:{}/*",
-                ddb_dir.join("DynamoDBLocal.jar").display(),
-                ddb_dir.join("DynamoDBLocal_lib").display()
-            ))
-            // DynamoDB Local itself binds every interface; this launcher binds loopback.
-            .arg(root.join("xtask/tools/DynamoDbLocalOnLoopback.java"))
-            .args(["-inMemory", "-sharedDb", "-disableTelemetry", "-port"])
-            .arg(options.ports.dynamodb.to_string())
-            .current_dir(&run_dir);
+        let mut dynamodb = dynamodb::command(
+            root,
+            options.ports.dynamodb,
+            dynamodb::Storage::Memory,
+            &run_dir,
+        )?;
         stack.spawn("dynamodb-local", &mut dynamodb, Output::LogFile)?;
 
         let mut moto = Command::new(tools.moto_server());
@@ -236,7 +225,7 @@ impl Stack {
             .current_dir(&run_dir);
         stack.spawn("moto", &mut moto, Output::LogFile)?;
 
-        let startup = Duration::from_secs(90);
+        let startup = dynamodb::STARTUP;
         stack.processes[0].wait_for_port(loopback(options.ports.dynamodb), startup)?;
         stack.processes[1].wait_for_port(loopback(options.ports.moto), startup)?;
 
@@ -424,7 +413,9 @@ impl Instance {
         std::fs::write(&env_file, union_env_file(info, &overrides)?)?;
         let port = free_port()?;
         let mut watch = watch_command(&root, info, &env_file, port);
-        watch.arg("--ignore-changes");
+        // The functions inherit cargo-lambda's environment too (the stack's
+        // AWS settings among it): the overrides win there as well.
+        watch.arg("--ignore-changes").envs(&overrides);
         let mut process = Managed::spawn(name, &mut watch, &dir, Output::LogFile)?;
         let pgid_file = dir.join(format!("{name}.pgid"));
         std::fs::write(&pgid_file, process.pgid().to_string())?;
