@@ -83,6 +83,11 @@ impl Tools {
     pub fn ensure_installed(&self, workspace: &Path) -> Result<()> {
         std::fs::create_dir_all(&self.root)?;
         self.ensure_python_tools(workspace)?;
+        self.ensure_venv(
+            &workspace.join("xtask/tools/schemathesis-requirements.txt"),
+            "schemathesis-venv",
+            "schemathesis",
+        )?;
         self.ensure_dynamodb_local()?;
         self.ensure_s3s_fs()?;
         Ok(())
@@ -114,6 +119,11 @@ impl Tools {
             "venv",
             "moto, cargo-lambda, ziglang and cfn-lint",
         )
+    }
+
+    /// The `schemathesis` executable (installed with the other tools).
+    pub fn schemathesis(&self) -> PathBuf {
+        self.root.join("schemathesis-venv/bin/schemathesis")
     }
 
     /// The `sam` executable, installed on first use.
