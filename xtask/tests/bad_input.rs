@@ -11,25 +11,9 @@
 mod support;
 
 use serde_json::{Value, json};
+use support::spec::{self, Operation, operations, resolve};
 use support::{Api, PASSWORD, Reply, unique_email};
 use xtask::stack::StackInfo;
-
-/// The spec, as JSON.
-fn spec() -> Value {
-    let path = xtask::workspace_root().join("shared/openapi.yaml");
-    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// Every operation of the spec: (method, path, operation).
-fn operations(spec: &Value) -> Vec<(String, String, Value)> {
-    let mut all = Vec::new();
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        for (method, operation) in item.as_object().unwrap() {
-            all.push((method.to_uppercase(), path.clone(), operation.clone()));
-        }
-    }
-    all
-}
 
 /// A body each route accepts (fresh values, so no case depends on another).
 fn valid_body(method: &str, path: &str) -> Value {
@@ -90,10 +74,7 @@ fn odd_strings() -> Vec<String> {
 /// Every field a body of `schema` has, nested ones too (the first element
 /// of an array stands for all): (JSON pointer, type, nullable).
 fn fields(spec: &Value, schema: &Value, at: &str) -> Vec<(String, String, bool)> {
-    let schema = match schema["$ref"].as_str() {
-        Some(reference) => spec.pointer(&reference[1..]).unwrap(),
-        None => schema,
-    };
+    let schema = resolve(spec, schema);
     let kind = schema["type"].as_str().unwrap_or("object").to_string();
     let mut all = Vec::new();
     if !at.is_empty() {
@@ -180,19 +161,21 @@ fn every_body_taking_route_refuses_bad_bodies_with_a_clear_4xx() {
     let api = Api::at(&stack.api_url);
     let (_, token) = api.new_user();
     let caller = Caller { api: &api, token };
-    let spec = spec();
+    let spec = spec::load();
     let mut routes = 0;
-    for (method, path, operation) in operations(&spec) {
-        let Some(schema) = operation
-            .pointer("/requestBody/content/application~1json/schema")
-            .cloned()
+    for Operation {
+        method,
+        path,
+        operation,
+    } in operations(&spec)
+    {
+        let Some(schema) = operation.pointer("/requestBody/content/application~1json/schema")
         else {
             continue;
         };
         routes += 1;
         let route = format!("{method} {path}");
-        let send =
-            |content_type: &str, body: &[u8]| caller.send(&method, &path, content_type, body);
+        let send = |content_type: &str, body: &[u8]| caller.send(&method, path, content_type, body);
         let json = "application/json";
 
         for text in [
@@ -216,30 +199,30 @@ fn every_body_taking_route_refuses_bad_bodies_with_a_clear_4xx() {
         let huge = vec![b' '; 10 * 1024 * 1024];
         let reply = send(json, &huge);
         assert_status(&format!("{route} 10 MB"), &reply, "", &[413]);
-        let valid = valid_body(&method, &path).to_string();
+        let valid = valid_body(&method, path).to_string();
         for media_type in ["text/plain", "application/x-www-form-urlencoded", ""] {
             let reply = send(media_type, valid.as_bytes());
             assert_status(&format!("{route} as {media_type:?}"), &reply, "", &[415]);
         }
 
-        let mut unknown = valid_body(&method, &path);
+        let mut unknown = valid_body(&method, path);
         unknown["unexpected_field"] = json!(1);
         let reply = send(json, unknown.to_string().as_bytes());
         assert_status(&format!("{route} unknown field"), &reply, "", &[400]);
 
-        for (pointer, kind, nullable) in fields(&spec, &schema, "") {
+        for (pointer, kind, nullable) in fields(&spec, schema, "") {
             for wrong in wrong_types(&kind) {
                 if wrong.is_null() && nullable {
                     continue;
                 }
-                let mut body = valid_body(&method, &path);
+                let mut body = valid_body(&method, path);
                 *body.pointer_mut(&pointer).unwrap() = wrong.clone();
                 let reply = send(json, body.to_string().as_bytes());
                 assert_status(&format!("{route} {pointer} = {wrong}"), &reply, "", &[400]);
             }
             if kind == "integer" {
                 for number in NOT_SMALL_WHOLE_NUMBERS {
-                    let mut body = valid_body(&method, &path);
+                    let mut body = valid_body(&method, path);
                     *body.pointer_mut(&pointer).unwrap() = json!(PLACEHOLDER);
                     let text = body
                         .to_string()
@@ -250,7 +233,7 @@ fn every_body_taking_route_refuses_bad_bodies_with_a_clear_4xx() {
             }
             if kind == "string" {
                 for text in odd_strings() {
-                    let mut body = valid_body(&method, &path);
+                    let mut body = valid_body(&method, path);
                     *body.pointer_mut(&pointer).unwrap() = json!(text);
                     let reply = send(json, body.to_string().as_bytes());
                     let shown: String = text.chars().take(12).collect();
@@ -284,12 +267,15 @@ fn every_malformed_path_or_query_parameter_is_a_clear_4xx() {
     let (_, token) = api.new_user();
     let long_id = "a".repeat(4000);
     let mut checked = 0;
-    for (method, path, operation) in operations(&spec()) {
+    let spec = spec::load();
+    for Operation {
+        method,
+        path,
+        operation,
+    } in operations(&spec)
+    {
         for parameter in operation["parameters"].as_array().into_iter().flatten() {
-            let parameter = match parameter["$ref"].as_str() {
-                Some(reference) => spec().pointer(&reference[1..]).unwrap().clone(),
-                None => parameter.clone(),
-            };
+            let parameter = resolve(&spec, parameter);
             let name = parameter["name"].as_str().unwrap();
             match parameter["in"].as_str().unwrap() {
                 "path" => {

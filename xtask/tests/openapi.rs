@@ -12,34 +12,25 @@ mod support;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use serde_json::Value;
+use support::spec::{self, Operation, operations, resolve};
 use support::{Api, PASSWORD};
 use xtask::stack::{Instance, StackInfo};
 use xtask::template::{Route, Template};
 use xtask::tools::Tools;
 
-fn spec_path() -> std::path::PathBuf {
-    xtask::workspace_root().join("shared/openapi.yaml")
-}
-
-fn spec() -> Value {
-    serde_norway::from_str(&std::fs::read_to_string(spec_path()).unwrap()).unwrap()
-}
-
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
 #[test]
 fn the_spec_describes_exactly_the_templates_routes() {
-    let spec = spec();
+    let spec = spec::load();
     let mut described = BTreeSet::new();
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        for (method, _) in item.as_object().unwrap() {
-            assert!(METHODS.contains(&method.as_str()), "{path}: {method}");
-            described.insert(Route {
-                method: method.to_uppercase(),
-                path: path.clone(),
-            });
-        }
+    for Operation { method, path, .. } in operations(&spec) {
+        let lower = method.to_lowercase();
+        assert!(METHODS.contains(&lower.as_str()), "{path}: {lower}");
+        described.insert(Route {
+            method,
+            path: path.to_string(),
+        });
     }
     let template = Template::load(&xtask::workspace_root().join("template.yaml")).unwrap();
     let deployed: BTreeSet<Route> = xtask::checks::template_routes(&template)
@@ -57,28 +48,26 @@ fn the_spec_describes_exactly_the_templates_routes() {
 
 #[test]
 fn every_operation_documents_its_errors_as_problems() {
-    let spec = spec();
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        for (method, operation) in item.as_object().unwrap() {
-            let responses = operation["responses"].as_object().unwrap();
-            let secured = operation.get("security").is_some();
-            if secured {
-                assert!(responses.contains_key("401"), "{method} {path}: no 401");
-                assert!(responses.contains_key("503"), "{method} {path}: no 503");
-            }
-            for (status, response) in responses {
-                let response = match response["$ref"].as_str() {
-                    Some(reference) => spec.pointer(&reference[1..]).unwrap(),
-                    None => response,
-                };
-                if status.starts_with('4') || status.starts_with('5') {
-                    assert!(
-                        response
-                            .pointer("/content/application~1problem+json")
-                            .is_some(),
-                        "{method} {path} {status} is not a problem document"
-                    );
-                }
+    let spec = spec::load();
+    for Operation {
+        method,
+        path,
+        operation,
+    } in operations(&spec)
+    {
+        let responses = operation["responses"].as_object().unwrap();
+        if operation.get("security").is_some() {
+            assert!(responses.contains_key("401"), "{method} {path}: no 401");
+            assert!(responses.contains_key("503"), "{method} {path}: no 503");
+        }
+        for (status, response) in responses {
+            if status.starts_with('4') || status.starts_with('5') {
+                assert!(
+                    resolve(&spec, response)
+                        .pointer("/content/application~1problem+json")
+                        .is_some(),
+                    "{method} {path} {status} is not a problem document"
+                );
             }
         }
     }
@@ -118,7 +107,7 @@ fn schemathesis_finds_nothing_the_spec_does_not_describe() {
     std::fs::create_dir_all(&reports).unwrap();
     let output = Command::new(tools.schemathesis())
         .arg("run")
-        .arg(spec_path())
+        .arg(spec::path())
         .args(["--url", &instance.api_url])
         .args([
             "--checks",
@@ -168,14 +157,9 @@ fn schemathesis_finds_nothing_the_spec_does_not_describe() {
         "schemathesis found problems:\n{printed}"
     );
     // Every operation was exercised, none skipped for lack of auth.
-    let operations = spec()["paths"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|item| item.as_object().unwrap().len())
-        .sum::<usize>();
+    let tested = operations(&spec::load()).len();
     assert!(
-        printed.contains(&format!("Tested: {operations}\n")),
+        printed.contains(&format!("Tested: {tested}\n")),
         "not every operation was tested:\n{printed}"
     );
 }

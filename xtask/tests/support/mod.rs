@@ -12,6 +12,7 @@ use xtask::pump::Mapping;
 use xtask::stack::StackInfo;
 
 pub mod load;
+pub mod spec;
 
 /// The API of the stack that `cargo xtask test` started (or of an instance).
 pub struct Api {
