@@ -46,13 +46,13 @@ fn registrar(api: &Api, stop: &AtomicBool) -> Vec<(String, u16)> {
 /// 201 and can log in; or it was refused and either can log in (the write
 /// happened, its answer did not) or its email is free to register again.
 fn check_account(api: &Api, email: &str, status: u16) {
-    let login = json!({"email": email, "password": PASSWORD}).to_string();
-    let logged_in = api.send("POST", "/auth/login", None, &[], Some(&login));
+    // Register and login take the same body.
+    let credentials = json!({"email": email, "password": PASSWORD}).to_string();
+    let logged_in = api.send("POST", "/auth/login", None, &[], Some(&credentials));
     match (status, logged_in.status) {
         (201, 200) | (503, 200) => {}
         (503, 401) => {
-            let body = json!({"email": email, "password": PASSWORD}).to_string();
-            let again = api.send("POST", "/auth/register", None, &[], Some(&body));
+            let again = api.send("POST", "/auth/register", None, &[], Some(&credentials));
             assert_eq!(
                 again.status, 201,
                 "{email}: half-registered: {}",
