@@ -3,10 +3,12 @@
 //! Tests use it as a library to reach the stack they run against.
 
 pub mod checks;
+pub mod client;
 pub mod dynamodb;
 pub mod fresh;
 pub mod http1;
 pub mod process;
+pub mod prove;
 pub mod provision;
 pub mod pump;
 pub mod resolve;

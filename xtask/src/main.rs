@@ -15,6 +15,8 @@ commands:
   dev      run the whole service locally (emulators, functions, event sources) until Ctrl-C
   test     run every check and test against a local stack of its own
            (arguments after it go to `cargo test`, e.g. `cargo xtask test --test cart`)
+  prove    the statelessness scenarios on a stack of their own, and a report of
+           requests, instances, kills, outages, failures and lost writes
   install  install the pinned local tools into .tools/ (dev and test do it when needed)
   lint     cfn-lint template.yaml
   keygen   a new access-token signing key for a deployment (secret and public JWK Set)
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("dev") => dev(),
         Some("test") => test(&args[1..]),
+        Some("prove") => prove(),
         Some("install") => install(),
         Some("lint") => install().and_then(|()| lint()),
         Some("sam") => sam(&args[1..]),
@@ -208,6 +211,57 @@ fn dev() -> Result<()> {
     })
 }
 
+/// The options of a stack that tests run against.
+fn test_stack(name: &str) -> Result<StackOptions> {
+    Ok(StackOptions {
+        name: name.into(),
+        ports: Ports::free()?,
+        reload: false,
+        function_logs: Output::LogFile,
+        // cargo-lambda gives every request the source IP 127.0.0.1, so the
+        // whole suite logs in "from one address"; the per-IP login limit
+        // is proven on instances of its own (xtask/tests/rate_limits.rs).
+        parameters: [("LoginAttemptsPerIpPerMinute".into(), "1000000".into())].into(),
+    })
+}
+
+/// Runs `xtask::prove`'s scenarios against a stack of their own and prints
+/// the report; fails if any property did not hold.
+fn prove() -> Result<()> {
+    install()?;
+    build_functions()?;
+    let runtime = runtime()?;
+    println!("xtask: starting a stack on free loopback ports");
+    let stack = runtime.block_on(Stack::start(&root(), &test_stack("prove")?))?;
+    println!(
+        "xtask: stack up at {} (logs in .tools/run/prove/)",
+        stack.info.api_url
+    );
+    // Scenarios block on their HTTP calls; the stack's event sources go on
+    // running on the runtime's workers meanwhile.
+    let tallies = xtask::prove::run_all(&stack.info, |tally| {
+        let verdict = if tally.problems.is_empty() {
+            "ok"
+        } else {
+            "FAILED"
+        };
+        println!(
+            "xtask: {}: {verdict} ({} requests, {}s)",
+            tally.scenario,
+            tally.requests,
+            tally.took.as_secs()
+        );
+    });
+    runtime.block_on(stack.stop());
+    println!();
+    print!("{}", xtask::prove::render(&tallies));
+    let problems: usize = tallies.iter().map(|t| t.problems.len()).sum();
+    if problems > 0 {
+        bail!("{problems} problems");
+    }
+    Ok(())
+}
+
 fn test(cargo_test_args: &[String]) -> Result<()> {
     let started = Instant::now();
     let mut failures = Vec::new();
@@ -241,18 +295,8 @@ fn test(cargo_test_args: &[String]) -> Result<()> {
     build_planted()?;
 
     let outcome = runtime()?.block_on(async {
-        let options = StackOptions {
-            name: "test".into(),
-            ports: Ports::free()?,
-            reload: false,
-            function_logs: Output::LogFile,
-            // cargo-lambda gives every request the source IP 127.0.0.1, so the
-            // whole suite logs in "from one address"; the per-IP login limit
-            // is proven on instances of its own (xtask/tests/rate_limits.rs).
-            parameters: [("LoginAttemptsPerIpPerMinute".into(), "1000000".into())].into(),
-        };
         println!("xtask: starting a test stack on free loopback ports");
-        let stack = Stack::start(&root(), &options).await?;
+        let stack = Stack::start(&root(), &test_stack("test")?).await?;
         println!(
             "xtask: stack up at {} (logs in .tools/run/test/)",
             stack.info.api_url

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -29,6 +29,61 @@ pub struct Mapping {
     pub batch_size: u32,
     /// The function answers with `batchItemFailures`.
     pub report_batch_item_failures: bool,
+}
+
+impl Mapping {
+    /// `queue` (url, arn) played to `function` of the instance at `api_url`,
+    /// ten messages at a time, reporting item failures.
+    pub fn to_instance(queue: &(String, String), function: &str, api_url: &str) -> Self {
+        Self {
+            queue_url: queue.0.clone(),
+            queue_arn: queue.1.clone(),
+            function: function.to_string(),
+            invoke_url: format!("{api_url}/2015-03-31/functions/{function}/invocations"),
+            batch_size: 10,
+            report_batch_item_failures: true,
+        }
+    }
+}
+
+/// A queue of the caller's own in moto (the name made unique): (url, arn).
+pub async fn private_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility_seconds: u32,
+    dead_letter: Option<(&str, u64)>,
+) -> Result<(String, String)> {
+    let mut request = sqs
+        .create_queue()
+        .queue_name(format!(
+            "{name}-{}",
+            shared::ids::new_id().replace(['-', '_'], "x")
+        ))
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_seconds.to_string(),
+        );
+    if let Some((arn, max_receive_count)) = dead_letter {
+        let policy = json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive_count});
+        request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+    }
+    let url = request
+        .send()
+        .await
+        .context("CreateQueue")?
+        .queue_url
+        .context("CreateQueue answered no URL")?;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .context("GetQueueAttributes")?
+        .attributes
+        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
+        .context("the queue has no ARN")?;
+    Ok((url, arn))
 }
 
 /// What one delivered batch came to.

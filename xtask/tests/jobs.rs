@@ -23,8 +23,8 @@ use shared::jobs::queue::JobMessage;
 use shared::jobs::records::{JobKind, JobRecord, JobStatus, JobStore};
 use shared::jobs::worker::{FailJobs, Outcome, RunJobs, SweepJobs};
 use shared::time::Timestamp;
-use support::{Api, Reply, download, poll_until, private_queue, queue_mapping};
-use xtask::pump;
+use support::{Api, Reply, download, poll_until, private_queue};
+use xtask::pump::{self, Mapping};
 use xtask::stack::{Instance, StackInfo};
 use xtask::template::Template;
 
@@ -437,7 +437,7 @@ async fn a_poison_message_is_the_only_one_reported() {
             .await
             .unwrap();
     }
-    let mapping = queue_mapping(&queue, "job-worker", &stack.api_url);
+    let mapping = Mapping::to_instance(&queue, "job-worker", &stack.api_url);
     let mut received = 0;
     let mut deleted = 0;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -491,8 +491,8 @@ async fn a_job_that_keeps_failing_ends_failed_through_the_dead_letter_queue() {
     assert_eq!(created.status, 202, "{}", created.body);
     let job_id = created.body["job_id"].as_str().unwrap().to_string();
 
-    let worker = queue_mapping(&jobs, "job-worker", &broken.api_url);
-    let failures = queue_mapping(&dead_letters, "job-failures", &stack.api_url);
+    let worker = Mapping::to_instance(&jobs, "job-worker", &broken.api_url);
+    let failures = Mapping::to_instance(&dead_letters, "job-failures", &stack.api_url);
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut deliveries = 0;
     let mut dead = 0;
@@ -588,7 +588,7 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     assert_eq!(created.status, 202, "{}", created.body);
     let job_id = created.body["job_id"].as_str().unwrap().to_string();
 
-    let doomed_worker = queue_mapping(&queue, "job-worker", &doomed.api_url);
+    let doomed_worker = Mapping::to_instance(&queue, "job-worker", &doomed.api_url);
     let sqs = aws.sqs.clone();
     let in_flight =
         tokio::spawn(async move { pump::deliver_one_batch(&sqs, &doomed_worker, 5).await });
@@ -622,7 +622,7 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     // The message comes back after its visibility timeout; a healthy worker
     // takes over once the dead one's lease has lapsed (until then it is
     // refused as busy, and the message comes back again).
-    let healthy = queue_mapping(&queue, "job-worker", &stack.api_url);
+    let healthy = Mapping::to_instance(&queue, "job-worker", &stack.api_url);
     let lease_until = running.lease_until.unwrap();
     let deadline =
         Instant::now() + Duration::from_secs(lease_until.0.saturating_sub(Timestamp::now().0) + 60);

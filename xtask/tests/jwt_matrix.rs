@@ -96,12 +96,9 @@ async fn every_malformed_forged_or_revoked_token_is_401() {
     let control = signed(&header, &claims, &key);
     let get_me = |token: String| {
         let api = Api::new();
-        let response = api.raw_get("/me", Some(&token));
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .map(|v| v.to_str().unwrap().to_string());
-        (response.status().as_u16(), challenge)
+        let reply = api.send("GET", "/me", Some(&token), &[], None);
+        let challenge = reply.header("www-authenticate").map(String::from);
+        (reply.status, challenge)
     };
     let run = |token: String| tokio::task::spawn_blocking(move || get_me(token));
     assert_eq!(

@@ -1,13 +1,16 @@
-//! A steady, bounded load of cart writes and keyed jobs, and the checks that
-//! nothing it was told succeeded was lost: shared by the kill and outage tests.
+//! A steady, bounded load of cart writes and keyed jobs, and the audit that
+//! finds anything it was told succeeded and that is gone: shared by the kill
+//! and outage scenarios.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
-use super::{Api, Reply, poll_until};
+use super::Tally;
+use crate::client::{Client, Reply, poll};
 
 /// One writer's requests: what it asked for, what was acknowledged, and
 /// every answer it got.
@@ -27,6 +30,8 @@ pub struct Writes {
     pub statuses: BTreeMap<u16, u32>,
     /// 503 answers without a `Retry-After`.
     pub unavailable_without_retry_after: u32,
+    /// Answers that contradict the request (a 200 with another version).
+    pub contradictions: Vec<String>,
 }
 
 impl Writes {
@@ -40,13 +45,22 @@ impl Writes {
             self.unavailable_without_retry_after += 1;
         }
     }
+
+    /// Requests that got no answer, or a 5xx.
+    pub fn unanswered_or_5xx(&self) -> u64 {
+        self.statuses
+            .iter()
+            .filter(|(status, _)| **status == 0 || **status >= 500)
+            .map(|(_, count)| u64::from(*count))
+            .sum()
+    }
 }
 
 /// One user's load over `apis`, taken in turn, until `count` requests were
 /// made or `stop` is set: cart writes from the last known ETag, a keyed job
 /// every fifth request.
 pub fn writer(
-    apis: [&Api; 2],
+    apis: [&Client; 2],
     token: &str,
     user: usize,
     count: usize,
@@ -69,11 +83,11 @@ pub fn writer(
                 Some(r#"{"type":"export"}"#),
             );
             writes.record(&answer);
-            match answer {
-                Ok(reply) if reply.status == 202 => {
-                    let job_id = reply.body["job_id"].as_str().unwrap().to_string();
+            match answer.map(|reply| (reply.status, reply.text("job_id"))) {
+                Ok((202, Ok(job_id))) => {
                     writes.jobs.insert(key, job_id);
                 }
+                Ok((202, Err(error))) => writes.contradictions.push(format!("{error:#}")),
                 _ => {
                     writes.unanswered_jobs.push(key);
                     writes.failures += 1;
@@ -95,7 +109,13 @@ pub fn writer(
         match answer {
             Ok(reply) if reply.status == 200 => {
                 version += 1;
-                assert_eq!(reply.body["version"], version, "{}", reply.body);
+                if reply.body["version"] != version {
+                    writes.contradictions.push(format!(
+                        "PUT /cart from version {} answered {}",
+                        version - 1,
+                        reply.body
+                    ));
+                }
                 writes.acknowledged = version;
             }
             _ => {
@@ -118,68 +138,89 @@ pub fn writer(
 
 /// Asks again for the job under `key` until it is answered (an attempt
 /// that died holds the key until its deadline); the job's id.
-pub fn retry_job(api: &Api, token: &str, key: &str) -> String {
+pub fn retry_job(api: &Client, token: &str, key: &str) -> Result<String> {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let reply = api.send(
+        let export = json!({"type": "export"});
+        let reply = api.call(
             "POST",
             "/jobs",
             Some(token),
             &[("idempotency-key", key)],
-            Some(r#"{"type":"export"}"#),
-        );
+            Some(&export),
+        )?;
         if reply.status == 202 {
-            return reply.body["job_id"].as_str().unwrap().to_string();
+            return reply.text("job_id");
         }
-        assert!(
-            matches!(reply.status, 409 | 503) && Instant::now() < deadline,
-            "{}: {}",
-            reply.status,
-            reply.body
-        );
+        if !matches!(reply.status, 409 | 503) || Instant::now() >= deadline {
+            bail!("job {key} asked again: {} {}", reply.status, reply.body);
+        }
         std::thread::sleep(Duration::from_millis(500));
     }
 }
 
-/// After the load: the session is intact, the cart holds the last
-/// acknowledged write (or a later one whose answer was lost, never an older
-/// one), and every job key, retried where it got no answer, made exactly one
-/// job, which succeeds.
-pub fn check_nothing_acknowledged_was_lost(api: &Api, token: &str, writes: &Writes) {
-    let me = api.send("GET", "/me", Some(token), &[], None);
-    assert_eq!(me.status, 200, "{}", me.body);
+/// After the load, into `tally`: the session is intact, the cart holds the
+/// last acknowledged write (or a later one whose answer was lost, never an
+/// older one), and every job key, retried where it got no answer, made
+/// exactly one job, which succeeds. An error: the audit could not finish.
+pub fn audit(api: &Client, token: &str, writes: &Writes, tally: &mut Tally) -> Result<()> {
+    for contradiction in &writes.contradictions {
+        tally.problem(contradiction.clone());
+    }
+    let me = api.call("GET", "/me", Some(token), &[], None)?;
+    if me.status != 200 {
+        tally.lost(format!("the session: GET /me {} {}", me.status, me.body));
+    }
 
-    let cart = api.send("GET", "/cart", Some(token), &[], None);
-    let version = cart.body["version"].as_u64().unwrap();
-    assert!(version >= writes.acknowledged, "{writes:?} {}", cart.body);
-    if version > 0 {
-        assert_eq!(
-            cart.body["items"], writes.attempted[&version]["items"],
-            "version {version}: {writes:?}"
-        );
+    let cart = api.call("GET", "/cart", Some(token), &[], None)?;
+    let Some(version) = cart.body["version"].as_u64() else {
+        bail!("GET /cart: {} {}", cart.status, cart.body);
+    };
+    if version < writes.acknowledged {
+        for lost in version + 1..=writes.acknowledged {
+            tally.lost(format!("cart version {lost} (the cart is at {version})"));
+        }
+    } else if version > 0
+        && writes.attempted.get(&version).map(|w| &w["items"]) != Some(&cart.body["items"])
+    {
+        tally.lost(format!(
+            "cart version {version} holds {}, written were {:?}",
+            cart.body["items"],
+            writes.attempted.get(&version)
+        ));
     }
 
     let mut job_ids: Vec<String> = writes.jobs.values().cloned().collect();
     for key in &writes.unanswered_jobs {
-        job_ids.push(retry_job(api, token, key));
+        job_ids.push(retry_job(api, token, key)?);
     }
-    let listed = api.send("GET", "/jobs?limit=100", Some(token), &[], None);
-    let jobs = listed.body["jobs"].as_array().unwrap().clone();
+    let listed = api.call("GET", "/jobs?limit=100", Some(token), &[], None)?;
+    let Some(jobs) = listed.body["jobs"].as_array() else {
+        bail!("GET /jobs: {} {}", listed.status, listed.body);
+    };
     for job_id in &job_ids {
-        assert!(
-            jobs.iter().any(|j| j["job_id"] == job_id.as_str()),
-            "{job_id} lost"
-        );
+        if !jobs.iter().any(|j| j["job_id"] == job_id.as_str()) {
+            tally.lost(format!("job {job_id}"));
+        }
     }
-    assert_eq!(jobs.len(), job_ids.len(), "{jobs:?}");
-    for job in &jobs {
-        let path = format!("/jobs/{}", job["job_id"].as_str().unwrap());
-        let done = poll_until(
+    if jobs.len() > job_ids.len() {
+        tally.problem(format!(
+            "{} jobs for {} keys: {jobs:?}",
+            jobs.len(),
+            job_ids.len()
+        ));
+    }
+    for job in jobs {
+        let path = format!("/jobs/{}", job["job_id"].as_str().unwrap_or_default());
+        let done = poll(
             &path,
             Duration::from_secs(120),
-            || api.send("GET", &path, Some(token), &[], None),
+            || api.call("GET", &path, Some(token), &[], None),
             |j| j["status"] == "succeeded" || j["status"] == "failed",
-        );
-        assert_eq!(done["status"], "succeeded", "{done}");
+        )?;
+        if done["status"] != "succeeded" {
+            tally.problem(format!("{path} ended {done}"));
+        }
     }
+    Ok(())
 }
