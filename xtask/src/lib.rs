@@ -2,10 +2,12 @@
 //! `template.yaml`, runs the whole service on loopback, and runs every check.
 //! Tests use it as a library to reach the stack they run against.
 
+pub mod calls;
 pub mod checks;
 pub mod client;
 pub mod dynamodb;
 pub mod fresh;
+pub mod handlers;
 pub mod http1;
 pub mod process;
 pub mod prove;

@@ -10,11 +10,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use aws_sdk_dynamodb::config::SharedInterceptor;
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::calls::CallLog;
 use crate::checks;
 use crate::dynamodb;
 use crate::process::{self, Managed, Output};
@@ -114,29 +116,40 @@ impl StackInfo {
 
     /// The SDK clients a function would get on this stack (each service at its emulator).
     pub async fn aws_clients(&self) -> shared::aws::AwsClients {
+        self.build_aws_clients(None).await
+    }
+
+    /// `aws_clients` whose every call is recorded in `log`.
+    pub async fn aws_clients_logged(&self, log: &CallLog) -> shared::aws::AwsClients {
+        self.build_aws_clients(Some(log)).await
+    }
+
+    async fn build_aws_clients(&self, log: Option<&CallLog>) -> shared::aws::AwsClients {
         let base = crate::aws_config().await;
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&base);
+        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(&base);
+        let mut s3 = aws_sdk_s3::config::Builder::from(&base);
+        let mut sqs = aws_sdk_sqs::config::Builder::from(&base);
+        if let Some(log) = log {
+            let interceptor = SharedInterceptor::new(log.clone());
+            dynamodb.push_interceptor(interceptor.clone());
+            secrets.push_interceptor(interceptor.clone());
+            s3.push_interceptor(interceptor.clone());
+            sqs.push_interceptor(interceptor);
+        }
         shared::aws::AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&base)
-                    .endpoint_url(&self.dynamodb_endpoint)
-                    .build(),
+                dynamodb.endpoint_url(&self.dynamodb_endpoint).build(),
             ),
             secrets: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(&base)
-                    .endpoint_url(&self.moto_endpoint)
-                    .build(),
+                secrets.endpoint_url(&self.moto_endpoint).build(),
             ),
             s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&base)
-                    .endpoint_url(&self.moto_endpoint)
+                s3.endpoint_url(&self.moto_endpoint)
                     .force_path_style(true)
                     .build(),
             ),
-            sqs: aws_sdk_sqs::Client::from_conf(
-                aws_sdk_sqs::config::Builder::from(&base)
-                    .endpoint_url(&self.moto_endpoint)
-                    .build(),
-            ),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.endpoint_url(&self.moto_endpoint).build()),
             credentials: base.credentials_provider(),
             region: base.region().map(ToString::to_string),
         }

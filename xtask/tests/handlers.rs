@@ -9,41 +9,22 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::{Body, Response};
-use shared::accounts::routes::{
-    DeleteSession, Jwks, ListSessions, Login, Logout, LogoutAll, Me, Refresh, Register,
-};
-use shared::cart::routes::{GetCart, PutCart};
-use shared::http::{finish, json};
-use shared::jobs::routes::{CreateJob, GetJob, ListJobs};
-use shared::jobs::worker::{FailJobs, RunJobs, SweepJobs};
-use shared::uploads::events::ConfirmUploads;
-use shared::uploads::routes::{CreateUpload, DeleteUpload, GetUpload, ListUploads};
+use shared::http::json;
 use xtask::checks;
+use xtask::handlers::Handler;
 use xtask::stack::StackInfo;
 use xtask::template::Template;
 
 /// Runs `event` through `binary`'s handler: an API Gateway HTTP API v2
 /// event for a route, an SQS event (answered as JSON) for a queue consumer.
 async fn invoke_http(binary: &str, event: &str) -> Option<Response<Body>> {
-    const QUEUE_CONSUMERS: [&str; 4] =
-        ["upload-events", "job-worker", "job-failures", "job-sweeper"];
-    if QUEUE_CONSUMERS.contains(&binary) {
-        let stack = StackInfo::from_env().expect("the local stack");
-        let env = stack.template_environment(binary);
-        let aws = stack.aws_clients().await;
+    let stack = StackInfo::from_env().expect("the local stack");
+    let env = stack.template_environment(binary);
+    let aws = stack.aws_clients().await;
+    let handler = Handler::build(binary, &env, &aws).await.unwrap()?;
+    if handler.consumes_a_queue() {
         let event: SqsEvent = serde_json::from_str(event).expect("the event parses as SQS");
-        let answer = match binary {
-            "upload-events" => ConfirmUploads::new(&env, &aws).unwrap().handle(event).await,
-            "job-worker" => {
-                let context = lambda_runtime::Context::default();
-                RunJobs::new(&env, &aws)
-                    .unwrap()
-                    .handle(event, context)
-                    .await
-            }
-            "job-failures" => FailJobs::new(&env, &aws).unwrap().handle(event).await,
-            _ => SweepJobs::new(&env, &aws).unwrap().handle(event).await,
-        };
+        let answer = handler.sqs(event).await?;
         assert!(
             answer.batch_item_failures.is_empty(),
             "{binary}: {:?}",
@@ -53,44 +34,7 @@ async fn invoke_http(binary: &str, event: &str) -> Option<Response<Body>> {
     }
     let request =
         lambda_http::request::from_str(event).expect("the event parses as API Gateway v2");
-    if binary == "health" {
-        return Some(finish(shared::health::handle(request).await));
-    }
-    let stack = StackInfo::from_env().expect("the local stack");
-    let env = stack.template_environment(binary);
-    let aws = stack.aws_clients().await;
-    Some(finish(match binary {
-        "register" => Register::new(&env, &aws).unwrap().handle(request).await,
-        "login" => Login::new(&env, &aws).await.unwrap().handle(request).await,
-        "refresh" => {
-            Refresh::new(&env, &aws)
-                .await
-                .unwrap()
-                .handle(request)
-                .await
-        }
-        "logout" => Logout::new(&env, &aws).unwrap().handle(request).await,
-        "logout-all" => LogoutAll::new(&env, &aws).unwrap().handle(request).await,
-        "list-sessions" => ListSessions::new(&env, &aws).unwrap().handle(request).await,
-        "delete-session" => {
-            DeleteSession::new(&env, &aws)
-                .unwrap()
-                .handle(request)
-                .await
-        }
-        "me" => Me::new(&env, &aws).unwrap().handle(request).await,
-        "get-cart" => GetCart::new(&env, &aws).unwrap().handle(request).await,
-        "put-cart" => PutCart::new(&env, &aws).unwrap().handle(request).await,
-        "create-upload" => CreateUpload::new(&env, &aws).unwrap().handle(request).await,
-        "list-uploads" => ListUploads::new(&env, &aws).unwrap().handle(request).await,
-        "get-upload" => GetUpload::new(&env, &aws).unwrap().handle(request).await,
-        "delete-upload" => DeleteUpload::new(&env, &aws).unwrap().handle(request).await,
-        "create-job" => CreateJob::new(&env, &aws).unwrap().handle(request).await,
-        "list-jobs" => ListJobs::new(&env, &aws).unwrap().handle(request).await,
-        "get-job" => GetJob::new(&env, &aws).unwrap().handle(request).await,
-        "jwks" => Jwks::new(&env).unwrap().handle(request).await,
-        _ => return None,
-    }))
+    handler.http(request).await
 }
 
 #[tokio::test]

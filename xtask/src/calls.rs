@@ -1,0 +1,369 @@
+//! The AWS calls a handler makes, counted on the wire side of the SDK: an
+//! interceptor on every client sees each attempt (a retry is a call too)
+//! just before it is sent, and records `Service.Operation`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::{Context, Result, ensure};
+
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use lambda_http::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::{Value, json};
+use shared::aws::AwsClients;
+
+use crate::handlers::Handler;
+use crate::stack::StackInfo;
+
+/// The calls made through clients that carry it (`StackInfo::aws_clients_logged`), in order.
+#[derive(Clone, Debug, Default)]
+pub struct CallLog(Arc<Mutex<Vec<String>>>);
+
+impl CallLog {
+    /// The calls so far, and a fresh start.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let call = config.load::<Metadata>().map_or_else(
+            || "unknown".to_string(),
+            |metadata| format!("{}.{}", metadata.service(), metadata.name()),
+        );
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(call);
+        Ok(())
+    }
+}
+
+/// What one route's handler asked of AWS for one request on its happy path.
+#[derive(Debug, Clone)]
+pub struct RouteCalls {
+    /// The function's binary.
+    pub binary: String,
+    /// Its answer's status.
+    pub status: u16,
+    /// `Service.Operation`, one per attempt, in order.
+    pub calls: Vec<String>,
+}
+
+/// A request to one function's handler: its sample event with a bearer
+/// token, path parameters, headers and a JSON body of this run's own.
+struct Step<'a> {
+    binary: &'a str,
+    token: Option<&'a str>,
+    path: &'a [(&'a str, &'a str)],
+    headers: &'a [(&'a str, &'a str)],
+    body: Option<Value>,
+}
+
+impl<'a> Step<'a> {
+    fn new(binary: &'a str) -> Self {
+        Self {
+            binary,
+            token: None,
+            path: &[],
+            headers: &[],
+            body: None,
+        }
+    }
+
+    fn request(&self) -> Result<Request> {
+        let events = crate::checks::event_files(&crate::workspace_root(), self.binary)?;
+        let sample = events
+            .first()
+            .with_context(|| format!("{} has no sample event", self.binary))?;
+        let mut request = lambda_http::request::from_str(&std::fs::read_to_string(sample)?)
+            .with_context(|| format!("{}", sample.display()))?;
+        let headers = request.headers_mut();
+        headers.remove(AUTHORIZATION);
+        if let Some(token) = self.token {
+            headers.insert(
+                AUTHORIZATION,
+                HeaderValue::try_from(format!("Bearer {token}"))?,
+            );
+        }
+        for (name, value) in self.headers {
+            headers.insert(
+                HeaderName::from_bytes(name.as_bytes())?,
+                HeaderValue::try_from(*value)?,
+            );
+        }
+        if let Some(body) = &self.body {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            *request.body_mut() = Body::Text(body.to_string());
+        }
+        if !self.path.is_empty() {
+            let parameters: HashMap<String, String> = self
+                .path
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            request = request.with_path_parameters(parameters);
+        }
+        Ok(request)
+    }
+}
+
+/// Runs every route once, in an order where each finds what it needs (a
+/// user, a session, an upload, a job), through handlers built as their
+/// functions build them but with clients that log their calls.
+struct RouteRun<'a> {
+    stack: &'a StackInfo,
+    log: CallLog,
+    aws: AwsClients,
+    seen: Vec<RouteCalls>,
+}
+
+impl<'a> RouteRun<'a> {
+    async fn step(&mut self, step: Step<'_>) -> Result<Value> {
+        let env = self.stack.template_environment(step.binary);
+        let handler = Handler::build(step.binary, &env, &self.aws)
+            .await?
+            .with_context(|| format!("no handler for {}", step.binary))?;
+        // Only the request's own calls count, not its cold start's.
+        self.log.take();
+        let response = handler
+            .http(step.request()?)
+            .await
+            .with_context(|| format!("{} is not a route", step.binary))?;
+        let calls = self.log.take();
+        let status = response.status().as_u16();
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
+        ensure!(
+            status < 300,
+            "{}: {status} {body} (calls {calls:?})",
+            step.binary
+        );
+        self.seen.push(RouteCalls {
+            binary: step.binary.to_string(),
+            status,
+            calls,
+        });
+        Ok(body)
+    }
+
+    /// A login whose calls are not one of the routes' own (a second session).
+    async fn extra_login(&mut self, credentials: &Value) -> Result<Value> {
+        let body = self
+            .step(Step {
+                body: Some(credentials.clone()),
+                ..Step::new("login")
+            })
+            .await?;
+        self.seen.pop();
+        Ok(body)
+    }
+}
+
+fn text(body: &Value, field: &str) -> Result<String> {
+    body[field]
+        .as_str()
+        .map(String::from)
+        .with_context(|| format!("no {field} in {body}"))
+}
+
+/// Every route of the service once on its happy path, and what it called.
+pub async fn per_route(stack: &StackInfo) -> Result<Vec<RouteCalls>> {
+    let log = CallLog::default();
+    let aws = stack.aws_clients_logged(&log).await;
+    let mut run = RouteRun {
+        stack,
+        log,
+        aws,
+        seen: Vec::new(),
+    };
+    run.step(Step::new("health")).await?;
+    run.step(Step::new("jwks")).await?;
+    let email = crate::client::unique_email();
+    let credentials = json!({"email": email, "password": crate::client::PASSWORD});
+    run.step(Step {
+        body: Some(credentials.clone()),
+        ..Step::new("register")
+    })
+    .await?;
+    let tokens = run
+        .step(Step {
+            body: Some(credentials.clone()),
+            ..Step::new("login")
+        })
+        .await?;
+    let access = text(&tokens, "access_token")?;
+    let refresh = text(&tokens, "refresh_token")?;
+    run.extra_login(&credentials).await?;
+    let token = Some(access.as_str());
+    let authed = |binary| Step {
+        token,
+        ..Step::new(binary)
+    };
+    run.step(authed("me")).await?;
+    run.step(authed("get-cart")).await?;
+    run.step(Step {
+        headers: &[("if-match", "\"0\"")],
+        body: Some(json!({"items": [{"sku": "MUG-01", "quantity": 1}]})),
+        ..authed("put-cart")
+    })
+    .await?;
+    let upload = run
+        .step(Step {
+            body: Some(json!({"filename": "a.txt", "content_type": "text/plain", "size": 3})),
+            ..authed("create-upload")
+        })
+        .await?;
+    let upload_id = text(&upload, "upload_id")?;
+    run.step(authed("list-uploads")).await?;
+    let upload_path = [("upload_id", upload_id.as_str())];
+    run.step(Step {
+        path: &upload_path,
+        ..authed("get-upload")
+    })
+    .await?;
+    let job = run
+        .step(Step {
+            headers: &[("idempotency-key", "calls-export")],
+            body: Some(json!({"type": "export"})),
+            ..authed("create-job")
+        })
+        .await?;
+    let job_id = text(&job, "job_id")?;
+    run.step(authed("list-jobs")).await?;
+    let job_path = [("job_id", job_id.as_str())];
+    run.step(Step {
+        path: &job_path,
+        ..authed("get-job")
+    })
+    .await?;
+    let sessions = run.step(authed("list-sessions")).await?;
+    let other_session = sessions["sessions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["current"] != true))
+        .and_then(|s| s["session_id"].as_str())
+        .with_context(|| format!("no second session in {sessions}"))?
+        .to_string();
+    let session_path = [("session_id", other_session.as_str())];
+    run.step(Step {
+        path: &session_path,
+        ..authed("delete-session")
+    })
+    .await?;
+    run.step(Step {
+        path: &upload_path,
+        ..authed("delete-upload")
+    })
+    .await?;
+    let refreshed = run
+        .step(Step {
+            body: Some(json!({"refresh_token": refresh})),
+            ..Step::new("refresh")
+        })
+        .await?;
+    let access = text(&refreshed, "access_token")?;
+    run.step(Step {
+        token: Some(&access),
+        ..Step::new("logout")
+    })
+    .await?;
+    let last = run.extra_login(&credentials).await?;
+    let access = text(&last, "access_token")?;
+    run.step(Step {
+        token: Some(&access),
+        ..Step::new("logout-all")
+    })
+    .await?;
+    Ok(run.seen)
+}
+
+/// How many AWS calls a route may make on its happy path, and what they are.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub binary: &'static str,
+    pub calls: usize,
+    pub why: &'static str,
+}
+
+const fn budget(binary: &'static str, calls: usize, why: &'static str) -> Budget {
+    Budget { binary, calls, why }
+}
+
+/// The budget of every route. "auth" is the check of a bearer route: the
+/// session's standing and the per-user rate limit, two calls made at once
+/// (one round trip of latency).
+pub const BUDGETS: &[Budget] = &[
+    budget("health", 0, "none"),
+    budget("jwks", 0, "none: the public keys are configuration"),
+    budget(
+        "register",
+        1,
+        "one transaction: the user and the claim on its email",
+    ),
+    budget(
+        "login",
+        5,
+        "per-IP limit, per-email failure slot, credentials, the session, the slot given back",
+    ),
+    budget(
+        "refresh",
+        2,
+        "the session, its conditional rotation (no access token: no auth)",
+    ),
+    budget(
+        "logout",
+        3,
+        "auth, one transaction: session gone, access token revoked",
+    ),
+    budget(
+        "logout-all",
+        4,
+        "auth, token revoked with its session, query of the others (+1 batch delete per 25; none here)",
+    ),
+    budget("list-sessions", 3, "auth, one query"),
+    budget("delete-session", 3, "auth, one conditional delete"),
+    budget("me", 3, "auth, the user"),
+    budget("get-cart", 3, "auth, the cart"),
+    budget("put-cart", 3, "auth, one conditional write"),
+    budget(
+        "create-upload",
+        3,
+        "auth, the pending upload's record (presigning is local)",
+    ),
+    budget("list-uploads", 3, "auth, one query"),
+    budget(
+        "get-upload",
+        3,
+        "auth, the record (the download URL is presigned locally)",
+    ),
+    budget(
+        "delete-upload",
+        5,
+        "auth, the record (for its key), the object, the record",
+    ),
+    budget(
+        "create-job",
+        7,
+        "auth, the idempotency claim, the job record, the message, the record marked sent, \
+         the claim completed",
+    ),
+    budget("list-jobs", 3, "auth, one query"),
+    budget(
+        "get-job",
+        3,
+        "auth, the job (the result URL is presigned locally)",
+    ),
+];
