@@ -1,8 +1,8 @@
 //! The CPU a request costs without its I/O: verifying an access token, the
 //! request edge of an authenticated `PUT /cart` (event to request, bearer
-//! token, JSON body, validation, response), hashing a refresh token, and
-//! presigning an upload. `cargo bench -p shared` measures them;
-//! `cargo xtask test` runs each once as a test; `cargo xtask bench` reports them.
+//! token, If-Match, JSON body, validation, response: the route's own code),
+//! hashing a refresh token, and presigning an upload. `cargo bench -p
+//! shared` measures them; `cargo xtask test` runs each once as a test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,14 +13,14 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use criterion::{Criterion, criterion_group, criterion_main};
 use lambda_http::http::StatusCode;
-use serde::Deserialize;
 use shared::accounts::auth::bearer_token;
 use shared::accounts::keys::{PublicKeys, SigningKey};
 use shared::accounts::tokens::{
     AccessTokenIssuer, AccessTokenVerifier, RefreshToken, TokenSettings,
 };
-use shared::cart::items::{CartItems, RawLine};
-use shared::http::{finish, json, json_body};
+use shared::cart::routes::{cart_response, replacement};
+use shared::cart::store::Cart;
+use shared::http::finish;
 use shared::ids::new_id;
 use shared::presign::Presigner;
 use shared::time::Timestamp;
@@ -35,11 +35,6 @@ fn tokens() -> (AccessTokenIssuer, AccessTokenVerifier) {
     let jwks = serde_json::json!({ "keys": [key.public_jwk()] }).to_string();
     let verifier = AccessTokenVerifier::new(PublicKeys::from_jwks(&jwks).unwrap(), &settings);
     (AccessTokenIssuer::new(key, settings), verifier)
-}
-
-#[derive(Deserialize)]
-struct PutCartBody {
-    items: Vec<RawLine>,
 }
 
 /// An API Gateway v2 event of `PUT /cart` carrying `token` and three lines.
@@ -95,11 +90,9 @@ fn hot_paths(c: &mut Criterion) {
     c.bench_function("authenticated PUT /cart edge", |b| {
         b.iter(|| {
             let request = lambda_http::request::from_str(black_box(&event)).unwrap();
-            let claims = verifier.verify(bearer_token(&request).unwrap()).unwrap();
-            let body: PutCartBody = json_body(&request).unwrap();
-            let items = CartItems::parse(body.items).unwrap();
-            let answer = serde_json::json!({"user": claims.sub, "items": items, "version": 4});
-            finish(json(StatusCode::OK, &answer))
+            verifier.verify(bearer_token(&request).unwrap()).unwrap();
+            let (_, items) = replacement(&request).unwrap();
+            finish(cart_response(StatusCode::OK, &Cart { items, version: 4 }))
         })
     });
 

@@ -16,6 +16,7 @@ use lambda_http::{Body, Request, RequestExt};
 use serde_json::{Value, json};
 use shared::aws::AwsClients;
 
+use crate::client::text;
 use crate::handlers::Handler;
 use crate::stack::StackInfo;
 
@@ -171,13 +172,6 @@ impl<'a> RouteRun<'a> {
         self.seen.pop();
         Ok(body)
     }
-}
-
-fn text(body: &Value, field: &str) -> Result<String> {
-    body[field]
-        .as_str()
-        .map(String::from)
-        .with_context(|| format!("no {field} in {body}"))
 }
 
 /// Every route of the service once on its happy path, and what it called.

@@ -31,11 +31,26 @@ impl Reply {
 
     /// A text field of the body, or an error that shows the reply.
     pub fn text(&self, field: &str) -> Result<String> {
-        self.body[field]
-            .as_str()
-            .map(String::from)
-            .ok_or_else(|| anyhow!("no \"{field}\" in {} {}", self.status, self.body))
+        text(&self.body, field).with_context(|| format!("status {}", self.status))
     }
+}
+
+/// A text field of a JSON body, or an error that shows the body.
+pub fn text(body: &Value, field: &str) -> Result<String> {
+    body[field]
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| anyhow!("no \"{field}\" in {body}"))
+}
+
+/// An HTTP agent that answers any status as a response; `timeout` bounds a
+/// whole call.
+fn agent(timeout: Option<Duration>) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(timeout)
+        .build()
+        .into()
 }
 
 /// The password of every user the tests and `prove` make.
@@ -53,15 +68,10 @@ pub fn unique_email() -> String {
 
 impl Client {
     pub fn at(base: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            // The first call of a function starts its process.
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
         Self {
             base: base.to_string(),
-            agent,
+            // The first call of a function starts its process.
+            agent: agent(Some(Duration::from_secs(60))),
             sent: AtomicU64::new(0),
         }
     }
@@ -185,13 +195,9 @@ pub fn poll(
 /// PUTs `bytes` to a presigned URL with exactly the headers the API listed
 /// (the client derives Content-Length from the body; it must agree).
 pub fn put_presigned(created: &Value, bytes: &[u8]) -> Result<u16> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
     let url = created["url"].as_str().context("no url")?;
     let headers = created["headers"].as_object().context("no headers")?;
-    let mut request = agent.put(url);
+    let mut request = agent(None).put(url);
     for (name, value) in headers {
         let value = value.as_str().context("a header that is not text")?;
         if name.eq_ignore_ascii_case("content-length") {
@@ -205,11 +211,7 @@ pub fn put_presigned(created: &Value, bytes: &[u8]) -> Result<u16> {
 
 /// GETs a (presigned) URL: status and body.
 pub fn get_url(url: &str) -> Result<(u16, String)> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut response = agent.get(url).call()?;
+    let mut response = agent(None).get(url).call()?;
     let status = response.status().as_u16();
     Ok((
         status,

@@ -52,7 +52,8 @@ fn etag(version: u64) -> HeaderValue {
 
 /// The cart as a response, with its ETag; private to the caller, and a
 /// cache must revalidate it before every use.
-fn cart_response(status: StatusCode, cart: &Cart) -> Result<Response<Body>, Problem> {
+/// A cart as the API answers it: its view, its ETag, not cached unchecked.
+pub fn cart_response(status: StatusCode, cart: &Cart) -> Result<Response<Body>, Problem> {
     let mut response = json(status, &CartView::of(cart))?;
     let headers = response.headers_mut();
     headers.insert(header::ETAG, etag(cart.version));
@@ -216,9 +217,7 @@ impl PutCart {
         let request = &request;
         self.auth
             .authenticated(request, |caller| async move {
-                let versions = expected_versions(request.headers())?;
-                let body: PutCartBody = json_body(request)?;
-                let items = CartItems::parse(body.items).map_err(invalid_items)?;
+                let (versions, items) = replacement(request)?;
                 match self
                     .carts
                     .replace(caller.user_id(), &items, &versions, Timestamp::now())
@@ -235,6 +234,15 @@ impl PutCart {
             })
             .await
     }
+}
+
+/// What a `PUT /cart` asks for, checked without I/O: the versions it may
+/// replace (`If-Match`) and the new lines.
+pub fn replacement(request: &Request) -> Result<(Vec<u64>, CartItems), Problem> {
+    let versions = expected_versions(request.headers())?;
+    let body: PutCartBody = json_body(request)?;
+    let items = CartItems::parse(body.items).map_err(invalid_items)?;
+    Ok((versions, items))
 }
 
 /// The versions `If-Match` allows a write over: 428 without one, and for `*`

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::Tally;
-use super::load::{Writes, audit, writer};
+use super::load::{Writes, audit, joined, writer};
 use crate::client::Client;
 use crate::stack::{Instance, StackInfo};
 
@@ -30,6 +30,8 @@ pub fn run(stack: &StackInfo) -> Result<Tally> {
         victim.call("GET", "/me", Some(token), &[], None)?;
     }
 
+    let mut tally = Tally::new("an instance killed mid-traffic", 2);
+    tally.kills = 1;
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let results: Vec<Writes> = std::thread::scope(|scope| {
@@ -53,15 +55,13 @@ pub fn run(stack: &StackInfo) -> Result<Tally> {
         });
         let results = handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
+            .map(|h| joined(h, "a writer", &mut tally))
             .collect();
         stop.store(true, Ordering::SeqCst);
         let _ = watchdog.join();
         results
     });
 
-    let mut tally = Tally::new("an instance killed mid-traffic", 2);
-    tally.kills = 1;
     for ((_, token), writes) in users.iter().zip(&results) {
         tally.failures += writes.unanswered_or_5xx();
         audit(&survivor, token, writes, &mut tally)?;

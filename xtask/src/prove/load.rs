@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -50,10 +51,24 @@ impl Writes {
     pub fn unanswered_or_5xx(&self) -> u64 {
         self.statuses
             .iter()
-            .filter(|(status, _)| **status == 0 || **status >= 500)
+            .filter(|(status, _)| failed(**status))
             .map(|(_, count)| u64::from(*count))
             .sum()
     }
+}
+
+/// A status that counts as a failure: no answer (0), or a 5xx.
+pub fn failed(status: u16) -> bool {
+    status == 0 || status >= 500
+}
+
+/// What a load thread came to; one that panicked is a problem in `tally`
+/// (and an empty result), never an empty result alone.
+pub fn joined<T: Default>(handle: ScopedJoinHandle<'_, T>, what: &str, tally: &mut Tally) -> T {
+    handle.join().unwrap_or_else(|_| {
+        tally.problem(format!("{what} panicked"));
+        T::default()
+    })
 }
 
 /// One user's load over `apis`, taken in turn, until `count` requests were

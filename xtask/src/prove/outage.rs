@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::Tally;
-use super::load::{Writes, audit, writer};
+use super::load::{Writes, audit, failed, joined, writer};
 use crate::client::{Client, PASSWORD, unique_email};
 use crate::dynamodb::PrivateDynamoDb;
 use crate::pump::{self, Mapping};
@@ -137,9 +137,9 @@ fn outage_and_hang(api: &Client, store: &mut PrivateDynamoDb, tally: &mut Tally)
         stop.store(true, Ordering::SeqCst);
         let results: Vec<Writes> = writers
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
+            .map(|h| joined(h, "a writer", tally))
             .collect();
-        let registrations: Vec<(String, u16)> = registrar.join().unwrap_or_default();
+        let registrations: Vec<(String, u16)> = joined(registrar, "the registrar", tally);
         (results, registrations, restarted)
     });
     let recovered_after = restarted?;
@@ -159,7 +159,7 @@ fn outage_and_hang(api: &Client, store: &mut PrivateDynamoDb, tally: &mut Tally)
     statuses.extend(registrations.iter().map(|(_, status)| *status));
     tally.failures += registrations
         .iter()
-        .filter(|(_, status)| *status == 0 || *status >= 500)
+        .filter(|(_, status)| failed(*status))
         .count() as u64;
     // 412: a write whose answer the outage swallowed, retried by the SDK
     // after it had landed: the cart moved on, and the writer reads it again.
