@@ -70,6 +70,7 @@ impl FreshGateway {
                     .map_or_else(|| bin_dir.join(&name), |(_, binary)| binary.clone());
                 let function = Function {
                     binary,
+                    args: Vec::new(),
                     env: info.environment_of(&name),
                     name,
                 };

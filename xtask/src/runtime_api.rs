@@ -1,21 +1,21 @@
-//! Runs a function's binary the way Lambda runs it, for exactly one
-//! invocation: a loopback stub of the Lambda Runtime API hands the process
-//! one event, takes its answer, and the process is killed. Every call is a
-//! cold start in a sandbox of its own: a fresh, empty `TMPDIR`, and a home
-//! and working directory the function cannot write to (as root, the
-//! process runs as `nobody` so that the modes bind).
+//! Runs a function's binary the way Lambda runs it: a loopback stub of the
+//! Lambda Runtime API hands the process its events one after the other,
+//! takes its answers, and the process is killed after the last one. Every
+//! process is a cold start in a sandbox of its own: a fresh, empty
+//! `TMPDIR`, and a home and working directory the function cannot write to
+//! (as root, the process runs as `nobody` so that the modes bind).
 //!
-//! Used by the statelessness tests (a function that needs a warm process,
-//! or writes where it should not, is caught) and by the benchmarks (the
-//! time to the first `GET /runtime/invocation/next` is the init time).
+//! Used by the statelessness tests (one invocation per process: a function
+//! that needs a warm process, or writes where it should not, is caught) and
+//! by the benchmarks (the time to the first `GET /runtime/invocation/next`
+//! is the init time; the peak memory after many invocations is the RSS).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -144,13 +144,27 @@ pub struct Invocation {
     pub answered_after: Duration,
 }
 
+/// A process that served a sequence of invocations, one after the other,
+/// as a warm Lambda instance does.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// From spawning the process to its first `GET /runtime/invocation/next`.
+    pub ready_after: Option<Duration>,
+    /// Each invocation's answer, and from spawning the process to it.
+    pub answers: Vec<(Answer, Duration)>,
+    /// The process's peak resident memory (`VmHWM`) after its last answer, in KiB.
+    pub peak_rss_kib: Option<u64>,
+}
+
 /// A function binary and the environment Lambda would give it.
 #[derive(Debug, Clone)]
 pub struct Function {
     /// The function's name (its binary's name).
     pub name: String,
-    /// Its binary.
+    /// Its binary (or the interpreter of a script, with `args`).
     pub binary: PathBuf,
+    /// Arguments (none for a Rust function).
+    pub args: Vec<String>,
     /// Its environment (the template's variables and the AWS settings).
     pub env: BTreeMap<String, String>,
 }
@@ -165,6 +179,29 @@ impl Function {
         timeout: Duration,
         log: &Path,
     ) -> Result<Invocation> {
+        let mut run = self.serve(sandbox, vec![event], timeout, log).await?;
+        let (answer, answered_after) = run
+            .answers
+            .pop()
+            .context("the runtime API ended without an answer")?;
+        Ok(Invocation {
+            answer,
+            ready_after: run.ready_after,
+            answered_after,
+        })
+    }
+
+    /// Starts the binary in `sandbox` and hands it `events` one after the
+    /// other, each when it asks for the next; after the last answer (or an
+    /// init error) reads its peak memory and kills it. Fails if all that
+    /// takes longer than `timeout`. Its output goes to `log`.
+    pub async fn serve(
+        &self,
+        sandbox: &Sandbox,
+        events: Vec<Vec<u8>>,
+        timeout: Duration,
+        log: &Path,
+    ) -> Result<Run> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let address = listener.local_addr()?;
         let mut env = self.env.clone();
@@ -174,51 +211,85 @@ impl Function {
             .append(true)
             .open(log)?;
         let mut command = sandbox.command(&self.binary, &env);
-        command.stdout(output.try_clone()?).stderr(output);
+        command
+            .args(&self.args)
+            .stdout(output.try_clone()?)
+            .stderr(output);
 
         let deadline = SystemTime::now() + timeout;
-        let (events, mut received) = mpsc::unbounded_channel();
-        let invocation = Arc::new(Pending {
-            event,
+        let total = events.len();
+        let (sender, mut received) = mpsc::unbounded_channel();
+        let queue = Arc::new(Queue {
+            events: Mutex::new(events.into_iter().enumerate().collect()),
             deadline_ms: deadline
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_millis(),
-            handed_out: AtomicBool::new(false),
-            events,
+            sender,
         });
         let started = Instant::now();
         let mut child = command
             .spawn()
             .with_context(|| format!("starting {}", self.binary.display()))?;
-        let server = tokio::spawn(serve(listener, invocation));
+        let server = tokio::spawn(serve(listener, queue));
         let mut ready_after = None;
+        let mut answers = Vec::with_capacity(total);
         let waited = tokio::time::timeout(timeout, async {
-            loop {
+            while answers.len() < total {
                 tokio::select! {
                     event = received.recv() => match event {
-                        Some(Event::Ready) => ready_after = Some(started.elapsed()),
-                        Some(Event::Answered(answer)) => return Ok(answer),
+                        Some(Event::Ready) => {
+                            ready_after.get_or_insert(started.elapsed());
+                        }
+                        Some(Event::Answered(answer)) => {
+                            let init_failed = matches!(answer, Answer::InitError(_));
+                            answers.push((answer, started.elapsed()));
+                            if init_failed {
+                                break;
+                            }
+                        }
                         None => bail!("the runtime API stopped"),
                     },
                     status = child.wait() => bail!("{} exited ({}) before it answered", self.name, status?),
                 }
             }
+            Ok(())
         })
         .await;
-        let answered_after = started.elapsed();
+        let peak_rss_kib = child.id().and_then(peak_rss_kib);
         server.abort();
         let _ = child.kill().await;
-        let answer = match waited {
-            Ok(answer) => answer?,
-            Err(_) => bail!("{} did not answer within {timeout:?}", self.name),
-        };
-        Ok(Invocation {
-            answer,
+        match waited {
+            Ok(outcome) => outcome?,
+            Err(_) => bail!(
+                "{} answered {} of {total} invocations within {timeout:?}",
+                self.name,
+                answers.len()
+            ),
+        }
+        Ok(Run {
             ready_after,
-            answered_after,
+            answers,
+            peak_rss_kib,
         })
     }
+}
+
+/// `VmHWM` of a live process, in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    vm_hwm_kib(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
+/// `VmHWM` (peak resident memory, KiB) from the text of `/proc/<pid>/status`.
+pub fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The variables Lambda sets for every function.
@@ -242,44 +313,53 @@ enum Event {
     Answered(Answer),
 }
 
-struct Pending {
-    event: Vec<u8>,
+/// The invocations not handed out yet, numbered.
+struct Queue {
+    events: Mutex<VecDeque<(usize, Vec<u8>)>>,
     deadline_ms: u128,
-    handed_out: AtomicBool,
-    events: mpsc::UnboundedSender<Event>,
+    sender: mpsc::UnboundedSender<Event>,
 }
 
-const REQUEST_ID: &str = "00000000-0000-4000-8000-000000000001";
+/// The request id of invocation `number`.
+fn request_id(number: usize) -> String {
+    format!("00000000-0000-4000-8000-{number:012}")
+}
 
-async fn serve(listener: TcpListener, invocation: Arc<Pending>) {
+async fn serve(listener: TcpListener, queue: Arc<Queue>) {
     // Dropped (and every connection with it) when the server task is aborted.
     let mut connections = JoinSet::new();
     while let Ok((stream, _)) = listener.accept().await {
-        connections.spawn(connection(stream, Arc::clone(&invocation)));
+        connections.spawn(connection(stream, Arc::clone(&queue)));
     }
 }
 
-async fn connection(stream: TcpStream, invocation: Arc<Pending>) -> Result<()> {
+async fn connection(stream: TcpStream, queue: Arc<Queue>) -> Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     while let Some(request) = http1::read_request(&mut reader).await? {
         let path = request.target.as_str();
-        let answered = |answer| invocation.events.send(Event::Answered(answer));
-        match (request.method.as_str(), path) {
-            ("GET", "/2018-06-01/runtime/invocation/next") => {
-                if invocation.handed_out.swap(true, Ordering::SeqCst) {
-                    // One invocation only: the next one never comes (Lambda
+        let answered = |answer| queue.sender.send(Event::Answered(answer));
+        let invocation = path
+            .strip_prefix("/2018-06-01/runtime/invocation/")
+            .and_then(|rest| rest.split_once('/'));
+        match (request.method.as_str(), path, invocation) {
+            ("GET", "/2018-06-01/runtime/invocation/next", _) => {
+                let next = queue
+                    .events
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop_front();
+                let Some((number, event)) = next else {
+                    // No more invocations: the next one never comes (Lambda
                     // would freeze the process here; this one gets killed).
                     std::future::pending::<()>().await;
-                }
-                let _ = invocation.events.send(Event::Ready);
+                    return Ok(());
+                };
+                let _ = queue.sender.send(Event::Ready);
                 let headers = [
                     ("content-type", "application/json".to_string()),
-                    ("lambda-runtime-aws-request-id", REQUEST_ID.to_string()),
-                    (
-                        "lambda-runtime-deadline-ms",
-                        invocation.deadline_ms.to_string(),
-                    ),
+                    ("lambda-runtime-aws-request-id", request_id(number)),
+                    ("lambda-runtime-deadline-ms", queue.deadline_ms.to_string()),
                     (
                         "lambda-runtime-invoked-function-arn",
                         "arn:aws:lambda:us-east-1:000000000000:function:local".to_string(),
@@ -290,19 +370,17 @@ async fn connection(stream: TcpStream, invocation: Arc<Pending>) -> Result<()> {
                     ),
                 ]
                 .map(|(name, value)| (name.to_string(), value));
-                write_response(&mut write, 200, &headers, &invocation.event).await?;
+                write_response(&mut write, 200, &headers, &event).await?;
             }
-            ("POST", "/2018-06-01/runtime/init/error") => {
+            ("POST", "/2018-06-01/runtime/init/error", _) => {
                 write_response(&mut write, 202, &[], b"{}").await?;
                 let _ = answered(Answer::InitError(lossy(&request.body)));
             }
-            ("POST", _)
-                if path == format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/response") =>
-            {
+            ("POST", _, Some((_, "response"))) => {
                 write_response(&mut write, 202, &[], b"{}").await?;
                 let _ = answered(Answer::Response(request.body));
             }
-            ("POST", _) if path == format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/error") => {
+            ("POST", _, Some((_, "error"))) => {
                 write_response(&mut write, 202, &[], b"{}").await?;
                 let _ = answered(Answer::Error(lossy(&request.body)));
             }
@@ -326,9 +404,12 @@ pub fn sandbox_user(programs: &[&Path]) -> Option<u32> {
     (root && programs.iter().all(|p| runnable_by_others(p))).then_some(NOBODY)
 }
 
-/// Whether every folder on the way to `program` lets others through and
-/// the program lets others run it.
+/// Whether every folder on the way to `program` (links followed) lets
+/// others through and the program lets others run it.
 fn runnable_by_others(program: &Path) -> bool {
+    let Ok(program) = std::fs::canonicalize(program) else {
+        return false;
+    };
     let mut path = PathBuf::new();
     program.components().all(|part| {
         path.push(part);

@@ -123,6 +123,7 @@ async fn a_cold_process_answers_one_invocation_through_the_runtime_api() {
     let function = Function {
         name: "health".into(),
         binary: xtask::workspace_root().join("target/debug/health"),
+        args: Vec::new(),
         env: stack.environment_of("health"),
     };
     let sandbox = Sandbox::create(
