@@ -2,7 +2,6 @@
 //! interceptor on every client sees each attempt (a retry is a call too)
 //! just before it is sent, and records `Service.Operation`.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result, ensure};
@@ -11,12 +10,11 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use lambda_http::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
-use lambda_http::{Body, Request, RequestExt};
 use serde_json::{Value, json};
 use shared::aws::AwsClients;
 
 use crate::client::text;
+use crate::events::Call;
 use crate::handlers::Handler;
 use crate::stack::StackInfo;
 
@@ -65,64 +63,6 @@ pub struct RouteCalls {
     pub calls: Vec<String>,
 }
 
-/// A request to one function's handler: its sample event with a bearer
-/// token, path parameters, headers and a JSON body of this run's own.
-struct Step<'a> {
-    binary: &'a str,
-    token: Option<&'a str>,
-    path: &'a [(&'a str, &'a str)],
-    headers: &'a [(&'a str, &'a str)],
-    body: Option<Value>,
-}
-
-impl<'a> Step<'a> {
-    fn new(binary: &'a str) -> Self {
-        Self {
-            binary,
-            token: None,
-            path: &[],
-            headers: &[],
-            body: None,
-        }
-    }
-
-    fn request(&self) -> Result<Request> {
-        let events = crate::checks::event_files(&crate::workspace_root(), self.binary)?;
-        let sample = events
-            .first()
-            .with_context(|| format!("{} has no sample event", self.binary))?;
-        let mut request = lambda_http::request::from_str(&std::fs::read_to_string(sample)?)
-            .with_context(|| format!("{}", sample.display()))?;
-        let headers = request.headers_mut();
-        headers.remove(AUTHORIZATION);
-        if let Some(token) = self.token {
-            headers.insert(
-                AUTHORIZATION,
-                HeaderValue::try_from(format!("Bearer {token}"))?,
-            );
-        }
-        for (name, value) in self.headers {
-            headers.insert(
-                HeaderName::from_bytes(name.as_bytes())?,
-                HeaderValue::try_from(*value)?,
-            );
-        }
-        if let Some(body) = &self.body {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            *request.body_mut() = Body::Text(body.to_string());
-        }
-        if !self.path.is_empty() {
-            let parameters: HashMap<String, String> = self
-                .path
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            request = request.with_path_parameters(parameters);
-        }
-        Ok(request)
-    }
-}
-
 /// Runs every route once, in an order where each finds what it needs (a
 /// user, a session, an upload, a job), through handlers built as their
 /// functions build them but with clients that log their calls.
@@ -134,7 +74,7 @@ struct RouteRun<'a> {
 }
 
 impl<'a> RouteRun<'a> {
-    async fn step(&mut self, step: Step<'_>) -> Result<Value> {
+    async fn step(&mut self, step: Call<'_>) -> Result<Value> {
         let env = self.stack.template_environment(step.binary);
         let handler = Handler::build(step.binary, &env, &self.aws)
             .await?
@@ -164,9 +104,9 @@ impl<'a> RouteRun<'a> {
     /// A login whose calls are not one of the routes' own (a second session).
     async fn extra_login(&mut self, credentials: &Value) -> Result<Value> {
         let body = self
-            .step(Step {
+            .step(Call {
                 body: Some(credentials.clone()),
-                ..Step::new("login")
+                ..Call::new("login")
             })
             .await?;
         self.seen.pop();
@@ -184,39 +124,39 @@ pub async fn per_route(stack: &StackInfo) -> Result<Vec<RouteCalls>> {
         aws,
         seen: Vec::new(),
     };
-    run.step(Step::new("health")).await?;
-    run.step(Step::new("jwks")).await?;
+    run.step(Call::new("health")).await?;
+    run.step(Call::new("jwks")).await?;
     let email = crate::client::unique_email();
     let credentials = json!({"email": email, "password": crate::client::PASSWORD});
-    run.step(Step {
+    run.step(Call {
         body: Some(credentials.clone()),
-        ..Step::new("register")
+        ..Call::new("register")
     })
     .await?;
     let tokens = run
-        .step(Step {
+        .step(Call {
             body: Some(credentials.clone()),
-            ..Step::new("login")
+            ..Call::new("login")
         })
         .await?;
     let access = text(&tokens, "access_token")?;
     let refresh = text(&tokens, "refresh_token")?;
     run.extra_login(&credentials).await?;
     let token = Some(access.as_str());
-    let authed = |binary| Step {
+    let authed = |binary| Call {
         token,
-        ..Step::new(binary)
+        ..Call::new(binary)
     };
     run.step(authed("me")).await?;
     run.step(authed("get-cart")).await?;
-    run.step(Step {
+    run.step(Call {
         headers: &[("if-match", "\"0\"")],
         body: Some(json!({"items": [{"sku": "MUG-01", "quantity": 1}]})),
         ..authed("put-cart")
     })
     .await?;
     let upload = run
-        .step(Step {
+        .step(Call {
             body: Some(json!({"filename": "a.txt", "content_type": "text/plain", "size": 3})),
             ..authed("create-upload")
         })
@@ -224,13 +164,13 @@ pub async fn per_route(stack: &StackInfo) -> Result<Vec<RouteCalls>> {
     let upload_id = text(&upload, "upload_id")?;
     run.step(authed("list-uploads")).await?;
     let upload_path = [("upload_id", upload_id.as_str())];
-    run.step(Step {
+    run.step(Call {
         path: &upload_path,
         ..authed("get-upload")
     })
     .await?;
     let job = run
-        .step(Step {
+        .step(Call {
             headers: &[("idempotency-key", "calls-export")],
             body: Some(json!({"type": "export"})),
             ..authed("create-job")
@@ -239,7 +179,7 @@ pub async fn per_route(stack: &StackInfo) -> Result<Vec<RouteCalls>> {
     let job_id = text(&job, "job_id")?;
     run.step(authed("list-jobs")).await?;
     let job_path = [("job_id", job_id.as_str())];
-    run.step(Step {
+    run.step(Call {
         path: &job_path,
         ..authed("get-job")
     })
@@ -252,33 +192,33 @@ pub async fn per_route(stack: &StackInfo) -> Result<Vec<RouteCalls>> {
         .with_context(|| format!("no second session in {sessions}"))?
         .to_string();
     let session_path = [("session_id", other_session.as_str())];
-    run.step(Step {
+    run.step(Call {
         path: &session_path,
         ..authed("delete-session")
     })
     .await?;
-    run.step(Step {
+    run.step(Call {
         path: &upload_path,
         ..authed("delete-upload")
     })
     .await?;
     let refreshed = run
-        .step(Step {
+        .step(Call {
             body: Some(json!({"refresh_token": refresh})),
-            ..Step::new("refresh")
+            ..Call::new("refresh")
         })
         .await?;
     let access = text(&refreshed, "access_token")?;
-    run.step(Step {
+    run.step(Call {
         token: Some(&access),
-        ..Step::new("logout")
+        ..Call::new("logout")
     })
     .await?;
     let last = run.extra_login(&credentials).await?;
     let access = text(&last, "access_token")?;
-    run.step(Step {
+    run.step(Call {
         token: Some(&access),
-        ..Step::new("logout-all")
+        ..Call::new("logout-all")
     })
     .await?;
     Ok(run.seen)

@@ -6,6 +6,7 @@ pub mod calls;
 pub mod checks;
 pub mod client;
 pub mod dynamodb;
+pub mod events;
 pub mod fresh;
 pub mod handlers;
 pub mod http1;
