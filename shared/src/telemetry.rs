@@ -4,7 +4,10 @@
 //! field around every invocation; the span list puts it on every line logged
 //! while the invocation runs.
 
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{ConfigError, Environment};
 
@@ -27,40 +30,40 @@ pub fn init() -> Result<(), TelemetryError> {
     let filter = filter(&Environment::from_process())?;
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
         .with_ansi(false)
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(true)
         .with_target(true)
+        .finish()
+        .with(filter)
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInitialised(e.to_string()))
 }
 
-/// The filter for the configured level; the AWS SDK's own chatter stays at `warn`.
-fn filter(env: &Environment) -> Result<EnvFilter, ConfigError> {
+/// The filter for the configured level; the AWS SDK's own chatter stays at
+/// `warn`. (Targets, not `EnvFilter`: no directive parsing, and no regex
+/// engine in every function's binary.)
+fn filter(env: &Environment) -> Result<Targets, ConfigError> {
     // Lambda's advanced logging controls set AWS_LAMBDA_LOG_LEVEL; LOG_LEVEL is ours.
     let (name, level) = match (env.get("AWS_LAMBDA_LOG_LEVEL"), env.get("LOG_LEVEL")) {
         (Some(level), _) => ("AWS_LAMBDA_LOG_LEVEL", level),
         (None, Some(level)) => ("LOG_LEVEL", level),
         (None, None) => ("LOG_LEVEL", DEFAULT_LEVEL),
     };
-    let level: tracing::Level =
-        level
-            .to_ascii_lowercase()
-            .parse()
-            .map_err(|_| ConfigError::Invalid {
-                name,
-                reason: "expected one of trace, debug, info, warn, error".into(),
-            })?;
-    let level = level.as_str().to_ascii_lowercase();
-    EnvFilter::try_new(format!(
-        "{level},aws_config=warn,aws_smithy_runtime=warn,hyper=warn"
-    ))
-    .map_err(|e| ConfigError::Invalid {
-        name,
-        reason: e.to_string(),
-    })
+    let level: Level = level
+        .to_ascii_lowercase()
+        .parse()
+        .map_err(|_| ConfigError::Invalid {
+            name,
+            reason: "expected one of trace, debug, info, warn, error".into(),
+        })?;
+    let chatty = ["aws_config", "aws_smithy_runtime", "hyper"];
+    Ok(chatty
+        .into_iter()
+        .fold(Targets::new().with_default(level), |targets, target| {
+            targets.with_target(target, level.min(Level::WARN))
+        }))
 }
 
 #[cfg(test)]
@@ -70,7 +73,20 @@ mod tests {
     #[test]
     fn levels_are_read_case_insensitively() {
         let env = Environment::from_pairs([("LOG_LEVEL", "DEBUG")]);
-        assert!(filter(&env).is_ok());
+        let targets = filter(&env).unwrap();
+        assert!(targets.would_enable("shared::accounts", &Level::DEBUG));
+        assert!(!targets.would_enable("shared::accounts", &Level::TRACE));
+    }
+
+    #[test]
+    fn the_sdks_chatter_stays_at_warn() {
+        let env = Environment::from_pairs([("LOG_LEVEL", "trace")]);
+        let targets = filter(&env).unwrap();
+        assert!(targets.would_enable("shared", &Level::TRACE));
+        assert!(!targets.would_enable("aws_smithy_runtime::client", &Level::INFO));
+        assert!(targets.would_enable("aws_smithy_runtime::client", &Level::WARN));
+        let quiet = filter(&Environment::from_pairs([("LOG_LEVEL", "error")])).unwrap();
+        assert!(!quiet.would_enable("hyper", &Level::WARN));
     }
 
     #[test]
