@@ -2,16 +2,17 @@
 //! request edge of an authenticated `PUT /cart` (event to request, bearer
 //! token, If-Match, JSON body, validation, response: the route's own code),
 //! hashing a refresh token, and presigning an upload. `cargo bench -p
-//! shared` measures them; `cargo xtask test` runs each once as a test.
+//! shared` measures them; `cargo xtask test` runs each once as a test;
+//! `cargo xtask bench` also asks for each path's per-call percentiles.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use lambda_http::http::StatusCode;
 use shared::accounts::auth::bearer_token;
 use shared::accounts::keys::{PublicKeys, SigningKey};
@@ -76,46 +77,66 @@ fn put_cart_event(token: &str) -> String {
     .to_string()
 }
 
-fn hot_paths(c: &mut Criterion) {
-    let (issuer, verifier) = tokens();
-    let (token, _) = issuer
-        .issue(&new_id(), &new_id(), Timestamp::now())
-        .unwrap();
+/// Everything the hot paths need, built once.
+struct Fixture {
+    verifier: AccessTokenVerifier,
+    token: String,
+    event: String,
+    refresh: RefreshToken,
+    runtime: tokio::runtime::Runtime,
+    presigner: Presigner,
+}
 
-    c.bench_function("verify access token", |b| {
-        b.iter(|| verifier.verify(black_box(&token)).unwrap())
-    });
+impl Fixture {
+    fn new() -> Self {
+        let (issuer, verifier) = tokens();
+        let (token, _) = issuer
+            .issue(&new_id(), &new_id(), Timestamp::now())
+            .unwrap();
+        let credentials = SharedCredentialsProvider::new(Credentials::new(
+            "AKIDEXAMPLE",
+            "bench-secret",
+            None,
+            None,
+            "bench",
+        ));
+        Self {
+            verifier,
+            event: put_cart_event(&token),
+            token,
+            refresh: RefreshToken::generate(&new_id(), &new_id()),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
+            presigner: Presigner::new(credentials, "eu-west-1", "uploads-bucket", None),
+        }
+    }
+}
 
-    let event = put_cart_event(&token);
-    c.bench_function("authenticated PUT /cart edge", |b| {
-        b.iter(|| {
-            let request = lambda_http::request::from_str(black_box(&event)).unwrap();
-            verifier.verify(bearer_token(&request).unwrap()).unwrap();
-            let (_, items) = replacement(&request).unwrap();
-            finish(cart_response(StatusCode::OK, &Cart { items, version: 4 }))
-        })
-    });
+/// A measured path: its name, and one call of it.
+type HotPath = (&'static str, fn(&Fixture));
 
-    let refresh = RefreshToken::generate(&new_id(), &new_id());
-    c.bench_function("hash refresh token", |b| {
-        b.iter(|| black_box(&refresh).hash())
-    });
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let credentials = SharedCredentialsProvider::new(Credentials::new(
-        "AKIDEXAMPLE",
-        "bench-secret",
-        None,
-        None,
-        "bench",
-    ));
-    let presigner = Presigner::new(credentials, "eu-west-1", "uploads-bucket", None);
-    c.bench_function("presign upload PUT", |b| {
-        b.iter(|| {
-            runtime
-                .block_on(presigner.put(
+/// The measured paths.
+const PATHS: [HotPath; 4] = [
+    ("verify access token", |f| {
+        black_box(f.verifier.verify(black_box(&f.token)).unwrap());
+    }),
+    ("authenticated PUT /cart edge", |f| {
+        let request = lambda_http::request::from_str(black_box(&f.event)).unwrap();
+        f.verifier.verify(bearer_token(&request).unwrap()).unwrap();
+        let (_, items) = replacement(&request).unwrap();
+        black_box(finish(cart_response(
+            StatusCode::OK,
+            &Cart { items, version: 4 },
+        )));
+    }),
+    ("hash refresh token", |f| {
+        black_box(black_box(&f.refresh).hash());
+    }),
+    ("presign upload PUT", |f| {
+        black_box(
+            f.runtime
+                .block_on(f.presigner.put(
                     black_box("uploads/user-1/abc/report.pdf"),
                     "application/pdf",
                     1_048_576,
@@ -123,10 +144,57 @@ fn hot_paths(c: &mut Criterion) {
                     Duration::from_secs(900),
                     SystemTime::now(),
                 ))
-                .unwrap()
-        })
-    });
+                .unwrap(),
+        );
+    }),
+];
+
+fn hot_paths(c: &mut Criterion) {
+    let fixture = Fixture::new();
+    for (name, path) in PATHS {
+        c.bench_function(name, |b| b.iter(|| path(&fixture)));
+    }
 }
 
-criterion_group!(benches, hot_paths);
-criterion_main!(benches);
+/// Criterion reports each sample's mean over many calls, which hides a
+/// single call's tail; this times calls one by one (an `Instant` pair
+/// costs a few tens of nanoseconds) and writes their percentiles as JSON.
+fn per_call(file: &std::path::Path) {
+    const CALLS: usize = 20_000;
+    let fixture = Fixture::new();
+    let mut report = serde_json::Map::new();
+    for (name, path) in PATHS {
+        for _ in 0..1_000 {
+            path(&fixture);
+        }
+        let mut nanos: Vec<u128> = (0..CALLS)
+            .map(|_| {
+                let started = Instant::now();
+                path(&fixture);
+                started.elapsed().as_nanos()
+            })
+            .collect();
+        nanos.sort_unstable();
+        let at = |p: f64| nanos[((p / 100.0 * CALLS as f64).ceil() as usize).clamp(1, CALLS) - 1];
+        report.insert(
+            name.to_string(),
+            serde_json::json!({
+                "calls": CALLS,
+                "p50_ns": at(50.0),
+                "p99_ns": at(99.0),
+                "p99_9_ns": at(99.9),
+            }),
+        );
+    }
+    std::fs::write(file, serde_json::Value::Object(report).to_string()).unwrap();
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    hot_paths(&mut criterion);
+    criterion.final_summary();
+    // `cargo xtask bench` asks for the per-call tails too.
+    if let Some(file) = std::env::var_os("HOT_PATHS_PER_CALL") {
+        per_call(std::path::Path::new(&file));
+    }
+}

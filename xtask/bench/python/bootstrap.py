@@ -1,0 +1,63 @@
+"""GET /me in Python, for the cold-start comparison of `cargo xtask bench`.
+
+The same init as the Rust function (a boto3 DynamoDB client, the public
+signing keys, the configuration from the environment) and the same first
+request (verify the bearer token, read the user), behind a minimal Lambda
+runtime loop of its own. Not part of the service.
+"""
+
+import http.client
+import json
+import os
+
+import boto3
+import jwt
+
+HOST, PORT = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+USERS_TABLE = os.environ["USERS_TABLE"]
+ISSUER = os.environ["TOKEN_ISSUER"]
+AUDIENCE = os.environ["TOKEN_AUDIENCE"]
+KEYS = {
+    key["kid"]: jwt.PyJWK(key)
+    for key in json.loads(os.environ["TOKEN_PUBLIC_JWKS"])["keys"]
+}
+DYNAMODB = boto3.client("dynamodb")
+RUNTIME = http.client.HTTPConnection(HOST, int(PORT))
+
+
+def handle(event):
+    header = (event.get("headers") or {}).get("authorization", "")
+    token = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        claims = jwt.decode(
+            token,
+            KEYS[kid],
+            algorithms=["EdDSA"],
+            issuer=ISSUER,
+            audience=AUDIENCE,
+        )
+    except (jwt.PyJWTError, KeyError):
+        return {"statusCode": 401, "body": ""}
+    user = DYNAMODB.get_item(
+        TableName=USERS_TABLE, Key={"pk": {"S": "user#" + claims["sub"]}}
+    ).get("Item")
+    if user is None:
+        return {"statusCode": 404, "body": ""}
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps({"user_id": claims["sub"], "email": user["email"]["S"]}),
+    }
+
+
+def call(method, path, body=None):
+    RUNTIME.request(method, path, body=body)
+    response = RUNTIME.getresponse()
+    return response.getheader("lambda-runtime-aws-request-id"), response.read()
+
+
+while True:
+    request_id, event = call("GET", "/2018-06-01/runtime/invocation/next")
+    result = handle(json.loads(event))
+    call("POST", f"/2018-06-01/runtime/invocation/{request_id}/response", json.dumps(result))

@@ -1,0 +1,212 @@
+//! Events for every function that take its real path: a user of the
+//! bench's own with a cart, an upload and a job to read, and for the routes
+//! that use up what they are given (a new account, a session to end, a
+//! refresh token to rotate, an upload to delete, a user to log out
+//! everywhere) one of its own per event.
+
+use anyhow::{Result, bail, ensure};
+use serde_json::{Value, json};
+
+use crate::client::{Client, PASSWORD, Reply, unique_email};
+use crate::events::{Call, sample};
+
+/// A user of the bench's own and what it owns, made through the API.
+pub struct Fixtures {
+    api: Client,
+    credentials: Value,
+    token: String,
+    upload_id: String,
+    job_id: String,
+}
+
+fn expect(reply: Reply, status: u16, what: &str) -> Result<Value> {
+    ensure!(
+        reply.status == status,
+        "{what}: {} {}",
+        reply.status,
+        reply.body
+    );
+    Ok(reply.body)
+}
+
+impl Fixtures {
+    /// Registers a user at `api_url` and gives it a cart, an upload and a job.
+    pub fn new(api_url: &str) -> Result<Self> {
+        let api = Client::at(api_url);
+        let credentials = json!({"email": unique_email(), "password": PASSWORD});
+        let registered = api.call("POST", "/auth/register", None, &[], Some(&credentials))?;
+        expect(registered, 201, "register")?;
+        let mut fixtures = Self {
+            api,
+            credentials,
+            token: String::new(),
+            upload_id: String::new(),
+            job_id: String::new(),
+        };
+        fixtures.token = fixtures.login()?["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let token = Some(fixtures.token.as_str());
+        let cart = json!({"items": [{"sku": "MUG-01", "quantity": 1}]});
+        let put =
+            fixtures
+                .api
+                .call("PUT", "/cart", token, &[("if-match", "\"0\"")], Some(&cart))?;
+        expect(put, 200, "PUT /cart")?;
+        fixtures.upload_id = fixtures.upload()?;
+        let job = fixtures.api.call(
+            "POST",
+            "/jobs",
+            token,
+            &[("idempotency-key", "bench-fixture")],
+            Some(&json!({"type": "export"})),
+        )?;
+        fixtures.job_id = crate::client::text(&expect(job, 202, "POST /jobs")?, "job_id")?;
+        Ok(fixtures)
+    }
+
+    /// A new user's bearer token.
+    pub fn new_user(&self) -> Result<String> {
+        Ok(self.api.register_and_login()?.1)
+    }
+
+    fn login(&self) -> Result<Value> {
+        let reply = self
+            .api
+            .call("POST", "/auth/login", None, &[], Some(&self.credentials))?;
+        expect(reply, 200, "login")
+    }
+
+    fn upload(&self) -> Result<String> {
+        let created = self.api.call(
+            "POST",
+            "/uploads",
+            Some(&self.token),
+            &[],
+            Some(&upload_body()),
+        )?;
+        crate::client::text(&expect(created, 201, "POST /uploads")?, "upload_id")
+    }
+
+    /// `count` events for `binary`, each one that takes the function's
+    /// happy path when it comes (the event sources' samples as they are).
+    pub fn events(&self, binary: &str, count: usize) -> Result<Vec<Value>> {
+        let token = Some(self.token.as_str());
+        let cart_owner = if binary == "put-cart" {
+            self.new_user()?
+        } else {
+            String::new()
+        };
+        let authed = Call {
+            token,
+            ..Call::new(binary)
+        };
+        (0..count)
+            .map(|number| match binary {
+                "register" => Call {
+                    body: Some(json!({"email": unique_email(), "password": PASSWORD})),
+                    ..Call::new(binary)
+                }
+                .event(),
+                "login" => Call {
+                    body: Some(self.credentials.clone()),
+                    ..Call::new(binary)
+                }
+                .event(),
+                "refresh" => {
+                    let refresh = crate::client::text(&self.login()?, "refresh_token")?;
+                    Call {
+                        body: Some(json!({ "refresh_token": refresh })),
+                        ..Call::new(binary)
+                    }
+                    .event()
+                }
+                "logout" => {
+                    let access = crate::client::text(&self.login()?, "access_token")?;
+                    Call {
+                        token: Some(&access),
+                        ..Call::new(binary)
+                    }
+                    .event()
+                }
+                // Ends every session of its user: a user of its own each.
+                "logout-all" => {
+                    let access = self.new_user()?;
+                    Call {
+                        token: Some(&access),
+                        ..Call::new(binary)
+                    }
+                    .event()
+                }
+                "delete-session" => {
+                    let session = crate::client::text(&self.login()?, "session_id")?;
+                    Call {
+                        path: &[("session_id", &session)],
+                        ..authed.clone()
+                    }
+                    .event()
+                }
+                // A user of this batch's own whose cart is at version
+                // `number` when event `number` comes (events come in order).
+                "put-cart" => {
+                    let version = format!("\"{number}\"");
+                    Call {
+                        token: Some(&cart_owner),
+                        headers: &[("if-match", &version)],
+                        body: Some(
+                            json!({"items": [{"sku": "MUG-01", "quantity": number % 9 + 1}]}),
+                        ),
+                        ..Call::new(binary)
+                    }
+                    .event()
+                }
+                "create-upload" => Call {
+                    body: Some(upload_body()),
+                    ..authed.clone()
+                }
+                .event(),
+                "get-upload" => Call {
+                    path: &[("upload_id", &self.upload_id)],
+                    ..authed.clone()
+                }
+                .event(),
+                "delete-upload" => {
+                    let upload = self.upload()?;
+                    Call {
+                        path: &[("upload_id", &upload)],
+                        ..authed.clone()
+                    }
+                    .event()
+                }
+                "create-job" => {
+                    let key = format!("bench-{}", shared::ids::new_id());
+                    Call {
+                        headers: &[("idempotency-key", &key)],
+                        body: Some(json!({"type": "export"})),
+                        ..authed.clone()
+                    }
+                    .event()
+                }
+                "get-job" => Call {
+                    path: &[("job_id", &self.job_id)],
+                    ..authed.clone()
+                }
+                .event(),
+                "me" | "get-cart" | "list-uploads" | "list-jobs" | "list-sessions" => {
+                    authed.event()
+                }
+                // The event sources' samples, and the routes without a token.
+                "health" | "jwks" | "job-worker" | "job-failures" | "job-sweeper"
+                | "upload-events" => sample(binary),
+                other => {
+                    bail!("no bench events for {other}: add them to xtask/src/bench/fixtures.rs")
+                }
+            })
+            .collect()
+    }
+}
+
+fn upload_body() -> Value {
+    json!({"filename": "report.txt", "content_type": "text/plain", "size": 1024})
+}

@@ -1,0 +1,203 @@
+//! Function processes under the Runtime API stub: cold starts (a fresh
+//! process per event: its init, and its first answer) and steady use (one
+//! process, one event after the other: its peak memory and warm durations).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::runtime_api::{Answer, Function, Sandbox, sandbox_user};
+
+/// How long one process may take for all its events.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A function to measure, in one of the compared languages.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// The function's name (a binary of this workspace, or the route a
+    /// comparison implements).
+    pub name: String,
+    /// `Rust`, `Node.js`, `Python`.
+    pub language: &'static str,
+    /// How to run it.
+    pub function: Function,
+}
+
+impl Subject {
+    /// A Rust function's binary under `bin_dir`, with `env`.
+    pub fn rust(name: &str, bin_dir: &Path, env: BTreeMap<String, String>) -> Self {
+        Self {
+            name: name.to_string(),
+            language: "Rust",
+            function: Function {
+                name: name.to_string(),
+                binary: bin_dir.join(name),
+                args: Vec::new(),
+                env,
+            },
+        }
+    }
+
+    /// An interpreter running `script`, as function `name`.
+    pub fn script(
+        name: &str,
+        language: &'static str,
+        interpreter: PathBuf,
+        script: &Path,
+        env: BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            language,
+            function: Function {
+                name: name.to_string(),
+                binary: interpreter,
+                args: vec![script.display().to_string()],
+                env,
+            },
+        }
+    }
+
+    fn label(&self) -> String {
+        format!("{}-{}", self.language, self.name).replace(['.', ' '], "")
+    }
+}
+
+/// What the function answered, in a word: the HTTP status, `ok` for an
+/// event source's answer without failed records, else what went wrong.
+pub fn outcome(answer: &Answer) -> String {
+    match answer {
+        Answer::Response(payload) => {
+            let value: Value = serde_json::from_slice(payload).unwrap_or_default();
+            if let Some(status) = value["statusCode"].as_u64() {
+                status.to_string()
+            } else if value["batchItemFailures"]
+                .as_array()
+                .is_some_and(|failed| !failed.is_empty())
+            {
+                "records failed".to_string()
+            } else {
+                "ok".to_string()
+            }
+        }
+        Answer::Error(_) => "error".to_string(),
+        Answer::InitError(_) => "init error".to_string(),
+    }
+}
+
+/// Counts of each outcome.
+pub type Outcomes = BTreeMap<String, usize>;
+
+/// Cold starts of one function.
+#[derive(Debug, Clone)]
+pub struct ColdStarts {
+    pub name: String,
+    pub language: &'static str,
+    /// Spawn to first `GET /runtime/invocation/next`, per run.
+    pub init: Vec<Duration>,
+    /// Spawn to the first answer, per run.
+    pub first_answer: Vec<Duration>,
+    pub outcomes: Outcomes,
+}
+
+/// Where processes run and log.
+pub struct Workspace {
+    /// Parent of the sandboxes.
+    pub sandboxes: PathBuf,
+    /// Every process's output.
+    pub log: PathBuf,
+}
+
+impl Workspace {
+    fn sandbox(&self, subject: &Subject, run: usize) -> Result<Sandbox> {
+        let mut programs = vec![subject.function.binary.as_path()];
+        programs.extend(subject.function.args.iter().map(Path::new));
+        Sandbox::create(
+            &self.sandboxes,
+            &format!("{}-{run}", subject.label()),
+            sandbox_user(&programs),
+        )
+    }
+}
+
+/// One fresh process per event.
+pub async fn cold_starts(
+    subject: &Subject,
+    events: &[Value],
+    workspace: &Workspace,
+) -> Result<ColdStarts> {
+    let mut measured = ColdStarts {
+        name: subject.name.clone(),
+        language: subject.language,
+        init: Vec::new(),
+        first_answer: Vec::new(),
+        outcomes: Outcomes::new(),
+    };
+    for (run, event) in events.iter().enumerate() {
+        let sandbox = workspace.sandbox(subject, run)?;
+        let invocation = subject
+            .function
+            .invoke_once(
+                &sandbox,
+                serde_json::to_vec(event)?,
+                TIMEOUT,
+                &workspace.log,
+            )
+            .await
+            .with_context(|| format!("{} {}, run {run}", subject.language, subject.name))?;
+        *measured
+            .outcomes
+            .entry(outcome(&invocation.answer))
+            .or_default() += 1;
+        if let Some(ready) = invocation.ready_after {
+            measured.init.push(ready);
+        }
+        measured.first_answer.push(invocation.answered_after);
+    }
+    Ok(measured)
+}
+
+/// One process serving many events.
+#[derive(Debug, Clone)]
+pub struct Steady {
+    pub name: String,
+    pub language: &'static str,
+    /// Peak resident memory after the last event, KiB.
+    pub peak_rss_kib: Option<u64>,
+    /// Each warm invocation's time (previous answer to this answer).
+    pub warm: Vec<Duration>,
+    pub outcomes: Outcomes,
+}
+
+/// One process, `events` one after the other.
+pub async fn steady(subject: &Subject, events: &[Value], workspace: &Workspace) -> Result<Steady> {
+    let sandbox = workspace.sandbox(subject, 0)?;
+    let events = events
+        .iter()
+        .map(serde_json::to_vec)
+        .collect::<Result<Vec<_>, _>>()?;
+    let run = subject
+        .function
+        .serve(&sandbox, events, TIMEOUT, &workspace.log)
+        .await
+        .with_context(|| format!("{} {} under steady use", subject.language, subject.name))?;
+    let mut outcomes = Outcomes::new();
+    for (answer, _) in &run.answers {
+        *outcomes.entry(outcome(answer)).or_default() += 1;
+    }
+    let warm = run
+        .answers
+        .windows(2)
+        .map(|pair| pair[1].1.saturating_sub(pair[0].1))
+        .collect();
+    Ok(Steady {
+        name: subject.name.clone(),
+        language: subject.language,
+        peak_rss_kib: run.peak_rss_kib,
+        warm,
+        outcomes,
+    })
+}

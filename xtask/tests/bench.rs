@@ -1,0 +1,133 @@
+//! `cargo xtask bench` runs: every measure it takes on a stack (cold starts
+//! beside Node.js and Python, memory, AWS calls, local load with wrk) taken
+//! small (`Options::SMOKE`) on the test stack's debug binaries gives a
+//! figure for every function and route, each from the real path, and
+//! `BENCHMARKS.md` renders from them. The release builds and criterion's
+//! benchmarks are not run here (`cargo test --all-targets` runs each
+//! benchmark once); the figures themselves are not judged.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use xtask::bench::build::{Build, Packages};
+use xtask::bench::render::{Report, render};
+use xtask::bench::{self, Options};
+use xtask::stack::StackInfo;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bench_suite_runs_on_the_test_stack() {
+    let stack = StackInfo::from_env().unwrap();
+    let bin_dir = xtask::workspace_root().join("target/debug");
+    let measured = bench::on_stack(&stack, &bin_dir, Options::SMOKE, |step| {
+        println!("bench: {step}")
+    })
+    .await
+    .unwrap();
+
+    let runs = Options::SMOKE.cold_runs;
+    let functions = stack.function_env.len();
+    assert_eq!(
+        measured.cold.len(),
+        functions + 2,
+        "every function, Node.js and Python"
+    );
+    for cold in &measured.cold {
+        let who = format!("{} {}", cold.language, cold.name);
+        assert_eq!(cold.init.len(), runs, "{who}: an init per run");
+        assert_eq!(cold.first_answer.len(), runs, "{who}");
+        for (init, answer) in cold.init.iter().zip(&cold.first_answer) {
+            assert!(init <= answer, "{who}: ready after it answered");
+        }
+        let answers: usize = cold.outcomes.values().sum();
+        assert_eq!(answers, runs, "{who}: {:?}", cold.outcomes);
+        for outcome in cold.outcomes.keys() {
+            assert!(
+                !outcome.contains("error"),
+                "{who} failed: {:?}",
+                cold.outcomes
+            );
+            // An HTTP answer's outcome is its status.
+            if outcome.parse::<u16>().is_ok() {
+                assert!(
+                    outcome.starts_with('2'),
+                    "{who} left its happy path: {outcome}"
+                );
+            }
+        }
+    }
+    for steady in &measured.steady {
+        let who = format!("{} {}", steady.language, steady.name);
+        assert!(
+            steady.peak_rss_kib.is_some_and(|kib| kib > 0),
+            "{who}: no peak RSS"
+        );
+        assert_eq!(steady.warm.len(), Options::SMOKE.steady_events - 1, "{who}");
+        let answers: usize = steady.outcomes.values().sum();
+        assert_eq!(answers, Options::SMOKE.steady_events, "{who}");
+    }
+    assert_eq!(measured.calls.len(), 19, "every route's AWS calls");
+
+    assert_eq!(measured.loads.len(), 2 * bench::load::ROUTES.len());
+    for load in &measured.loads {
+        let ok: u64 = load
+            .statuses
+            .iter()
+            .filter(|(status, _)| status.starts_with('2'))
+            .map(|(_, count)| count)
+            .sum();
+        assert!(
+            ok > 0,
+            "{} on {}: {:?}",
+            load.route,
+            load.instances,
+            load.statuses
+        );
+        assert!(load.per_second > 0.0 && load.p50 <= load.p99, "{load:?}");
+    }
+    for route in bench::load::ROUTES {
+        assert!(
+            measured.load_rss.contains_key(route.binary),
+            "no process served {} under load",
+            route.label
+        );
+    }
+
+    let build = Build {
+        command: "not run in the smoke test".into(),
+        took: Duration::ZERO,
+        compiled: 0,
+    };
+    let markdown = render(&Report {
+        when: "now".into(),
+        machine: "this one".into(),
+        options: Options::SMOKE,
+        profile: xtask::bench::build::release_profile(&xtask::workspace_root()).unwrap(),
+        packages: Packages {
+            architecture: "arm64".into(),
+            fallback: None,
+            build: build.clone(),
+            sizes: Vec::new(),
+        },
+        host_build: build,
+        cpu: Vec::new(),
+        on_stack: measured,
+        sam: Vec::new(),
+        took: Duration::ZERO,
+    });
+    for section in [
+        "## 2. Cold start",
+        "## 5. Memory",
+        "## 6. Local load",
+        "## 7. Cost",
+    ] {
+        assert!(markdown.contains(section), "{section} missing:\n{markdown}");
+    }
+    for binary in stack.function_env.keys() {
+        assert!(
+            markdown.contains(&format!("| {binary} | Rust |")),
+            "{binary} missing:\n{markdown}"
+        );
+    }
+    assert!(markdown.contains("| me | Node.js |") && markdown.contains("| me | Python |"));
+}
