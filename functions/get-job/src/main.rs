@@ -4,7 +4,7 @@ use shared::aws::AwsClients;
 use shared::config::Environment;
 use shared::jobs::routes::GetJob;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
     let route = GetJob::new(&Environment::from_process(), &AwsClients::from_env().await)?;

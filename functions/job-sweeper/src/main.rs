@@ -5,7 +5,7 @@ use shared::aws::AwsClients;
 use shared::config::Environment;
 use shared::jobs::worker::SweepJobs;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
     let sweep = SweepJobs::new(&Environment::from_process(), &AwsClients::from_env().await)?;

@@ -5,7 +5,7 @@ use shared::aws::AwsClients;
 use shared::config::Environment;
 use shared::jobs::worker::RunJobs;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
     let worker = RunJobs::new(&Environment::from_process(), &AwsClients::from_env().await)?;

@@ -3,7 +3,7 @@
 use shared::accounts::routes::Jwks;
 use shared::config::Environment;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
     let route = Jwks::new(&Environment::from_process())?;

@@ -4,7 +4,7 @@ use shared::accounts::routes::ListSessions;
 use shared::aws::AwsClients;
 use shared::config::Environment;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
     let route = ListSessions::new(&Environment::from_process(), &AwsClients::from_env().await)?;

@@ -4,7 +4,7 @@ use shared::aws::AwsClients;
 use shared::config::Environment;
 use shared::uploads::routes::ListUploads;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
     let route = ListUploads::new(&Environment::from_process(), &AwsClients::from_env().await)?;

@@ -4,7 +4,7 @@ use shared::aws::AwsClients;
 use shared::config::Environment;
 use shared::uploads::events::ConfirmUploads;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
     let confirm = ConfirmUploads::new(&Environment::from_process(), &AwsClients::from_env().await)?;

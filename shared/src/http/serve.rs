@@ -11,6 +11,11 @@ pub type LambdaError = lambda_http::Error;
 
 /// Runs `handler` for every invocation until the runtime stops.
 ///
+/// Every function runs it on a current-thread runtime: Lambda gives an
+/// execution environment one request at a time, so more threads would only
+/// add start-up time and memory (each thread's allocator arena would keep
+/// its own copy of a password hash's 19 MiB; BENCHMARKS.md, section 5).
+///
 /// A handler returns `Result<Response, Problem>`; problems are rendered and
 /// logged here, so no route can answer with anything but the API.md model.
 pub async fn serve<H, F>(handler: H) -> Result<(), LambdaError>
