@@ -202,6 +202,7 @@ fn dev() -> Result<()> {
             function_logs: Output::Terminal,
             parameters: Default::default(),
             release: false,
+            event_sources: true,
         };
         println!("xtask: starting DynamoDB Local, moto and the functions on 127.0.0.1");
         let mut stack = Stack::start(&root(), &options).await?;
@@ -242,6 +243,7 @@ fn test_stack(name: &str) -> Result<StackOptions> {
         // is proven on instances of its own (xtask/tests/rate_limits.rs).
         parameters: [("LoginAttemptsPerIpPerMinute".into(), "1000000".into())].into(),
         release: false,
+        event_sources: true,
     })
 }
 
@@ -308,6 +310,7 @@ fn bench() -> Result<()> {
     let options = StackOptions {
         parameters: bench::stack_parameters(),
         release: true,
+        event_sources: false,
         ..test_stack("bench")?
     };
     let stack = runtime.block_on(Stack::start(&root(), &options))?;

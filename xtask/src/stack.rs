@@ -85,6 +85,9 @@ pub struct StackOptions {
     pub parameters: BTreeMap<String, String>,
     /// Run the functions' release builds (`cargo xtask bench`) instead of debug ones.
     pub release: bool,
+    /// Play the template's SQS event sources (off for the bench, where a
+    /// worker busy with the jobs one measure queued would slow the next).
+    pub event_sources: bool,
 }
 
 /// Where a running stack answers; written to `.tools/run/<name>/stack.json`
@@ -303,6 +306,9 @@ impl Stack {
             }
         }
         pump::check_distinct(&mappings)?;
+        if !options.event_sources {
+            mappings.clear();
+        }
         for mapping in mappings {
             let sqs = clients.sqs.clone();
             let stop = stack.stop_pumps.subscribe();

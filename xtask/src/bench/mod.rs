@@ -95,7 +95,7 @@ pub fn subjects(stack: &StackInfo, bin_dir: &Path, tools: &Tools) -> Result<Vec<
     subjects.push(Subject::script(
         "me",
         "Node.js",
-        PathBuf::from("/usr/bin/node"),
+        node()?,
         &node_script,
         stack.environment_of("me"),
     ));
@@ -107,6 +107,16 @@ pub fn subjects(stack: &StackInfo, bin_dir: &Path, tools: &Tools) -> Result<Vec<
         stack.environment_of("me"),
     ));
     Ok(subjects)
+}
+
+/// The `node` on `PATH` (a sandbox's `PATH` is a fixed one).
+pub fn node() -> Result<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("node"))
+        .find(|path| path.is_file())
+        .context("node is not on PATH (the Node.js comparison needs it)")
 }
 
 /// Measures 1 (cold start), 3 (AWS calls), 4 (memory) and 5 (local load)

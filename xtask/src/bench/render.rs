@@ -120,7 +120,9 @@ pub fn render(report: &Report) -> String {
          function gets about a fourteenth of a vCPU: absolute times there are larger, \
          the ratios between languages and routes are what carries over. The bench's \
          stack lifts the per-user and per-IP limits so that no request is turned away \
-         (every request still writes its rate-limit counter).\n",
+         (every request still writes its rate-limit counter), and does not play the SQS \
+         event sources, so no worker busy with the jobs `POST /jobs` queued competes \
+         with the measures.\n",
         report.when,
         report.machine,
         report.took.as_secs().div_ceil(60)
@@ -323,7 +325,8 @@ fn version(program: &str, args: &[&str]) -> String {
 }
 
 fn node_version() -> String {
-    format!("node {}", version("/usr/bin/node", &["--version"]))
+    let node = super::node().map_or_else(|_| "node".to_string(), |p| p.display().to_string());
+    format!("node {}", version(&node, &["--version"]))
 }
 
 fn python_version() -> String {
