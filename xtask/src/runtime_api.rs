@@ -221,6 +221,7 @@ impl Function {
         let (sender, mut received) = mpsc::unbounded_channel();
         let queue = Arc::new(Queue {
             events: Mutex::new(events.into_iter().enumerate().collect()),
+            pending: Mutex::new(None),
             deadline_ms: deadline
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
@@ -316,8 +317,23 @@ enum Event {
 /// The invocations not handed out yet, numbered.
 struct Queue {
     events: Mutex<VecDeque<(usize, Vec<u8>)>>,
+    /// The request id handed out and not answered yet: only its answer counts.
+    pending: Mutex<Option<String>>,
     deadline_ms: u128,
     sender: mpsc::UnboundedSender<Event>,
+}
+
+impl Queue {
+    /// Whether `id` is the invocation awaiting its answer (it no longer is).
+    fn answer(&self, id: &str) -> bool {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.as_deref() == Some(id) {
+            *pending = None;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// The request id of invocation `number`.
@@ -355,10 +371,12 @@ async fn connection(stream: TcpStream, queue: Arc<Queue>) -> Result<()> {
                     std::future::pending::<()>().await;
                     return Ok(());
                 };
+                let id = request_id(number);
+                *queue.pending.lock().unwrap_or_else(PoisonError::into_inner) = Some(id.clone());
                 let _ = queue.sender.send(Event::Ready);
                 let headers = [
                     ("content-type", "application/json".to_string()),
-                    ("lambda-runtime-aws-request-id", request_id(number)),
+                    ("lambda-runtime-aws-request-id", id),
                     ("lambda-runtime-deadline-ms", queue.deadline_ms.to_string()),
                     (
                         "lambda-runtime-invoked-function-arn",
@@ -376,11 +394,11 @@ async fn connection(stream: TcpStream, queue: Arc<Queue>) -> Result<()> {
                 write_response(&mut write, 202, &[], b"{}").await?;
                 let _ = answered(Answer::InitError(lossy(&request.body)));
             }
-            ("POST", _, Some((_, "response"))) => {
+            ("POST", _, Some((id, "response"))) if queue.answer(id) => {
                 write_response(&mut write, 202, &[], b"{}").await?;
                 let _ = answered(Answer::Response(request.body));
             }
-            ("POST", _, Some((_, "error"))) => {
+            ("POST", _, Some((id, "error"))) if queue.answer(id) => {
                 write_response(&mut write, 202, &[], b"{}").await?;
                 let _ = answered(Answer::Error(lossy(&request.body)));
             }
