@@ -1,5 +1,5 @@
 //! Events for every function that take its real path: a user of the
-//! bench's own with a cart, an upload and a job to read, and for the routes
+//! bench's own with an upload and a job to read, and for the routes
 //! that use up what they are given (a new account, a session to end, a
 //! refresh token to rotate, an upload to delete, a user to log out
 //! everywhere) one of its own per event.
@@ -7,7 +7,7 @@
 use anyhow::{Result, bail, ensure};
 use serde_json::{Value, json};
 
-use crate::client::{Client, PASSWORD, Reply, unique_email};
+use crate::client::{Client, PASSWORD, Reply, text, unique_email};
 use crate::events::{Call, sample};
 
 /// A user of the bench's own and what it owns, made through the API.
@@ -30,40 +30,29 @@ fn expect(reply: Reply, status: u16, what: &str) -> Result<Value> {
 }
 
 impl Fixtures {
-    /// Registers a user at `api_url` and gives it a cart, an upload and a job.
+    /// Registers a user at `api_url` and gives it an upload and a job.
     pub fn new(api_url: &str) -> Result<Self> {
         let api = Client::at(api_url);
         let credentials = json!({"email": unique_email(), "password": PASSWORD});
         let registered = api.call("POST", "/auth/register", None, &[], Some(&credentials))?;
         expect(registered, 201, "register")?;
-        let mut fixtures = Self {
-            api,
-            credentials,
-            token: String::new(),
-            upload_id: String::new(),
-            job_id: String::new(),
-        };
-        fixtures.token = fixtures.login()?["access_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let token = Some(fixtures.token.as_str());
-        let cart = json!({"items": [{"sku": "MUG-01", "quantity": 1}]});
-        let put =
-            fixtures
-                .api
-                .call("PUT", "/cart", token, &[("if-match", "\"0\"")], Some(&cart))?;
-        expect(put, 200, "PUT /cart")?;
-        fixtures.upload_id = fixtures.upload()?;
-        let job = fixtures.api.call(
+        let token = text(&login(&api, &credentials)?, "access_token")?;
+        let upload_id = upload(&api, &token)?;
+        let job = api.call(
             "POST",
             "/jobs",
-            token,
+            Some(&token),
             &[("idempotency-key", "bench-fixture")],
             Some(&json!({"type": "export"})),
         )?;
-        fixtures.job_id = crate::client::text(&expect(job, 202, "POST /jobs")?, "job_id")?;
-        Ok(fixtures)
+        let job_id = text(&expect(job, 202, "POST /jobs")?, "job_id")?;
+        Ok(Self {
+            api,
+            credentials,
+            token,
+            upload_id,
+            job_id,
+        })
     }
 
     /// A new user's bearer token.
@@ -72,21 +61,11 @@ impl Fixtures {
     }
 
     fn login(&self) -> Result<Value> {
-        let reply = self
-            .api
-            .call("POST", "/auth/login", None, &[], Some(&self.credentials))?;
-        expect(reply, 200, "login")
+        login(&self.api, &self.credentials)
     }
 
     fn upload(&self) -> Result<String> {
-        let created = self.api.call(
-            "POST",
-            "/uploads",
-            Some(&self.token),
-            &[],
-            Some(&upload_body()),
-        )?;
-        crate::client::text(&expect(created, 201, "POST /uploads")?, "upload_id")
+        upload(&self.api, &self.token)
     }
 
     /// `count` events for `binary`, each one that takes the function's
@@ -115,7 +94,7 @@ impl Fixtures {
                 }
                 .event(),
                 "refresh" => {
-                    let refresh = crate::client::text(&self.login()?, "refresh_token")?;
+                    let refresh = text(&self.login()?, "refresh_token")?;
                     Call {
                         body: Some(json!({ "refresh_token": refresh })),
                         ..Call::new(binary)
@@ -123,7 +102,7 @@ impl Fixtures {
                     .event()
                 }
                 "logout" => {
-                    let access = crate::client::text(&self.login()?, "access_token")?;
+                    let access = text(&self.login()?, "access_token")?;
                     Call {
                         token: Some(&access),
                         ..Call::new(binary)
@@ -140,7 +119,7 @@ impl Fixtures {
                     .event()
                 }
                 "delete-session" => {
-                    let session = crate::client::text(&self.login()?, "session_id")?;
+                    let session = text(&self.login()?, "session_id")?;
                     Call {
                         path: &[("session_id", &session)],
                         ..authed.clone()
@@ -205,6 +184,16 @@ impl Fixtures {
             })
             .collect()
     }
+}
+
+fn login(api: &Client, credentials: &Value) -> Result<Value> {
+    let reply = api.call("POST", "/auth/login", None, &[], Some(credentials))?;
+    expect(reply, 200, "login")
+}
+
+fn upload(api: &Client, token: &str) -> Result<String> {
+    let created = api.call("POST", "/uploads", Some(token), &[], Some(&upload_body()))?;
+    text(&expect(created, 201, "POST /uploads")?, "upload_id")
 }
 
 fn upload_body() -> Value {

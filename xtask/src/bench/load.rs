@@ -31,7 +31,6 @@ pub struct Route {
     /// Whether each request sends the ETag of the previous answer as
     /// `If-Match` (starting from a new cart's, `"0"`).
     pub if_match: bool,
-    pub headers: &'static [&'static str],
     pub body: Option<&'static str>,
 }
 
@@ -45,7 +44,6 @@ pub const ROUTES: [Route; 4] = [
         path: "/health",
         bearer: false,
         if_match: false,
-        headers: &[],
         body: None,
     },
     Route {
@@ -55,7 +53,6 @@ pub const ROUTES: [Route; 4] = [
         path: "/me",
         bearer: true,
         if_match: false,
-        headers: &[],
         body: None,
     },
     Route {
@@ -65,7 +62,6 @@ pub const ROUTES: [Route; 4] = [
         path: "/cart",
         bearer: true,
         if_match: true,
-        headers: &[],
         body: Some(
             r#"{"items":[{"sku":"MUG-01","quantity":2},{"sku":"TSHIRT-M-BLUE","quantity":1}]}"#,
         ),
@@ -77,7 +73,6 @@ pub const ROUTES: [Route; 4] = [
         path: "/uploads",
         bearer: true,
         if_match: false,
-        headers: &[],
         body: Some(r#"{"filename":"report.txt","content_type":"text/plain","size":1024}"#),
     },
 ];
@@ -114,13 +109,7 @@ fn script(route: &Route, tokens: &[String]) -> String {
         .map(|t| quote(t))
         .collect::<Vec<_>>()
         .join(", ");
-    lua += "}\nfixed = {";
-    for header in route.headers {
-        if let Some((name, value)) = header.split_once(": ") {
-            lua += &format!("[{}] = {}, ", quote(name), quote(value));
-        }
-    }
-    lua += "}\n";
+    lua += "}\nfixed = {}\n";
     match route.body {
         Some(body) => {
             lua += "fixed[\"content-type\"] = \"application/json\"\n";

@@ -137,12 +137,13 @@ pub async fn on_stack(
     std::fs::create_dir_all(&workspace.sandboxes)?;
     let mut measured = OnStack::default();
     for subject in subjects(stack, bin_dir, &tools)? {
-        progress(&format!("{} {}", subject.language, subject.name));
-        let cold = events_for(&fixtures, &subject.name, options.cold_runs)?;
+        let name = &subject.function.name;
+        progress(&format!("{} {name}", subject.language));
+        let cold = events_for(&fixtures, name, options.cold_runs)?;
         measured
             .cold
             .push(processes::cold_starts(&subject, &cold, &workspace).await?);
-        let steady = events_for(&fixtures, &subject.name, options.steady_events)?;
+        let steady = events_for(&fixtures, name, options.steady_events)?;
         measured
             .steady
             .push(processes::steady(&subject, &steady, &workspace).await?);
@@ -211,17 +212,14 @@ async fn loads(
 fn warm_up(url: &str, token: &str) -> Result<()> {
     let client = crate::client::Client::at(url);
     for route in &load::ROUTES {
-        let mut headers: Vec<(&str, &str)> = route
-            .headers
-            .iter()
-            .filter_map(|header| header.split_once(": "))
-            .collect();
-        if route.if_match {
-            headers.push(("if-match", "\"0\""));
-        }
+        let headers: &[(&str, &str)] = if route.if_match {
+            &[("if-match", "\"0\"")]
+        } else {
+            &[]
+        };
         let bearer = route.bearer.then_some(token);
         let reply = client
-            .try_send(route.method, route.path, bearer, &headers, route.body)
+            .try_send(route.method, route.path, bearer, headers, route.body)
             .with_context(|| format!("warming up {} at {url}", route.label))?;
         anyhow::ensure!(
             reply.status < 300,

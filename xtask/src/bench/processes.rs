@@ -17,12 +17,10 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 /// A function to measure, in one of the compared languages.
 #[derive(Debug, Clone)]
 pub struct Subject {
-    /// The function's name (a binary of this workspace, or the route a
-    /// comparison implements).
-    pub name: String,
     /// `Rust`, `Node.js`, `Python`.
     pub language: &'static str,
-    /// How to run it.
+    /// How to run it; its name is a binary of this workspace, or the one
+    /// whose route a comparison implements.
     pub function: Function,
 }
 
@@ -30,7 +28,6 @@ impl Subject {
     /// A Rust function's binary under `bin_dir`, with `env`.
     pub fn rust(name: &str, bin_dir: &Path, env: BTreeMap<String, String>) -> Self {
         Self {
-            name: name.to_string(),
             language: "Rust",
             function: Function {
                 name: name.to_string(),
@@ -50,7 +47,6 @@ impl Subject {
         env: BTreeMap<String, String>,
     ) -> Self {
         Self {
-            name: name.to_string(),
             language,
             function: Function {
                 name: name.to_string(),
@@ -62,7 +58,7 @@ impl Subject {
     }
 
     fn label(&self) -> String {
-        format!("{}-{}", self.language, self.name).replace(['.', ' '], "")
+        format!("{}-{}", self.language, self.function.name).replace(['.', ' '], "")
     }
 }
 
@@ -90,6 +86,10 @@ pub fn outcome(answer: &Answer) -> String {
 
 /// Counts of each outcome.
 pub type Outcomes = BTreeMap<String, usize>;
+
+fn count(outcomes: &mut Outcomes, answer: &Answer) {
+    *outcomes.entry(outcome(answer)).or_default() += 1;
+}
 
 /// Cold starts of one function.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ pub async fn cold_starts(
     workspace: &Workspace,
 ) -> Result<ColdStarts> {
     let mut measured = ColdStarts {
-        name: subject.name.clone(),
+        name: subject.function.name.clone(),
         language: subject.language,
         init: Vec::new(),
         first_answer: Vec::new(),
@@ -147,11 +147,10 @@ pub async fn cold_starts(
                 &workspace.log,
             )
             .await
-            .with_context(|| format!("{} {}, run {run}", subject.language, subject.name))?;
-        *measured
-            .outcomes
-            .entry(outcome(&invocation.answer))
-            .or_default() += 1;
+            .with_context(|| {
+                format!("{} {}, run {run}", subject.language, subject.function.name)
+            })?;
+        count(&mut measured.outcomes, &invocation.answer);
         if let Some(ready) = invocation.ready_after {
             measured.init.push(ready);
         }
@@ -183,10 +182,15 @@ pub async fn steady(subject: &Subject, events: &[Value], workspace: &Workspace) 
         .function
         .serve(&sandbox, events, TIMEOUT, &workspace.log)
         .await
-        .with_context(|| format!("{} {} under steady use", subject.language, subject.name))?;
+        .with_context(|| {
+            format!(
+                "{} {} under steady use",
+                subject.language, subject.function.name
+            )
+        })?;
     let mut outcomes = Outcomes::new();
     for (answer, _) in &run.answers {
-        *outcomes.entry(outcome(answer)).or_default() += 1;
+        count(&mut outcomes, answer);
     }
     let warm = run
         .answers
@@ -194,7 +198,7 @@ pub async fn steady(subject: &Subject, events: &[Value], workspace: &Workspace) 
         .map(|pair| pair[1].1.saturating_sub(pair[0].1))
         .collect();
     Ok(Steady {
-        name: subject.name.clone(),
+        name: subject.function.name.clone(),
         language: subject.language,
         peak_rss_kib: run.peak_rss_kib,
         warm,

@@ -65,18 +65,14 @@ fn verdict(met: bool) -> &'static str {
     if met { "yes" } else { "**no**" }
 }
 
-fn median_init(cold: &ColdStarts) -> Option<Duration> {
-    median(&cold.init)
-}
-
 /// The Markdown of `BENCHMARKS.md`.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let on = &report.on_stack;
     let rust: Vec<&ColdStarts> = on.cold.iter().filter(|c| c.language == "Rust").collect();
     let others: Vec<&ColdStarts> = on.cold.iter().filter(|c| c.language != "Rust").collect();
-    let slowest_rust = rust.iter().filter_map(|c| median_init(c)).max();
-    let fastest_other = others.iter().filter_map(|c| median_init(c)).min();
+    let slowest_rust = rust.iter().filter_map(|c| median(&c.init)).max();
+    let fastest_other = others.iter().filter_map(|c| median(&c.init)).min();
     let factor = match (slowest_rust, fastest_other) {
         (Some(rust), Some(other)) if !rust.is_zero() => other.as_secs_f64() / rust.as_secs_f64(),
         _ => 0.0,
