@@ -67,12 +67,11 @@ impl Presigner {
         bucket_variable: &'static str,
     ) -> Result<Self, StartupError> {
         let credentials = aws
-            .credentials
-            .clone()
+            .credentials()
             .ok_or(StartupError::Aws("no credentials provider"))?;
         let region = aws
-            .region
-            .clone()
+            .region()
+            .map(ToString::to_string)
             .ok_or(ConfigError::Missing { name: "AWS_REGION" })?;
         Ok(Self::new(
             credentials,

@@ -12,7 +12,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use crate::process::{Managed, Output};
-use crate::provision::{self, Clients};
+use crate::provision;
 use crate::resolve::Resolver;
 use crate::stack::{StackInfo, free_port};
 use crate::template::Template;
@@ -88,7 +88,7 @@ impl PrivateDynamoDb {
         };
         store.start_process()?;
         let template = Template::load(&root.join("template.yaml"))?;
-        let clients = Clients::new(&store.endpoint, &info.moto_endpoint).await;
+        let clients = provision::clients(&store.endpoint, &info.moto_endpoint, None).await;
         provision::create_tables(&clients, &template, &mut Resolver::new(&template, ""))
             .await
             .context("creating the template's tables")?;

@@ -14,59 +14,53 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Map, Value};
 
+use aws_sdk_dynamodb::config::SharedInterceptor;
+use shared::aws::AwsClients;
+
+use crate::calls::CallLog;
 use crate::resolve::{LocalResource, Resolver};
 use crate::template::{Template, get_att, number};
 
-/// The clients of the emulators a stack provisions into.
-#[derive(Debug, Clone)]
-pub struct Clients {
-    /// DynamoDB Local.
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    /// moto, as SQS.
-    pub sqs: aws_sdk_sqs::Client,
-    /// moto, as S3.
-    pub s3: aws_sdk_s3::Client,
-    /// moto, as Secrets Manager.
-    pub secrets: aws_sdk_secretsmanager::Client,
-}
-
-impl Clients {
-    /// Clients for emulators at these endpoints, with the stack's dummy credentials.
-    pub async fn new(dynamodb_endpoint: &str, moto_endpoint: &str) -> Self {
-        let base = crate::aws_config().await;
-        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&base)
-                .endpoint_url(dynamodb_endpoint)
-                .build(),
-        );
-        let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&base)
-                .endpoint_url(moto_endpoint)
-                .build(),
-        );
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&base)
-                .endpoint_url(moto_endpoint)
+/// The SDK clients of a stack's emulators, with the stack's dummy
+/// credentials: what provisioning, the tests and the functions' handlers in
+/// tests use. With `log`, every call they make is recorded in it.
+pub async fn clients(
+    dynamodb_endpoint: &str,
+    moto_endpoint: &str,
+    log: Option<&CallLog>,
+) -> AwsClients {
+    let base = crate::aws_config().await;
+    let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&base);
+    let mut secrets = aws_sdk_secretsmanager::config::Builder::from(&base);
+    let mut s3 = aws_sdk_s3::config::Builder::from(&base);
+    let mut sqs = aws_sdk_sqs::config::Builder::from(&base);
+    if let Some(log) = log {
+        let interceptor = SharedInterceptor::new(log.clone());
+        dynamodb.push_interceptor(interceptor.clone());
+        secrets.push_interceptor(interceptor.clone());
+        s3.push_interceptor(interceptor.clone());
+        sqs.push_interceptor(interceptor);
+    }
+    AwsClients::new(&base)
+        .with_dynamodb(aws_sdk_dynamodb::Client::from_conf(
+            dynamodb.endpoint_url(dynamodb_endpoint).build(),
+        ))
+        .with_secrets(aws_sdk_secretsmanager::Client::from_conf(
+            secrets.endpoint_url(moto_endpoint).build(),
+        ))
+        .with_s3(aws_sdk_s3::Client::from_conf(
+            s3.endpoint_url(moto_endpoint)
                 .force_path_style(true)
                 .build(),
-        );
-        let secrets = aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(&base)
-                .endpoint_url(moto_endpoint)
-                .build(),
-        );
-        Self {
-            dynamodb,
-            sqs,
-            s3,
-            secrets,
-        }
-    }
+        ))
+        .with_sqs(aws_sdk_sqs::Client::from_conf(
+            sqs.endpoint_url(moto_endpoint).build(),
+        ))
 }
 
 /// Creates every table, queue and bucket of `template`, recording each in `resolver`.
 pub async fn provision(
-    clients: &Clients,
+    clients: &AwsClients,
     template: &Template,
     resolver: &mut Resolver<'_>,
 ) -> Result<()> {
@@ -86,7 +80,7 @@ pub async fn provision(
 
 /// Creates every table of `template` (the part of a stack that lives in DynamoDB).
 pub async fn create_tables(
-    clients: &Clients,
+    clients: &AwsClients,
     template: &Template,
     resolver: &mut Resolver<'_>,
 ) -> Result<()> {
@@ -106,7 +100,7 @@ const PUBLIC_JWKS_PARAMETER: &str = "TokenPublicJwks";
 /// a fresh access-token signing key, stored as a secret in moto, and its
 /// public JWK Set. A new key every start, as any real rotation would do.
 pub async fn local_parameters(
-    clients: &Clients,
+    clients: &AwsClients,
     template: &Template,
     resolver: &mut Resolver<'_>,
     name: &str,
@@ -118,7 +112,7 @@ pub async fn local_parameters(
     let (secret, key) = shared::accounts::keys::SigningKey::generate(&kid)
         .map_err(|e| anyhow!("generating a signing key: {e}"))?;
     let arn = clients
-        .secrets
+        .secrets()
         .create_secret()
         .name(format!("{name}-signing-key-{kid}"))
         .secret_string(secret)
@@ -182,7 +176,7 @@ fn projection(value: Option<&Value>) -> Projection {
 }
 
 async fn create_table(
-    clients: &Clients,
+    clients: &AwsClients,
     template: &Template,
     resolver: &mut Resolver<'_>,
     id: &str,
@@ -190,7 +184,7 @@ async fn create_table(
     let props = &template.resources()[id].properties;
     let name = resolver.local_name(id);
     let mut request = clients
-        .dynamodb
+        .dynamodb()
         .create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -232,7 +226,7 @@ async fn create_table(
         let enabled = ttl.get("Enabled").is_some_and(|e| e == true || e == "true");
         if enabled {
             clients
-                .dynamodb
+                .dynamodb()
                 .update_time_to_live()
                 .table_name(&name)
                 .time_to_live_specification(
@@ -295,14 +289,14 @@ fn dead_letter_target(template: &Template, id: &str) -> Option<String> {
 }
 
 async fn create_queue(
-    clients: &Clients,
+    clients: &AwsClients,
     template: &Template,
     resolver: &mut Resolver<'_>,
     id: &str,
 ) -> Result<()> {
     let props = &template.resources()[id].properties;
     let name = resolver.local_name(id);
-    let mut request = clients.sqs.create_queue().queue_name(&name);
+    let mut request = clients.sqs().create_queue().queue_name(&name);
     let numeric = [
         ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
         (
@@ -354,14 +348,14 @@ async fn create_queue(
 }
 
 async fn create_bucket(
-    clients: &Clients,
+    clients: &AwsClients,
     template: &Template,
     resolver: &mut Resolver<'_>,
     id: &str,
 ) -> Result<()> {
     let props = &template.resources()[id].properties;
     let name = resolver.local_name(id);
-    match clients.s3.create_bucket().bucket(&name).send().await {
+    match clients.s3().create_bucket().bucket(&name).send().await {
         Ok(_) => {}
         Err(e)
             if e.as_service_error().is_some_and(|e| {
@@ -408,7 +402,7 @@ async fn create_bucket(
             notification = notification.queue_configurations(builder.build()?);
         }
         clients
-            .s3
+            .s3()
             .put_bucket_notification_configuration()
             .bucket(&name)
             .notification_configuration(notification.build())

@@ -10,7 +10,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use aws_sdk_dynamodb::config::SharedInterceptor;
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -20,7 +19,7 @@ use crate::calls::CallLog;
 use crate::checks;
 use crate::dynamodb;
 use crate::process::{self, Managed, Output};
-use crate::provision::{self, Clients};
+use crate::provision;
 use crate::pump::{self, Mapping};
 use crate::resolve::{REGION, Resolver};
 use crate::template::Template;
@@ -133,34 +132,7 @@ impl StackInfo {
     }
 
     async fn build_aws_clients(&self, log: Option<&CallLog>) -> shared::aws::AwsClients {
-        let base = crate::aws_config().await;
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&base);
-        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(&base);
-        let mut s3 = aws_sdk_s3::config::Builder::from(&base);
-        let mut sqs = aws_sdk_sqs::config::Builder::from(&base);
-        if let Some(log) = log {
-            let interceptor = SharedInterceptor::new(log.clone());
-            dynamodb.push_interceptor(interceptor.clone());
-            secrets.push_interceptor(interceptor.clone());
-            s3.push_interceptor(interceptor.clone());
-            sqs.push_interceptor(interceptor);
-        }
-        shared::aws::AwsClients {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                dynamodb.endpoint_url(&self.dynamodb_endpoint).build(),
-            ),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(
-                secrets.endpoint_url(&self.moto_endpoint).build(),
-            ),
-            s3: aws_sdk_s3::Client::from_conf(
-                s3.endpoint_url(&self.moto_endpoint)
-                    .force_path_style(true)
-                    .build(),
-            ),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs.endpoint_url(&self.moto_endpoint).build()),
-            credentials: base.credentials_provider(),
-            region: base.region().map(ToString::to_string),
-        }
+        provision::clients(&self.dynamodb_endpoint, &self.moto_endpoint, log).await
     }
 
     /// Exactly the variables `binary` gets from the template, resolved on
@@ -251,7 +223,12 @@ impl Stack {
         stack.processes[0].wait_for_port(loopback(options.ports.dynamodb), startup)?;
         stack.processes[1].wait_for_port(loopback(options.ports.moto), startup)?;
 
-        let clients = Clients::new(&stack.info.dynamodb_endpoint, &stack.info.moto_endpoint).await;
+        let clients = provision::clients(
+            &stack.info.dynamodb_endpoint,
+            &stack.info.moto_endpoint,
+            None,
+        )
+        .await;
         let mut resolver = Resolver::new(&template, "");
         for (name, value) in &options.parameters {
             if !template.has_parameter(name) {
@@ -310,7 +287,7 @@ impl Stack {
             mappings.clear();
         }
         for mapping in mappings {
-            let sqs = clients.sqs.clone();
+            let sqs = clients.sqs().clone();
             let stop = stack.stop_pumps.subscribe();
             stack
                 .pumps

@@ -135,7 +135,7 @@ async fn fifty_concurrent_store_writes_from_one_version_land_once() {
     let env = stack.template_environment("put-cart");
     let aws = stack.aws_clients().await;
     let store = Arc::new(CartStore::new(
-        aws.dynamodb.clone(),
+        aws.dynamodb().clone(),
         env.require("CARTS_TABLE").unwrap(),
     ));
     let user = format!("store-race-{}", shared::ids::new_id());

@@ -68,7 +68,7 @@ async fn stack() -> (StackInfo, shared::aws::AwsClients) {
 
 fn job_store(stack: &StackInfo, aws: &shared::aws::AwsClients) -> JobStore {
     let env = stack.template_environment("job-worker");
-    JobStore::new(aws.dynamodb.clone(), env.require("JOBS_TABLE").unwrap())
+    JobStore::new(aws.dynamodb().clone(), env.require("JOBS_TABLE").unwrap())
 }
 
 /// A queued job written straight to the store, already "sent", so neither
@@ -426,10 +426,10 @@ async fn a_poison_message_is_the_only_one_reported() {
     }
 
     // Through the event source: the good messages are deleted, the poison stays.
-    let queue = private_queue(&aws.sqs, "jobs-batch", 30, None).await;
+    let queue = private_queue(aws.sqs(), "jobs-batch", 30, None).await;
     let c = stored_job(&store, &shared::ids::new_id()).await;
     for body in [job_body(&c), "not json".to_string()] {
-        aws.sqs
+        aws.sqs()
             .send_message()
             .queue_url(&queue.0)
             .message_body(body)
@@ -442,7 +442,7 @@ async fn a_poison_message_is_the_only_one_reported() {
     let mut deleted = 0;
     let deadline = Instant::now() + Duration::from_secs(20);
     while received < 2 && Instant::now() < deadline {
-        let outcome = pump::deliver_one_batch(&aws.sqs, &mapping, 1)
+        let outcome = pump::deliver_one_batch(aws.sqs(), &mapping, 1)
             .await
             .unwrap();
         received += outcome.received;
@@ -462,9 +462,9 @@ async fn a_job_that_keeps_failing_ends_failed_through_the_dead_letter_queue() {
     let (stack, aws) = stack().await;
     let max_receive_count = jobs_queue_max_receive_count();
     assert_eq!(max_receive_count, 5);
-    let dead_letters = private_queue(&aws.sqs, "jobs-dlq", 30, None).await;
+    let dead_letters = private_queue(aws.sqs(), "jobs-dlq", 30, None).await;
     let jobs = private_queue(
-        &aws.sqs,
+        aws.sqs(),
         "jobs-poison",
         1,
         Some((&dead_letters.1, max_receive_count)),
@@ -501,10 +501,12 @@ async fn a_job_that_keeps_failing_ends_failed_through_the_dead_letter_queue() {
             Instant::now() < deadline,
             "no dead letter after {deliveries} deliveries"
         );
-        let outcome = pump::deliver_one_batch(&aws.sqs, &worker, 1).await.unwrap();
+        let outcome = pump::deliver_one_batch(aws.sqs(), &worker, 1)
+            .await
+            .unwrap();
         assert_eq!(outcome.deleted, 0, "a failing job's message was deleted");
         deliveries += outcome.received;
-        dead = pump::deliver_one_batch(&aws.sqs, &failures, 0)
+        dead = pump::deliver_one_batch(aws.sqs(), &failures, 0)
             .await
             .unwrap()
             .deleted;
@@ -568,7 +570,7 @@ fn black_hole() -> (
 async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     let (stack, aws) = stack().await;
     let store = job_store(&stack, &aws);
-    let queue = private_queue(&aws.sqs, "jobs-kill", 2, None).await;
+    let queue = private_queue(aws.sqs(), "jobs-kill", 2, None).await;
     let (port, hole, stop_hole) = black_hole();
     let stalled_s3 = format!("http://127.0.0.1:{port}");
     // Its writes to S3 hang: the worker is caught mid-job, lease held.
@@ -589,7 +591,7 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     let job_id = created.body["job_id"].as_str().unwrap().to_string();
 
     let doomed_worker = Mapping::to_instance(&queue, "job-worker", &doomed.api_url);
-    let sqs = aws.sqs.clone();
+    let sqs = aws.sqs().clone();
     let in_flight =
         tokio::spawn(async move { pump::deliver_one_batch(&sqs, &doomed_worker, 5).await });
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -627,7 +629,7 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     let deadline =
         Instant::now() + Duration::from_secs(lease_until.0.saturating_sub(Timestamp::now().0) + 60);
     loop {
-        pump::deliver_one_batch(&aws.sqs, &healthy, 1)
+        pump::deliver_one_batch(aws.sqs(), &healthy, 1)
             .await
             .unwrap();
         let record = store
@@ -653,7 +655,7 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     assert!(text.contains(&user));
     let bucket = stack.template_environment("job-worker");
     let objects = aws
-        .s3
+        .s3()
         .list_objects_v2()
         .bucket(bucket.require("EXPORTS_BUCKET").unwrap())
         .prefix(format!("users/{user}/"))
@@ -663,7 +665,7 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     let keys: Vec<&str> = objects.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, [export_key(&user, &job_id).as_str()]);
     // The queue is empty: the message was deleted once the job finished.
-    let left = pump::deliver_one_batch(&aws.sqs, &healthy, 3)
+    let left = pump::deliver_one_batch(aws.sqs(), &healthy, 3)
         .await
         .unwrap();
     assert_eq!(left.received, 0);

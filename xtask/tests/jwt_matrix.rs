@@ -20,7 +20,7 @@ async fn stack_signing_key(stack: &StackInfo) -> (String, EncodingKey) {
     let arn = &stack.function_env["login"]["SIGNING_KEY_SECRET_ARN"];
     let aws = stack.aws_clients().await;
     let secret = aws
-        .secrets
+        .secrets()
         .get_secret_value()
         .secret_id(arn)
         .send()
@@ -154,7 +154,7 @@ async fn every_malformed_forged_or_revoked_token_is_401() {
     };
     let denied_jti = shared::ids::new_id();
     let aws = stack.aws_clients().await;
-    aws.dynamodb
+    aws.dynamodb()
         .put_item()
         .table_name(&env["REVOKED_TOKENS_TABLE"])
         .item(

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use xtask::provision::{self, Clients};
+use shared::aws::AwsClients;
+use xtask::provision;
 use xtask::pump::{self, Mapping};
 use xtask::resolve::Resolver;
 use xtask::stack::StackInfo;
@@ -60,9 +61,9 @@ fn prefix(test: &str) -> String {
     format!("t{}-{test}-", std::process::id())
 }
 
-async fn clients() -> Clients {
+async fn clients() -> AwsClients {
     let stack = StackInfo::from_env().expect("the local stack");
-    Clients::new(&stack.dynamodb_endpoint, &stack.moto_endpoint).await
+    provision::clients(&stack.dynamodb_endpoint, &stack.moto_endpoint, None).await
 }
 
 #[tokio::test]
@@ -76,7 +77,7 @@ async fn provisioning_creates_what_the_template_declares() {
 
     let table_name = resolver.provisioned("Records").unwrap().name.clone();
     let table = clients
-        .dynamodb
+        .dynamodb()
         .describe_table()
         .table_name(&table_name)
         .send()
@@ -90,7 +91,7 @@ async fn provisioning_creates_what_the_template_declares() {
         Some("by-owner")
     );
     let ttl = clients
-        .dynamodb
+        .dynamodb()
         .describe_time_to_live()
         .table_name(&table_name)
         .send()
@@ -105,7 +106,7 @@ async fn provisioning_creates_what_the_template_declares() {
     let work = resolver.provisioned("Work").unwrap().clone();
     let dlq = resolver.provisioned("WorkDlq").unwrap().clone();
     let attributes = clients
-        .sqs
+        .sqs()
         .get_queue_attributes()
         .queue_url(work.url.as_deref().unwrap())
         .attribute_names(QueueAttributeName::All)
@@ -124,7 +125,7 @@ async fn provisioning_creates_what_the_template_declares() {
     let bucket = resolver.provisioned("Files").unwrap().name.clone();
     for key in ["elsewhere/a.txt", "users/u1/a%20b.txt"] {
         clients
-            .s3
+            .s3()
             .put_object()
             .bucket(&bucket)
             .key(key)
@@ -136,7 +137,7 @@ async fn provisioning_creates_what_the_template_declares() {
     let mut keys = Vec::new();
     for _ in 0..10 {
         let received = clients
-            .sqs
+            .sqs()
             .receive_message()
             .queue_url(work.url.as_deref().unwrap())
             .wait_time_seconds(1)
@@ -228,9 +229,13 @@ fn fake_function(
     (url, seen)
 }
 
-async fn queue_with_messages(clients: &Clients, name: &str, bodies: &[&str]) -> (String, String) {
+async fn queue_with_messages(
+    clients: &AwsClients,
+    name: &str,
+    bodies: &[&str],
+) -> (String, String) {
     let url = clients
-        .sqs
+        .sqs()
         .create_queue()
         .queue_name(name)
         .attributes(QueueAttributeName::VisibilityTimeout, "1")
@@ -241,7 +246,7 @@ async fn queue_with_messages(clients: &Clients, name: &str, bodies: &[&str]) -> 
         .unwrap();
     for body in bodies {
         clients
-            .sqs
+            .sqs()
             .send_message()
             .queue_url(&url)
             .message_body(*body)
@@ -252,11 +257,11 @@ async fn queue_with_messages(clients: &Clients, name: &str, bodies: &[&str]) -> 
     (url, format!("arn:aws:sqs:us-east-1:123456789012:{name}"))
 }
 
-async fn remaining_bodies(clients: &Clients, url: &str) -> Vec<String> {
+async fn remaining_bodies(clients: &AwsClients, url: &str) -> Vec<String> {
     // Visibility timeout is 1 s: what the pump did not delete is back by now.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let received = clients
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(url)
         .max_number_of_messages(10)
@@ -303,7 +308,7 @@ async fn the_pump_deletes_all_but_the_reported_failures() {
     let mut received = 0;
     let mut deleted = 0;
     for _ in 0..5 {
-        let outcome = pump::deliver_one_batch(&clients.sqs, &mapping, 1)
+        let outcome = pump::deliver_one_batch(clients.sqs(), &mapping, 1)
             .await
             .unwrap();
         received += outcome.received;
@@ -343,7 +348,7 @@ async fn a_failed_invocation_deletes_nothing() {
     };
     let mut received = 0;
     for _ in 0..5 {
-        let outcome = pump::deliver_one_batch(&clients.sqs, &mapping, 1)
+        let outcome = pump::deliver_one_batch(clients.sqs(), &mapping, 1)
             .await
             .unwrap();
         assert_eq!(outcome.deleted, 0);

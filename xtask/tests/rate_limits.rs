@@ -127,7 +127,7 @@ async fn a_hundred_racing_hits_on_the_store_admit_exactly_the_limit() {
         .require("RATE_LIMITS_TABLE")
         .unwrap()
         .to_string();
-    let limiter = Arc::new(RateLimiter::new(aws.dynamodb.clone(), table));
+    let limiter = Arc::new(RateLimiter::new(aws.dynamodb().clone(), table));
     let policy = Policy {
         name: "race",
         limit: 20,

@@ -42,7 +42,7 @@ async fn bucket() -> (aws_sdk_s3::Client, String) {
     let stack = StackInfo::from_env().unwrap();
     let env = stack.template_environment("create-upload");
     let bucket = env.require("UPLOADS_BUCKET").unwrap().to_string();
-    (stack.aws_clients().await.s3, bucket)
+    (stack.aws_clients().await.s3().clone(), bucket)
 }
 
 async fn object_exists(key: &str) -> bool {

@@ -95,7 +95,7 @@ pub fn authenticator(env: &Environment, aws: &AwsClients) -> Result<Authenticato
 /// The rate limiter counting in `RATE_LIMITS_TABLE`.
 pub fn rate_limiter(env: &Environment, aws: &AwsClients) -> Result<RateLimiter, ConfigError> {
     Ok(RateLimiter::new(
-        aws.dynamodb.clone(),
+        aws.dynamodb().clone(),
         env.require("RATE_LIMITS_TABLE")?,
     ))
 }
@@ -105,7 +105,7 @@ pub(crate) fn session_store(
     aws: &AwsClients,
 ) -> Result<SessionStore, ConfigError> {
     Ok(SessionStore::new(
-        aws.dynamodb.clone(),
+        aws.dynamodb().clone(),
         env.require("SESSIONS_TABLE")?,
         env.require("REVOKED_TOKENS_TABLE")?,
     ))
@@ -113,7 +113,7 @@ pub(crate) fn session_store(
 
 pub(crate) fn user_store(env: &Environment, aws: &AwsClients) -> Result<UserStore, ConfigError> {
     Ok(UserStore::new(
-        aws.dynamodb.clone(),
+        aws.dynamodb().clone(),
         env.require("USERS_TABLE")?,
     ))
 }
@@ -122,7 +122,7 @@ pub(crate) fn user_store(env: &Environment, aws: &AwsClients) -> Result<UserStor
 async fn issuer(env: &Environment, aws: &AwsClients) -> Result<AccessTokenIssuer, StartupError> {
     let arn = env.require("SIGNING_KEY_SECRET_ARN")?;
     let secret = aws
-        .secrets
+        .secrets()
         .get_secret_value()
         .secret_id(arn)
         .send()

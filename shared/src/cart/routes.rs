@@ -21,7 +21,7 @@ const MAX_IF_MATCH_TAGS: usize = 16;
 
 pub(crate) fn cart_store(env: &Environment, aws: &AwsClients) -> Result<CartStore, ConfigError> {
     Ok(CartStore::new(
-        aws.dynamodb.clone(),
+        aws.dynamodb().clone(),
         env.require("CARTS_TABLE")?,
     ))
 }

@@ -100,7 +100,8 @@ impl Idempotency {
         aws: &AwsClients,
         route: &'static str,
     ) -> Result<Self, ConfigError> {
-        let store = IdempotencyStore::new(aws.dynamodb.clone(), env.require("IDEMPOTENCY_TABLE")?);
+        let store =
+            IdempotencyStore::new(aws.dynamodb().clone(), env.require("IDEMPOTENCY_TABLE")?);
         let ttl = env.parse_or("IDEMPOTENCY_TTL_SECONDS", DEFAULT_TTL_SECONDS)?;
         if ttl == 0 {
             return Err(ConfigError::Invalid {

@@ -52,7 +52,7 @@ impl Exporter {
             carts: cart_store(env, aws)?,
             uploads: upload_store(env, aws)?,
             jobs,
-            objects: ExportObjects::new(aws.s3.clone(), env.require("EXPORTS_BUCKET")?),
+            objects: ExportObjects::new(aws.s3().clone(), env.require("EXPORTS_BUCKET")?),
         })
     }
 

@@ -38,14 +38,14 @@ pub const DOWNLOAD_URL_SECONDS: u64 = 300;
 
 pub(crate) fn job_store(env: &Environment, aws: &AwsClients) -> Result<JobStore, ConfigError> {
     Ok(JobStore::new(
-        aws.dynamodb.clone(),
+        aws.dynamodb().clone(),
         env.require("JOBS_TABLE")?,
     ))
 }
 
 pub(crate) fn job_queue(env: &Environment, aws: &AwsClients) -> Result<JobQueue, ConfigError> {
     Ok(JobQueue::new(
-        aws.sqs.clone(),
+        aws.sqs().clone(),
         env.require("JOBS_QUEUE_URL")?,
     ))
 }

@@ -73,8 +73,8 @@ impl ConfirmUploads {
     /// Built from `UPLOADS_TABLE` and `UPLOADS_BUCKET`.
     pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            uploads: UploadStore::new(aws.dynamodb.clone(), env.require("UPLOADS_TABLE")?),
-            objects: UploadObjects::new(aws.s3.clone(), env.require("UPLOADS_BUCKET")?),
+            uploads: UploadStore::new(aws.dynamodb().clone(), env.require("UPLOADS_TABLE")?),
+            objects: UploadObjects::new(aws.s3().clone(), env.require("UPLOADS_BUCKET")?),
         })
     }
 

@@ -35,14 +35,14 @@ pub(crate) fn upload_store(
     aws: &AwsClients,
 ) -> Result<UploadStore, ConfigError> {
     Ok(UploadStore::new(
-        aws.dynamodb.clone(),
+        aws.dynamodb().clone(),
         env.require("UPLOADS_TABLE")?,
     ))
 }
 
 fn upload_objects(env: &Environment, aws: &AwsClients) -> Result<UploadObjects, ConfigError> {
     Ok(UploadObjects::new(
-        aws.s3.clone(),
+        aws.s3().clone(),
         env.require("UPLOADS_BUCKET")?,
     ))
 }

@@ -76,7 +76,7 @@ pub fn run(stack: &StackInfo) -> Result<Tally> {
     let mut store = runtime.block_on(PrivateDynamoDb::start(stack, "outage-store"))?;
     // Its jobs go to a queue of its own, played to its own worker.
     let aws = runtime.block_on(stack.aws_clients());
-    let queue = runtime.block_on(pump::private_queue(&aws.sqs, "jobs-outage", 2, None))?;
+    let queue = runtime.block_on(pump::private_queue(aws.sqs(), "jobs-outage", 2, None))?;
     let instance = Instance::start(
         stack,
         "outage",
@@ -90,7 +90,7 @@ pub fn run(stack: &StackInfo) -> Result<Tally> {
     let worker = Mapping::to_instance(&queue, "job-worker", &instance.api_url);
     let pumping = Arc::new(AtomicBool::new(true));
     let pump = {
-        let (sqs, pumping) = (aws.sqs.clone(), pumping.clone());
+        let (sqs, pumping) = (aws.sqs().clone(), pumping.clone());
         runtime.spawn(async move {
             while pumping.load(Ordering::SeqCst) {
                 if pump::deliver_one_batch(&sqs, &worker, 1).await.is_err() {
