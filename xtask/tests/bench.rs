@@ -29,8 +29,8 @@ async fn the_bench_suite_runs_on_the_test_stack() {
     let functions = stack.function_env.len();
     assert_eq!(
         measured.cold.len(),
-        functions + 2,
-        "every function, Node.js and Python"
+        functions + 4,
+        "every function, Node.js and Python, each with and without the signing key"
     );
     for cold in &measured.cold {
         let who = format!("{} {}", cold.language, cold.name);
@@ -66,6 +66,22 @@ async fn the_bench_suite_runs_on_the_test_stack() {
         let answers: usize = steady.outcomes.values().sum();
         assert_eq!(answers, Options::SMOKE.steady_events, "{who}");
     }
+    let minting: Vec<_> = measured
+        .cold
+        .iter()
+        .filter(|c| c.reads_signing_key)
+        .map(|c| format!("{} {}", c.language, c.name))
+        .collect();
+    assert_eq!(
+        minting,
+        [
+            "Rust login",
+            "Rust refresh",
+            "Node.js me + signing key",
+            "Python me + signing key"
+        ],
+        "the minting inits and their comparisons"
+    );
     assert_eq!(measured.calls.len(), 19, "every route's AWS calls");
 
     assert_eq!(measured.loads.len(), 2 * bench::load::ROUTES.len());
@@ -129,5 +145,12 @@ async fn the_bench_suite_runs_on_the_test_stack() {
             "{binary} missing:\n{markdown}"
         );
     }
-    assert!(markdown.contains("| me | Node.js |") && markdown.contains("| me | Python |"));
+    for row in [
+        "| me | Node.js |",
+        "| me | Python |",
+        "| me + signing key | Node.js |",
+        "| me + signing key | Python |",
+    ] {
+        assert!(markdown.contains(row), "{row} missing:\n{markdown}");
+    }
 }

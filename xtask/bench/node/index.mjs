@@ -2,10 +2,14 @@
 // The same init as the Rust function (a DynamoDB client of the AWS SDK, the
 // public signing keys, the configuration from the environment) and the same
 // first request (verify the bearer token, read the user), behind a minimal
-// Lambda runtime loop of its own. Not part of the service.
+// Lambda runtime loop of its own. With SIGNING_KEY_SECRET_ARN set, its init
+// also reads the signing key from Secrets Manager and imports it, as login's
+// and refresh's do: the comparison for the token-minting functions. Not part
+// of the service.
 import http from "node:http";
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
-import { createLocalJWKSet, jwtVerify } from "jose";
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { createLocalJWKSet, importJWK, jwtVerify } from "jose";
 
 const [host, port] = process.env.AWS_LAMBDA_RUNTIME_API.split(":");
 const agent = new http.Agent({ keepAlive: true });
@@ -18,6 +22,23 @@ const verifyOptions = {
 };
 const keys = createLocalJWKSet(JSON.parse(process.env.TOKEN_PUBLIC_JWKS));
 const dynamodb = new DynamoDBClient({});
+const signingKey = process.env.SIGNING_KEY_SECRET_ARN
+  ? await readSigningKey(process.env.SIGNING_KEY_SECRET_ARN)
+  : undefined;
+
+async function readSigningKey(arn) {
+  const secrets = new SecretsManagerClient({});
+  const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
+  const { kid, private_key_pkcs8: pkcs8 } = JSON.parse(SecretString);
+  // The secret is the PKCS#8 v2 document aws-lc writes, which Node's
+  // OpenSSL does not parse: take the Ed25519 seed from it (bytes 16 to 48,
+  // after the OCTET STRING header 04 20) and import it as a JWK.
+  const der = Buffer.from(pkcs8, "base64");
+  if (der[14] !== 0x04 || der[15] !== 0x20) throw new Error("not an Ed25519 PKCS#8 key");
+  const { x } = JSON.parse(process.env.TOKEN_PUBLIC_JWKS).keys.find((key) => key.kid === kid);
+  const d = der.subarray(16, 48).toString("base64url");
+  return { kid, key: await importJWK({ kty: "OKP", crv: "Ed25519", d, x }, "EdDSA") };
+}
 
 async function handle(event) {
   const header = event.headers?.authorization ?? "";

@@ -3,15 +3,20 @@
 The same init as the Rust function (a boto3 DynamoDB client, the public
 signing keys, the configuration from the environment) and the same first
 request (verify the bearer token, read the user), behind a minimal Lambda
-runtime loop of its own. Not part of the service.
+runtime loop of its own. With SIGNING_KEY_SECRET_ARN set, its init also
+reads the signing key from Secrets Manager and loads it, as login's and
+refresh's do: the comparison for the token-minting functions. Not part of
+the service.
 """
 
+import base64
 import http.client
 import json
 import os
 
 import boto3
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 HOST, PORT = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
 USERS_TABLE = os.environ["USERS_TABLE"]
@@ -22,6 +27,24 @@ KEYS = {
     for key in json.loads(os.environ["TOKEN_PUBLIC_JWKS"])["keys"]
 }
 DYNAMODB = boto3.client("dynamodb")
+
+
+def read_signing_key(arn):
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=arn)
+    fields = json.loads(secret["SecretString"])
+    der = base64.b64decode(fields["private_key_pkcs8"])
+    # The PKCS#8 v2 document aws-lc writes: the seed follows the OCTET
+    # STRING header 04 20 at byte 14 (as in the Node.js comparison).
+    if der[14:16] != b"\x04\x20":
+        raise ValueError("not an Ed25519 PKCS#8 key")
+    return fields["kid"], Ed25519PrivateKey.from_private_bytes(der[16:48])
+
+
+SIGNING_KEY = (
+    read_signing_key(os.environ["SIGNING_KEY_SECRET_ARN"])
+    if "SIGNING_KEY_SECRET_ARN" in os.environ
+    else None
+)
 RUNTIME = http.client.HTTPConnection(HOST, int(PORT))
 
 

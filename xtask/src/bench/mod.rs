@@ -24,7 +24,7 @@ use crate::calls::RouteCalls;
 use crate::stack::{Instance, StackInfo};
 use crate::tools::Tools;
 use fixtures::Fixtures;
-use processes::{ColdStarts, Steady, Subject, Workspace};
+use processes::{ColdStarts, SIGNING_KEY_VARIABLE, Steady, Subject, Workspace};
 
 /// How much of each measure to take.
 #[derive(Debug, Clone, Copy)]
@@ -88,24 +88,38 @@ pub fn subjects(stack: &StackInfo, bin_dir: &Path, tools: &Tools) -> Result<Vec<
         .keys()
         .map(|binary| Subject::rust(binary, bin_dir, stack.environment_of(binary)))
         .collect();
-    // The comparisons implement GET /me, with its environment.
+    // The comparisons implement GET /me, with its environment; a second
+    // pair also reads the signing key at init, as the minting functions do.
     let node_script = tools.bench_node_dir().join("index.mjs");
     std::fs::copy(root.join("xtask/bench/node/index.mjs"), &node_script)
         .context("copying the Node.js comparison next to its node_modules")?;
-    subjects.push(Subject::script(
-        "me",
-        "Node.js",
-        node()?,
-        &node_script,
-        stack.environment_of("me"),
-    ));
-    subjects.push(Subject::script(
-        "me",
-        "Python",
-        tools.bench_python(),
-        &root.join("xtask/bench/python/bootstrap.py"),
-        stack.environment_of("me"),
-    ));
+    let me = stack.environment_of("me");
+    let signing_key = stack
+        .function_env
+        .values()
+        .find_map(|env| env.get(SIGNING_KEY_VARIABLE));
+    let mut environments = vec![me.clone()];
+    environments.extend(signing_key.map(|arn| {
+        let mut env = me.clone();
+        env.insert(SIGNING_KEY_VARIABLE.to_string(), arn.clone());
+        env
+    }));
+    for env in environments {
+        subjects.push(Subject::script(
+            "me",
+            "Node.js",
+            node()?,
+            &node_script,
+            env.clone(),
+        ));
+        subjects.push(Subject::script(
+            "me",
+            "Python",
+            tools.bench_python(),
+            &root.join("xtask/bench/python/bootstrap.py"),
+            env,
+        ));
+    }
     Ok(subjects)
 }
 
@@ -138,7 +152,7 @@ pub async fn on_stack(
     let mut measured = OnStack::default();
     for subject in subjects(stack, bin_dir, &tools)? {
         let name = &subject.function.name;
-        progress(&format!("{} {name}", subject.language));
+        progress(&format!("{} {}", subject.language, subject.title()));
         let cold = events_for(&fixtures, name, options.cold_runs)?;
         measured
             .cold

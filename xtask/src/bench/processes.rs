@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::runtime_api::{Answer, Function, Sandbox, sandbox_user};
 
+/// The variable naming the signing key's secret (template.yaml).
+pub const SIGNING_KEY_VARIABLE: &str = "SIGNING_KEY_SECRET_ARN";
+
 /// How long one process may take for all its events.
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -57,8 +60,25 @@ impl Subject {
         }
     }
 
+    /// Whether its init reads the signing key from Secrets Manager (login
+    /// and refresh, and the comparisons held against them): a network call
+    /// the other functions do not make at init.
+    pub fn reads_signing_key(&self) -> bool {
+        self.function.env.contains_key(SIGNING_KEY_VARIABLE)
+    }
+
+    /// Its rows' name: the function's, and for a comparison whose init also
+    /// reads the signing key, `<function> + signing key`.
+    pub fn title(&self) -> String {
+        if self.language != "Rust" && self.reads_signing_key() {
+            format!("{} + signing key", self.function.name)
+        } else {
+            self.function.name.clone()
+        }
+    }
+
     fn label(&self) -> String {
-        format!("{}-{}", self.language, self.function.name).replace(['.', ' '], "")
+        format!("{}-{}", self.language, self.title()).replace(['.', ' ', '+'], "")
     }
 }
 
@@ -96,6 +116,8 @@ fn count(outcomes: &mut Outcomes, answer: &Answer) {
 pub struct ColdStarts {
     pub name: String,
     pub language: &'static str,
+    /// See [`Subject::reads_signing_key`].
+    pub reads_signing_key: bool,
     /// Spawn to first `GET /runtime/invocation/next`, per run.
     pub init: Vec<Duration>,
     /// Spawn to the first answer, per run.
@@ -130,8 +152,9 @@ pub async fn cold_starts(
     workspace: &Workspace,
 ) -> Result<ColdStarts> {
     let mut measured = ColdStarts {
-        name: subject.function.name.clone(),
+        name: subject.title(),
         language: subject.language,
+        reads_signing_key: subject.reads_signing_key(),
         init: Vec::new(),
         first_answer: Vec::new(),
         outcomes: Outcomes::new(),
@@ -198,7 +221,7 @@ pub async fn steady(subject: &Subject, events: &[Value], workspace: &Workspace) 
         .map(|pair| pair[1].1.saturating_sub(pair[0].1))
         .collect();
     Ok(Steady {
-        name: subject.function.name.clone(),
+        name: subject.title(),
         language: subject.language,
         peak_rss_kib: run.peak_rss_kib,
         warm,

@@ -69,14 +69,7 @@ fn verdict(met: bool) -> &'static str {
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let on = &report.on_stack;
-    let rust: Vec<&ColdStarts> = on.cold.iter().filter(|c| c.language == "Rust").collect();
-    let others: Vec<&ColdStarts> = on.cold.iter().filter(|c| c.language != "Rust").collect();
-    let slowest_rust = rust.iter().filter_map(|c| median(&c.init)).max();
-    let fastest_other = others.iter().filter_map(|c| median(&c.init)).min();
-    let factor = match (slowest_rust, fastest_other) {
-        (Some(rust), Some(other)) if !rust.is_zero() => other.as_secs_f64() / rust.as_secs_f64(),
-        _ => 0.0,
-    };
+    let closest = closest_cold_start(&on.cold);
     let largest_zip = report.packages.sizes.iter().map(|s| s.2).max().unwrap_or(0);
     let rust_steady: Vec<&Steady> = on.steady.iter().filter(|s| s.language == "Rust").collect();
     let largest_rss = rust_steady
@@ -132,13 +125,23 @@ pub fn render(report: &Report) -> String {
         mib(largest_zip),
         verdict(largest_zip <= ZIP_GOAL_BYTES && largest_zip > 0)
     );
-    let _ = writeln!(
-        out,
-        "| every Rust function's median init at least {COLD_START_FACTOR}× faster than Node.js and Python | slowest Rust {} ms; fastest other {} ms: {factor:.1}× | {} |",
-        ms(slowest_rust),
-        ms(fastest_other),
-        verdict(factor >= COLD_START_FACTOR)
-    );
+    let _ = match &closest {
+        Some(pair) => writeln!(
+            out,
+            "| every Rust function's median init at least {COLD_START_FACTOR}× faster than the same init in Node.js and Python | closest: {} {} ms against {} `{}` {} ms: {:.1}× | {} |",
+            pair.rust.name,
+            ms(Some(pair.rust_init)),
+            pair.other.language,
+            pair.other.name,
+            ms(Some(pair.other_init)),
+            pair.factor(),
+            verdict(pair.factor() >= COLD_START_FACTOR)
+        ),
+        None => writeln!(
+            out,
+            "| every Rust function's median init at least {COLD_START_FACTOR}× faster than the same init in Node.js and Python | a function without a measured init or comparison | **no** |"
+        ),
+    };
     let _ = writeln!(
         out,
         "| an authenticated request's own CPU under 100 µs at p99 | `PUT /cart` edge p99 {} µs | {} |",
@@ -244,6 +247,46 @@ fn packages(out: &mut String, report: &Report) {
     let _ = writeln!(out);
 }
 
+/// A Rust function's median init beside the fastest comparison whose init
+/// does what its own does (reads the signing key or not).
+struct ColdPair<'a> {
+    rust: &'a ColdStarts,
+    rust_init: Duration,
+    other: &'a ColdStarts,
+    other_init: Duration,
+}
+
+impl ColdPair<'_> {
+    /// How many times faster the Rust function starts.
+    fn factor(&self) -> f64 {
+        self.other_init.as_secs_f64() / self.rust_init.as_secs_f64().max(f64::EPSILON)
+    }
+}
+
+/// The Rust function closest to its comparison; `None` when a function has
+/// no measured init or no comparison with its kind of init.
+fn closest_cold_start(cold: &[ColdStarts]) -> Option<ColdPair<'_>> {
+    let mut closest: Option<ColdPair> = None;
+    for rust in cold.iter().filter(|c| c.language == "Rust") {
+        let rust_init = median(&rust.init)?;
+        let (other, other_init) = cold
+            .iter()
+            .filter(|c| c.language != "Rust" && c.reads_signing_key == rust.reads_signing_key)
+            .filter_map(|c| Some((c, median(&c.init)?)))
+            .min_by_key(|(_, init)| *init)?;
+        let pair = ColdPair {
+            rust,
+            rust_init,
+            other,
+            other_init,
+        };
+        if closest.as_ref().is_none_or(|c| pair.factor() < c.factor()) {
+            closest = Some(pair);
+        }
+    }
+    closest
+}
+
 fn cold_starts(out: &mut String, on: &OnStack, options: Options) {
     let _ = writeln!(out, "## 2. Cold start\n");
     let _ = writeln!(
@@ -257,8 +300,12 @@ fn cold_starts(out: &mut String, on: &OnStack, options: Options) {
          The Node.js ({}) and Python ({}) rows are `GET /me` with the same init and \
          first request: a DynamoDB client of the AWS SDK v3 / boto3, the public keys with \
          jose / PyJWT, verify the token, read the user (`xtask/bench/`), each with a \
-         minimal runtime loop of its own, measured by the same harness. AWS's own anchor \
-         (arm64, 128 MB, hello world): Rust 13.8 ms, Python 79.9 ms, Node.js 120.8 ms.\n",
+         minimal runtime loop of its own, measured by the same harness. The rows \
+         `me + signing key` add what login and refresh do at init and no other function \
+         does: read the signing key from Secrets Manager (a network call) and load it. \
+         Each Rust function is held against the comparisons whose init does what its \
+         own does. AWS's own anchor (arm64, 128 MB, hello world): Rust 13.8 ms, \
+         Python 79.9 ms, Node.js 120.8 ms.\n",
         options.cold_runs,
         node_version(),
         python_version()
@@ -280,21 +327,24 @@ fn cold_starts(out: &mut String, on: &OnStack, options: Options) {
             outcomes(&cold.outcomes)
         );
     }
-    // The chart: GET /me's init in each language.
-    let me: Vec<(&str, Duration)> = on
-        .cold
+    // The chart: GET /me's init in each language, then the minting init.
+    let mut charted: Vec<&ColdStarts> = on.cold.iter().filter(|c| c.name == "me").collect();
+    charted.extend(on.cold.iter().filter(|c| c.reads_signing_key));
+    let bars: Vec<(String, Duration)> = charted
         .iter()
-        .filter(|c| c.name == "me")
-        .filter_map(|c| Some((c.language, median(&c.init)?)))
+        .filter_map(|c| Some((format!("{} {}", c.language, c.name), median(&c.init)?)))
         .collect();
-    let longest = me.iter().map(|(_, d)| *d).max().unwrap_or_default();
+    let longest = bars.iter().map(|(_, d)| *d).max().unwrap_or_default();
     if !longest.is_zero() {
-        let _ = writeln!(out, "\n`GET /me`, median init:\n\n```");
-        for (language, init) in &me {
+        let _ = writeln!(
+            out,
+            "\nMedian init, `GET /me` and the functions that read the signing key:\n\n```"
+        );
+        for (label, init) in &bars {
             let width = (init.as_secs_f64() / longest.as_secs_f64() * 50.0).round() as usize;
             let _ = writeln!(
                 out,
-                "{language:<8} {:<50} {} ms",
+                "{label:<24} {:<50} {} ms",
                 "█".repeat(width.max(1)),
                 ms(Some(*init))
             );
