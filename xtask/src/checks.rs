@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -14,7 +13,7 @@ use crate::template::{Route, Template};
 
 /// The routes of `[workspace.metadata.lambda.watch.router]`, as (route, function).
 pub fn router_routes(root: &Path) -> Result<BTreeSet<(Route, String)>> {
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let output = crate::cargo()
         .args([
             "metadata",
             "--format-version",

@@ -22,6 +22,15 @@ pub mod template;
 pub mod tools;
 
 use std::path::PathBuf;
+use std::process::Command;
+
+/// The cargo that runs this tool (`CARGO`, else the one on `PATH`), in the
+/// workspace root.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
 
 /// The workspace root (the folder of the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {

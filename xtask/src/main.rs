@@ -4,6 +4,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use xtask::cargo;
 use xtask::process::Output;
 use xtask::stack::{Ports, Stack, StackOptions};
 use xtask::tools::{Tools, run};
@@ -56,12 +57,6 @@ fn main() -> ExitCode {
 
 fn root() -> std::path::PathBuf {
     xtask::workspace_root()
-}
-
-fn cargo() -> Command {
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(root());
-    command
 }
 
 fn install() -> Result<()> {

@@ -190,8 +190,7 @@ impl Tools {
         println!(
             "xtask: building {krate} {version} into .tools/{krate} (pinned, from crates.io; a few minutes)"
         );
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        run(Command::new(cargo)
+        run(crate::cargo()
             .args(["install", krate, "--version", version])
             .args(flags)
             .args(["--locked", "--quiet", "--root"])

@@ -127,9 +127,8 @@ pub fn lambda_packages(root: &Path, binaries: &[String]) -> Result<Packages> {
 /// `cargo build --release --bins` for this machine: the binaries the
 /// cold-start, memory and load measures run (arm64 ones cannot run here).
 pub fn host_release(root: &Path) -> Result<(Build, PathBuf)> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let build = timed(
-        Command::new(cargo)
+        crate::cargo()
             .args(["build", "--release", "--bins"])
             .current_dir(root),
     )?;

@@ -2,7 +2,6 @@
 //! (criterion's medians, and the per-call percentiles it writes when asked).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -26,8 +25,7 @@ pub struct HotPath {
 pub fn measure(root: &Path, target_dir: &Path, quick: bool) -> Result<Vec<HotPath>> {
     let per_call = target_dir.join("criterion/per-call.json");
     let _ = std::fs::remove_file(&per_call);
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = crate::cargo();
     command
         .args(["bench", "--package", "shared", "--bench", "hot_paths", "--"])
         .current_dir(root)
