@@ -29,6 +29,18 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The body when the status is `status`; else an error that names
+    /// `what` and shows the reply.
+    pub fn expect(self, status: u16, what: &str) -> Result<Value> {
+        ensure!(
+            self.status == status,
+            "{what}: {} {}",
+            self.status,
+            self.body
+        );
+        Ok(self.body)
+    }
+
     /// A text field of the body, or an error that shows the reply.
     pub fn text(&self, field: &str) -> Result<String> {
         text(&self.body, field).with_context(|| format!("status {}", self.status))
@@ -147,21 +159,22 @@ impl Client {
     pub fn register_and_login(&self) -> Result<(String, String)> {
         let email = unique_email();
         let credentials = json!({"email": email, "password": PASSWORD});
-        let registered = self.call("POST", "/auth/register", None, &[], Some(&credentials))?;
-        ensure!(
-            registered.status == 201,
-            "register: {} {}",
-            registered.status,
-            registered.body
-        );
-        let tokens = self.call("POST", "/auth/login", None, &[], Some(&credentials))?;
-        ensure!(
-            tokens.status == 200,
-            "login: {} {}",
-            tokens.status,
-            tokens.body
-        );
-        Ok((email, tokens.text("access_token")?))
+        self.register(&credentials)?;
+        let tokens = self.login(&credentials)?;
+        Ok((email, text(&tokens, "access_token")?))
+    }
+
+    /// Creates the account of `credentials` (`{"email", "password"}`).
+    pub fn register(&self, credentials: &Value) -> Result<()> {
+        self.call("POST", "/auth/register", None, &[], Some(credentials))?
+            .expect(201, "register")
+            .map(drop)
+    }
+
+    /// Logs in with `credentials`: the answer (tokens and session id).
+    pub fn login(&self, credentials: &Value) -> Result<Value> {
+        self.call("POST", "/auth/login", None, &[], Some(credentials))?
+            .expect(200, "login")
     }
 }
 
@@ -175,18 +188,12 @@ pub fn poll(
 ) -> Result<Value> {
     let deadline = Instant::now() + within;
     loop {
-        let reply = fetch()?;
-        ensure!(
-            reply.status == 200,
-            "{what}: {} {}",
-            reply.status,
-            reply.body
-        );
-        if done(&reply.body) {
-            return Ok(reply.body);
+        let body = fetch()?.expect(200, what)?;
+        if done(&body) {
+            return Ok(body);
         }
         if Instant::now() >= deadline {
-            bail!("{what}: still {} after {within:?}", reply.body);
+            bail!("{what}: still {body} after {within:?}");
         }
         std::thread::sleep(Duration::from_millis(250));
     }

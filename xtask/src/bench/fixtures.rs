@@ -4,10 +4,10 @@
 //! refresh token to rotate, an upload to delete, a user to log out
 //! everywhere) one of its own per event.
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
-use crate::client::{Client, PASSWORD, Reply, text, unique_email};
+use crate::client::{Client, PASSWORD, text, unique_email};
 use crate::events::{Call, sample};
 
 /// A user of the bench's own and what it owns, made through the API.
@@ -19,24 +19,13 @@ pub struct Fixtures {
     job_id: String,
 }
 
-fn expect(reply: Reply, status: u16, what: &str) -> Result<Value> {
-    ensure!(
-        reply.status == status,
-        "{what}: {} {}",
-        reply.status,
-        reply.body
-    );
-    Ok(reply.body)
-}
-
 impl Fixtures {
     /// Registers a user at `api_url` and gives it an upload and a job.
     pub fn new(api_url: &str) -> Result<Self> {
         let api = Client::at(api_url);
         let credentials = json!({"email": unique_email(), "password": PASSWORD});
-        let registered = api.call("POST", "/auth/register", None, &[], Some(&credentials))?;
-        expect(registered, 201, "register")?;
-        let token = text(&login(&api, &credentials)?, "access_token")?;
+        api.register(&credentials)?;
+        let token = text(&api.login(&credentials)?, "access_token")?;
         let upload_id = upload(&api, &token)?;
         let job = api.call(
             "POST",
@@ -45,7 +34,7 @@ impl Fixtures {
             &[("idempotency-key", "bench-fixture")],
             Some(&json!({"type": "export"})),
         )?;
-        let job_id = text(&expect(job, 202, "POST /jobs")?, "job_id")?;
+        let job_id = text(&job.expect(202, "POST /jobs")?, "job_id")?;
         Ok(Self {
             api,
             credentials,
@@ -61,7 +50,7 @@ impl Fixtures {
     }
 
     fn login(&self) -> Result<Value> {
-        login(&self.api, &self.credentials)
+        self.api.login(&self.credentials)
     }
 
     fn upload(&self) -> Result<String> {
@@ -186,14 +175,9 @@ impl Fixtures {
     }
 }
 
-fn login(api: &Client, credentials: &Value) -> Result<Value> {
-    let reply = api.call("POST", "/auth/login", None, &[], Some(credentials))?;
-    expect(reply, 200, "login")
-}
-
 fn upload(api: &Client, token: &str) -> Result<String> {
     let created = api.call("POST", "/uploads", Some(token), &[], Some(&upload_body()))?;
-    text(&expect(created, 201, "POST /uploads")?, "upload_id")
+    text(&created.expect(201, "POST /uploads")?, "upload_id")
 }
 
 fn upload_body() -> Value {
