@@ -79,8 +79,8 @@ impl From<StoreError> for crate::http::Problem {
 /// A client is built the first time a store asks for it, and then shared by
 /// every store of the process (one connection pool per service). A function
 /// that never asks for S3 neither builds an S3 client at cold start nor links
-/// one: each client's configuration, runtime plugins and endpoint rules are
-/// a good part of a package, and S3's are the largest.
+/// its configuration, runtime plugins and endpoint rules (`me`, which uses
+/// DynamoDB alone, went from a 2.95 MB to a 2.79 MB zip on x86-64).
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     config: aws_config::SdkConfig,

@@ -131,26 +131,28 @@ async fn the_bench_suite_runs_on_the_test_stack() {
         sam: Vec::new(),
         took: Duration::ZERO,
     });
-    for section in [
+    let sections = [
         "## 2. Cold start",
         "## 5. Memory",
         "## 6. Local load",
         "## 7. Cost",
-    ] {
-        assert!(markdown.contains(section), "{section} missing:\n{markdown}");
-    }
-    for binary in stack.function_env.keys() {
-        assert!(
-            markdown.contains(&format!("| {binary} | Rust |")),
-            "{binary} missing:\n{markdown}"
-        );
-    }
-    for row in [
+    ]
+    .map(String::from);
+    let comparisons = [
         "| me | Node.js |",
         "| me | Python |",
         "| me + signing key | Node.js |",
         "| me + signing key | Python |",
-    ] {
-        assert!(markdown.contains(row), "{row} missing:\n{markdown}");
+    ]
+    .map(String::from);
+    let functions = stack
+        .function_env
+        .keys()
+        .map(|binary| format!("| {binary} | Rust |"));
+    for expected in sections.into_iter().chain(comparisons).chain(functions) {
+        assert!(
+            markdown.contains(&expected),
+            "{expected} missing:\n{markdown}"
+        );
     }
 }

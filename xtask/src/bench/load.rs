@@ -206,7 +206,7 @@ pub async fn run(
     parse(&summary, route.label, concurrency, instances)
 }
 
-/// Reads the summary line of [`SUMMARY`].
+/// Reads the summary line that the wrk script (`SCRIPT`) prints.
 pub fn parse(
     summary: &Value,
     route: &'static str,
