@@ -14,6 +14,7 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use criterion::Criterion;
 use lambda_http::http::StatusCode;
+use shared::accounts::account_key::AccountKeys;
 use shared::accounts::auth::bearer_token;
 use shared::accounts::keys::{PublicKeys, SigningKey};
 use shared::accounts::tokens::{
@@ -82,6 +83,7 @@ struct Fixture {
     verifier: AccessTokenVerifier,
     token: String,
     event: String,
+    account_keys: AccountKeys,
     refresh: RefreshToken,
     runtime: tokio::runtime::Runtime,
     presigner: Presigner,
@@ -100,11 +102,13 @@ impl Fixture {
             None,
             "bench",
         ));
+        let (_, account_keys) = AccountKeys::generate();
         Self {
             verifier,
             event: put_cart_event(&token),
             token,
-            refresh: RefreshToken::generate(&new_id(), &new_id()),
+            refresh: RefreshToken::issue(&account_keys, &new_id(), &new_id(), "nonce", 3),
+            account_keys,
             runtime: tokio::runtime::Builder::new_current_thread()
                 .build()
                 .unwrap(),
@@ -130,8 +134,8 @@ const PATHS: [HotPath; 4] = [
             &Cart { items, version: 4 },
         )));
     }),
-    ("hash refresh token", |f| {
-        black_box(black_box(&f.refresh).hash());
+    ("verify refresh token", |f| {
+        black_box(black_box(&f.refresh).was_issued(&f.account_keys, "nonce"));
     }),
     ("presign upload PUT", |f| {
         black_box(

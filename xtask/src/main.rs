@@ -111,44 +111,58 @@ fn sam_command(args: &[String], limit: Option<u64>) -> Result<Command> {
     Ok(command)
 }
 
-/// Writes a new signing key (secret JSON) and its public JWK Set under
-/// `.tools/keys/`, and says how to deploy them.
+/// Writes a new signing key (secret JSON), its public JWK Set and a new
+/// account key (secret JSON) under `.tools/keys/`, and says how to deploy them.
 fn keygen() -> Result<()> {
     let kid = format!("k-{}", shared::ids::new_id());
     let (secret, key) = shared::accounts::keys::SigningKey::generate(&kid)
         .map_err(|e| anyhow::anyhow!("generating the key: {e}"))?;
+    let (account_secret, _) = shared::accounts::account_key::AccountKeys::generate();
     let dir = root().join(".tools/keys");
     std::fs::create_dir_all(&dir)?;
-    let secret_file = dir.join(format!("{kid}.secret.json"));
-    {
+    let write_secret = |name: String, text: &str| -> Result<std::path::PathBuf> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
+        let path = dir.join(name);
+        std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&secret_file)?;
-        file.write_all(secret.as_bytes())?;
-    }
+            .open(&path)?
+            .write_all(text.as_bytes())?;
+        Ok(path)
+    };
+    let secret_file = write_secret(format!("{kid}.secret.json"), &secret)?;
+    let account_file = write_secret(format!("{kid}.account-key.json"), &account_secret)?;
     let jwks = serde_json::json!({ "keys": [key.public_jwk()] }).to_string();
     let jwks_file = dir.join(format!("{kid}.jwks.json"));
     std::fs::write(&jwks_file, &jwks)?;
     println!("private key (secret, mode 0600): {}", secret_file.display());
+    println!(
+        "account key (secret, mode 0600): {}",
+        account_file.display()
+    );
     println!("public JWK Set:                  {}", jwks_file.display());
     println!();
-    println!("Store the private key in Secrets Manager, then deploy with both:");
+    println!("Store both secrets in Secrets Manager, then deploy with them:");
     println!("  aws secretsmanager create-secret --name stateless-lambda/signing-key \\");
     println!("      --secret-string file://{}", secret_file.display());
-    println!("  sam deploy --parameter-overrides SigningKeySecretArn=<ARN from above> \\");
-    println!("      TokenPublicJwks='{jwks}'");
+    println!("  aws secretsmanager create-secret --name stateless-lambda/account-key \\");
+    println!("      --secret-string file://{}", account_file.display());
+    println!("  sam deploy --parameter-overrides SigningKeySecretArn=<first ARN> \\");
+    println!("      AccountKeySecretArn=<second ARN> TokenPublicJwks='{jwks}'");
     println!();
+    println!("To rotate the signing key: deploy a TokenPublicJwks that lists the new key and the");
     println!(
-        "To rotate: put the new key in the secret and deploy a TokenPublicJwks that lists the"
+        "previous one, then put the new key in the secret; keep the previous one listed until"
     );
+    println!("the last token it signed has expired. Keep the account key: a new one ends every");
+    println!("session's refresh tokens (their users log in again).");
     println!(
-        "new key and the previous one until the last token signed by the old key has expired."
+        "Then delete {} and {} .",
+        secret_file.display(),
+        account_file.display()
     );
-    println!("Then delete {} .", secret_file.display());
     Ok(())
 }
 
@@ -234,9 +248,14 @@ fn test_stack(name: &str) -> Result<StackOptions> {
         reload: false,
         function_logs: Output::LogFile,
         // cargo-lambda gives every request the source IP 127.0.0.1, so the
-        // whole suite logs in "from one address"; the per-IP login limit
-        // is proven on instances of its own (xtask/tests/rate_limits.rs).
-        parameters: [("LoginAttemptsPerIpPerMinute".into(), "1000000".into())].into(),
+        // whole suite registers and logs in "from one address"; the per-IP
+        // limits are proven in-process with addresses of their own
+        // (xtask/tests/rate_limits.rs).
+        parameters: [
+            ("LoginAttemptsPerIpPerMinute".into(), "1000000".into()),
+            ("RegisterAttemptsPerIpPerHour".into(), "1000000".into()),
+        ]
+        .into(),
         release: false,
         event_sources: true,
     })

@@ -95,10 +95,12 @@ pub async fn create_tables(
 /// The template parameter naming the signing key secret, and the one for its public keys.
 const SIGNING_KEY_PARAMETER: &str = "SigningKeySecretArn";
 const PUBLIC_JWKS_PARAMETER: &str = "TokenPublicJwks";
+/// The template parameter naming the account key secret.
+const ACCOUNT_KEY_PARAMETER: &str = "AccountKeySecretArn";
 
 /// Gives the parameters that only exist outside the template a local value:
-/// a fresh access-token signing key, stored as a secret in moto, and its
-/// public JWK Set. A new key every start, as any real rotation would do.
+/// a fresh access-token signing key, stored as a secret in moto, its public
+/// JWK Set, and a fresh account key (a secret too). New keys every start.
 pub async fn local_parameters(
     clients: &AwsClients,
     template: &Template,
@@ -111,21 +113,31 @@ pub async fn local_parameters(
     let kid = format!("local-{}", shared::ids::new_id());
     let (secret, key) = shared::accounts::keys::SigningKey::generate(&kid)
         .map_err(|e| anyhow!("generating a signing key: {e}"))?;
-    let arn = clients
+    let arn = create_secret(clients, &format!("{name}-signing-key-{kid}"), secret).await?;
+    resolver.set_parameter(SIGNING_KEY_PARAMETER, arn);
+    let jwks = serde_json::json!({ "keys": [key.public_jwk()] });
+    resolver.set_parameter(PUBLIC_JWKS_PARAMETER, jwks.to_string());
+    if template.has_parameter(ACCOUNT_KEY_PARAMETER) {
+        let (secret, _) = shared::accounts::account_key::AccountKeys::generate();
+        let arn = create_secret(clients, &format!("{name}-account-key-{kid}"), secret).await?;
+        resolver.set_parameter(ACCOUNT_KEY_PARAMETER, arn);
+    }
+    Ok(())
+}
+
+/// A secret in moto; its ARN.
+async fn create_secret(clients: &AwsClients, name: &str, secret: String) -> Result<String> {
+    clients
         .secrets()
         .create_secret()
-        .name(format!("{name}-signing-key-{kid}"))
+        .name(name)
         .secret_string(secret)
         .send()
         .await
         .map_err(aws_sdk_secretsmanager::Error::from)
-        .context("creating the signing key secret")?
+        .with_context(|| format!("creating the secret {name}"))?
         .arn
-        .ok_or_else(|| anyhow!("CreateSecret returned no ARN"))?;
-    resolver.set_parameter(SIGNING_KEY_PARAMETER, arn);
-    let jwks = serde_json::json!({ "keys": [key.public_jwk()] });
-    resolver.set_parameter(PUBLIC_JWKS_PARAMETER, jwks.to_string());
-    Ok(())
+        .ok_or_else(|| anyhow!("CreateSecret returned no ARN"))
 }
 
 fn list<'a>(props: &'a Map<String, Value>, key: &str) -> &'a [Value] {

@@ -1,7 +1,8 @@
 //! Rate limits that hold across instances: exact admission counts under
 //! races (two instances over HTTP, and straight at the store), the login
-//! lock-out per email and per source IP, the headers, and what each limit
-//! does when its counters cannot be reached.
+//! lock-out per email, per known device and per source IP, registration per
+//! source IP, revoked tokens that spend nobody's budget, the headers, and
+//! what each limit does when its counters cannot be reached.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use lambda_http::{Body, Response};
 use serde_json::json;
-use shared::accounts::routes::{Login, Me};
+use shared::accounts::routes::{Login, Me, Register};
 use shared::config::Environment;
 use shared::http::finish;
 use shared::ratelimit::{Policy, RateLimiter, WhenStoreFails};
@@ -262,16 +263,34 @@ fn environment(stack: &StackInfo, binary: &str, changes: &[(&str, &str)]) -> Env
     Environment::from_pairs(vars)
 }
 
-fn login_event(source_ip: &str, forwarded_for: &str, body: &str) -> lambda_http::Request {
+/// The sample event `sample` from `source_ip`, with these headers and body.
+fn event_from(
+    sample: &str,
+    source_ip: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> lambda_http::Request {
     let mut event: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(xtask::workspace_root().join("events/login/password.json"))
-            .unwrap(),
+        &std::fs::read_to_string(xtask::workspace_root().join("events").join(sample)).unwrap(),
     )
     .unwrap();
     event["requestContext"]["http"]["sourceIp"] = json!(source_ip);
-    event["headers"]["x-forwarded-for"] = json!(forwarded_for);
-    event["body"] = json!(body);
+    for (name, value) in headers {
+        event["headers"][*name] = json!(value);
+    }
+    if let Some(body) = body {
+        event["body"] = json!(body);
+    }
     lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn login_event(source_ip: &str, forwarded_for: &str, body: &str) -> lambda_http::Request {
+    event_from(
+        "login/password.json",
+        source_ip,
+        &[("x-forwarded-for", forwarded_for)],
+        Some(body),
+    )
 }
 
 fn random_ip() -> String {
@@ -342,17 +361,199 @@ async fn unreachable_counters_close_login_and_open_the_user_budget_and_say_so() 
     assert!(log.text().contains("fail closed"), "{}", log.text());
 
     let me = Me::new(&environment(&stack, "me", &missing), &aws).unwrap();
-    let mut event: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(xtask::workspace_root().join("events/me/bearer.json")).unwrap(),
-    )
-    .unwrap();
-    event["headers"]["authorization"] = json!(format!("Bearer {token}"));
-    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let response = finish(me.handle(request).await);
+    let response = finish(me.handle(me_request(&token)).await);
     assert_eq!(
         status_and_headers(&response),
         (200, false, false),
         "the user budget fails open"
     );
     assert!(log.text().contains("fail open"), "{}", log.text());
+}
+
+/// `GET /me` with this bearer token.
+fn me_request(token: &str) -> lambda_http::Request {
+    let bearer = format!("Bearer {token}");
+    event_from(
+        "me/bearer.json",
+        "203.0.113.7",
+        &[("authorization", &bearer)],
+        None,
+    )
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_source_ip_and_fail_closed() {
+    let stack = StackInfo::from_env().unwrap();
+    let aws = stack.aws_clients().await;
+    let limit = [("REGISTER_ATTEMPTS_PER_IP_PER_HOUR", "3")];
+    let register = Register::new(&environment(&stack, "register", &limit), &aws).unwrap();
+    let attempt = |ip: &str, body: &str| {
+        register.handle(event_from(
+            "register/create-account.json",
+            ip,
+            &[],
+            Some(body),
+        ))
+    };
+    let ip = random_ip();
+    let email = unique_email();
+    let account = json!({"email": email, "password": PASSWORD}).to_string();
+    fit_in_window(3600, 30);
+    // Every attempt counts, whatever its answer: a 409 is an email oracle.
+    for (body, expected) in [(&account, 201), (&account, 409), (&"{}".to_string(), 400)] {
+        let response = finish(attempt(&ip, body).await);
+        assert_eq!(response.status(), expected);
+        assert!(response.headers().contains_key("ratelimit-remaining"));
+    }
+    let other = json!({"email": unique_email(), "password": PASSWORD}).to_string();
+    let refused = finish(attempt(&ip, &other).await);
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(finish(attempt(&random_ip(), &other).await).status(), 201);
+
+    let missing = [("RATE_LIMITS_TABLE", "no-such-rate-limits-table")];
+    let closed = Register::new(&environment(&stack, "register", &missing), &aws).unwrap();
+    let body = json!({"email": unique_email(), "password": PASSWORD}).to_string();
+    let response = finish(
+        closed
+            .handle(event_from(
+                "register/create-account.json",
+                &random_ip(),
+                &[],
+                Some(&body),
+            ))
+            .await,
+    );
+    assert_eq!(
+        status_and_headers(&response),
+        (503, true, false),
+        "register fails closed"
+    );
+}
+
+/// The `name=value` of cookie `name` among a response's `Set-Cookie` headers.
+fn set_cookie(response: &Response<Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn guesses_lock_an_email_out_of_unknown_devices_never_out_of_a_known_one() {
+    let stack = StackInfo::from_env().unwrap();
+    let aws = stack.aws_clients().await;
+    let env = environment(&stack, "login", &[("LOGIN_FAILURES_PER_EMAIL", "3")]);
+    let login = Login::new(&env, &aws).await.unwrap();
+    let log = Log::default();
+    let _guard = log.install();
+    let email = unique_email();
+    assert_eq!(Api::new().register(&email), 201);
+    let right = json!({"email": email, "password": PASSWORD}).to_string();
+    let wrong = json!({"email": email, "password": "not the password at all"}).to_string();
+    let attempt = |ip: &str, cookie: Option<&str>, body: &str| {
+        let headers: Vec<(&str, &str)> = cookie.map(|c| ("cookie", c)).into_iter().collect();
+        login.handle(event_from("login/password.json", ip, &headers, Some(body)))
+    };
+    let (victim_ip, attacker_ip) = (random_ip(), random_ip());
+    fit_in_window(900, 60);
+
+    let first = finish(attempt(&victim_ip, None, &right).await);
+    assert_eq!(first.status(), 200);
+    let device = set_cookie(&first, "__Host-device").expect("a device cookie");
+
+    // An attacker from anywhere spends the budget of unknown devices...
+    for _ in 0..3 {
+        assert_eq!(
+            finish(attempt(&attacker_ip, None, &wrong).await).status(),
+            401
+        );
+    }
+    let locked = finish(attempt(&attacker_ip, None, &right).await);
+    assert_eq!(
+        locked.status(),
+        429,
+        "even the right password, from an unknown device"
+    );
+    assert_eq!(
+        finish(attempt(&random_ip(), None, &right).await).status(),
+        429
+    );
+    // ...and not the victim's: a device that logged in before has its own.
+    let known = finish(attempt(&victim_ip, Some(&device), &right).await);
+    assert_eq!(known.status(), 200, "the known device logs in");
+    assert_eq!(
+        set_cookie(&known, "__Host-device").as_deref(),
+        Some(device.as_str()),
+        "and keeps its cookie"
+    );
+    // A device cookie made for another email counts as no cookie.
+    let stolen_cookie_elsewhere =
+        json!({"email": unique_email(), "password": PASSWORD}).to_string();
+    let response = finish(attempt(&attacker_ip, Some(&device), &stolen_cookie_elsewhere).await);
+    assert_eq!(response.status(), 401);
+    // The known device's own budget is the same size, and only its own.
+    for _ in 0..3 {
+        let response = finish(attempt(&victim_ip, Some(&device), &wrong).await);
+        assert_eq!(response.status(), 401);
+    }
+    let response = finish(attempt(&victim_ip, Some(&device), &right).await);
+    assert_eq!(response.status(), 429);
+
+    // The operator sees the attack: address and a keyed digest, never the email.
+    let text = log.text();
+    let lines: Vec<&str> = text.lines().collect();
+    let refused = lines
+        .iter()
+        .find(|l| l.contains("login refused") && l.contains(&attacker_ip))
+        .expect("a failed login is logged with its source IP");
+    let locked_out = lines
+        .iter()
+        .find(|l| l.contains("login locked out") && l.contains(&attacker_ip))
+        .expect("a lock-out is logged with its source IP");
+    let digest = |line: &str| -> String {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        value["fields"]["email_digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(digest(refused), digest(locked_out), "one email, one digest");
+    assert!(!text.contains(&email), "the email is never logged");
+}
+
+#[tokio::test]
+async fn a_revoked_token_costs_the_users_live_sessions_nothing() {
+    let stack = StackInfo::from_env().unwrap();
+    let aws = stack.aws_clients().await;
+    let me = Me::new(
+        &environment(&stack, "me", &[("REQUESTS_PER_USER_PER_MINUTE", "5")]),
+        &aws,
+    )
+    .unwrap();
+    let api = Api::new();
+    let email = unique_email();
+    api.register(&email);
+    let token = |t: &serde_json::Value| t["access_token"].as_str().unwrap().to_string();
+    let (revoked, live) = (
+        token(&api.login(&email, PASSWORD)),
+        token(&api.login(&email, PASSWORD)),
+    );
+    // All in one window; the logout, while its token was good, counts.
+    fit_in_window(60, 20);
+    assert_eq!(api.post_empty("/auth/logout", Some(&revoked)).0, 204);
+    for _ in 0..8 {
+        assert_eq!(finish(me.handle(me_request(&revoked)).await).status(), 401);
+    }
+    let response = finish(me.handle(me_request(&live)).await);
+    assert_eq!(
+        response.status(),
+        200,
+        "the live session is not rate limited"
+    );
+    assert_eq!(response.headers()["ratelimit-remaining"], "3");
 }

@@ -4,7 +4,9 @@
 //! one instance is seen by the next request on every other.
 //!
 //! Every authenticated request also counts against the caller's per-user
-//! budget, in the same round trip as the standing check.
+//! budget, in the same round trip as the standing check; a token whose
+//! standing fails gives its slot back, so a revoked token cannot spend the
+//! budget of the user's live sessions.
 
 use std::future::Future;
 
@@ -155,6 +157,12 @@ impl Authenticator {
             }
             Ok(TokenStanding::Revoked) => {
                 tracing::info!(reason = %TokenError::Revoked, "bearer token refused");
+                // A token not in good standing must cost the user's live
+                // sessions nothing: the slot it took goes back (a second
+                // write, on this refusal path only).
+                if let Ok(admitted) = &admitted {
+                    self.limiter.give_back(admitted).await;
+                }
                 Err(unauthorized())
             }
             Err(error) => {

@@ -2,7 +2,9 @@
 //! that any instance verifies locally, refresh tokens that rotate, and
 //! revocation that every instance sees on the very next request.
 
+pub mod account_key;
 pub mod auth;
+pub mod cookies;
 pub mod email;
 pub mod keys;
 pub mod password;

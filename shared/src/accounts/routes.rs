@@ -7,7 +7,9 @@ use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
+use super::account_key::{AccountKeyError, AccountKeys};
 use super::auth::{Authenticator, DEFAULT_REQUESTS_PER_USER_PER_MINUTE, per_user_policy};
+use super::cookies::{self, AllowedOrigins, DeviceCookie};
 use super::email::Email;
 use super::keys::{KeyError, PublicKeys, SigningKey};
 use super::password::{self, Password};
@@ -21,8 +23,7 @@ use crate::ids::new_id;
 use crate::ratelimit::{Policy, RateLimiter, WhenStoreFails, with_rate_limit};
 use crate::time::Timestamp;
 
-/// The refresh cookie's name: `__Host-` pins it to this host, `/` and Secure.
-pub const REFRESH_COOKIE: &str = "__Host-refresh_token";
+pub use super::cookies::REFRESH_COOKIE;
 /// Longest display name, in characters.
 const MAX_NAME_CHARS: usize = 100;
 
@@ -35,8 +36,11 @@ pub enum StartupError {
     /// A key is unusable.
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// The signing key secret could not be read.
-    #[error("reading the signing key secret failed: {0}")]
+    /// The account key is unusable.
+    #[error(transparent)]
+    AccountKey(#[from] AccountKeyError),
+    /// A secret could not be read.
+    #[error("reading a secret failed: {0}")]
     Secret(String),
     /// The AWS configuration lacks something the function needs.
     #[error("AWS configuration: {0}")]
@@ -118,9 +122,8 @@ pub(crate) fn user_store(env: &Environment, aws: &AwsClients) -> Result<UserStor
     ))
 }
 
-/// Reads the signing key from Secrets Manager (login and refresh only).
-async fn issuer(env: &Environment, aws: &AwsClients) -> Result<AccessTokenIssuer, StartupError> {
-    let arn = env.require("SIGNING_KEY_SECRET_ARN")?;
+/// The string value of secret `arn`.
+async fn secret_text(aws: &AwsClients, arn: &str) -> Result<String, StartupError> {
     let secret = aws
         .secrets()
         .get_secret_value()
@@ -130,12 +133,26 @@ async fn issuer(env: &Environment, aws: &AwsClients) -> Result<AccessTokenIssuer
         .map_err(|e| {
             StartupError::Secret(StoreError::sdk("SecretsManager.GetSecretValue", e).to_string())
         })?;
-    let text = secret
+    secret
         .secret_string()
-        .ok_or_else(|| StartupError::Secret("the secret has no string value".into()))?;
-    Ok(AccessTokenIssuer::new(
-        SigningKey::from_secret(text)?,
-        token_settings(env)?,
+        .map(str::to_string)
+        .ok_or_else(|| StartupError::Secret("the secret has no string value".into()))
+}
+
+/// What the token-minting functions (login and refresh only) read from
+/// Secrets Manager at cold start, both secrets at once: the signing key and
+/// the account key.
+async fn minting_keys(
+    env: &Environment,
+    aws: &AwsClients,
+) -> Result<(AccessTokenIssuer, AccountKeys), StartupError> {
+    let (signing, account) = tokio::try_join!(
+        secret_text(aws, env.require("SIGNING_KEY_SECRET_ARN")?),
+        secret_text(aws, env.require("ACCOUNT_KEY_SECRET_ARN")?),
+    )?;
+    Ok((
+        AccessTokenIssuer::new(SigningKey::from_secret(&signing)?, token_settings(env)?),
+        AccountKeys::from_secret(&account)?,
     ))
 }
 
@@ -171,6 +188,8 @@ impl From<UserProfile> for UserView {
 /// `POST /auth/register`.
 pub struct Register {
     users: UserStore,
+    limiter: RateLimiter,
+    per_ip: Policy,
 }
 
 #[derive(Deserialize)]
@@ -200,16 +219,34 @@ fn parse_name(raw: Option<String>) -> Result<Option<String>, Problem> {
 }
 
 impl Register {
-    /// Built from `USERS_TABLE`.
+    /// Built from `USERS_TABLE` and `RATE_LIMITS_TABLE`; at most
+    /// `REGISTER_ATTEMPTS_PER_IP_PER_HOUR` attempts (default 20) per source IP.
     pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
             users: user_store(env, aws)?,
+            limiter: rate_limiter(env, aws)?,
+            per_ip: Policy {
+                name: "register-ip",
+                limit: env.parse_or("REGISTER_ATTEMPTS_PER_IP_PER_HOUR", 20)?,
+                window_seconds: 3600,
+                // Every attempt costs an argon2id hash, and a 409 tells
+                // whether an email has an account: closed when unsure.
+                when_store_fails: WhenStoreFails::Refuse,
+            },
         })
     }
 
-    /// Creates an account.
+    /// Creates an account, within the per-IP limit (every attempt counts).
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let body: RegisterBody = json_body(&request)?;
+        let admitted = self
+            .limiter
+            .admit(&self.per_ip, &source_ip(&request))
+            .await?;
+        with_rate_limit(self.create(&request).await, admitted.quota())
+    }
+
+    async fn create(&self, request: &Request) -> Result<Response<Body>, Problem> {
+        let body: RegisterBody = json_body(request)?;
         let email = Email::parse(&body.email).map_err(|reason| {
             Problem::new(
                 StatusCode::BAD_REQUEST,
@@ -291,22 +328,8 @@ fn token_response(
         session_id: session.session_id.clone(),
     };
     let mut response = no_store(json(StatusCode::OK, &body)?);
-    let cookie = format!(
-        "{REFRESH_COOKIE}={}; Max-Age={refresh_expires_in}; Path=/; Secure; HttpOnly; SameSite=Strict",
-        refresh.expose()
-    );
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    cookies::set_refresh(&mut response, refresh.expose(), refresh_expires_in);
     Ok(response)
-}
-
-/// A `Set-Cookie` that removes the refresh cookie.
-fn clear_refresh_cookie(response: &mut Response<Body>) {
-    let cookie = format!("{REFRESH_COOKIE}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict");
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
 }
 
 /// `POST /auth/login`.
@@ -314,22 +337,37 @@ pub struct Login {
     users: UserStore,
     sessions: SessionStore,
     issuer: AccessTokenIssuer,
+    keys: AccountKeys,
     settings: SessionSettings,
     limiter: RateLimiter,
     limits: LoginLimits,
 }
 
-/// Login's two limits; both fail closed, since they guard passwords.
+/// Login's limits; all fail closed, since they guard passwords.
+///
+/// Failures are counted per device that logged in to the account before
+/// (its device cookie) or, for every other client together, per email
+/// (OWASP's device cookies). Guesses from anywhere can lock an email out of
+/// unknown devices for a window, never out of a device it has used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimits {
     /// Attempts per source IP (default 20 a minute).
     pub per_ip: Policy,
-    /// Failed attempts per email (default 5 per 15 minutes).
+    /// Failed attempts per email from clients without its device cookie
+    /// (default 5 per 15 minutes).
     pub failures_per_email: Policy,
+    /// Failed attempts per known device (the same budget, its own count).
+    pub failures_per_device: Policy,
 }
 
 impl LoginLimits {
     fn from_env(env: &Environment) -> Result<Self, ConfigError> {
+        let failures = Policy {
+            name: "login-email",
+            limit: env.parse_or("LOGIN_FAILURES_PER_EMAIL", 5)?,
+            window_seconds: env.parse_or("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)?,
+            when_store_fails: WhenStoreFails::Refuse,
+        };
         Ok(Self {
             per_ip: Policy {
                 name: "login-ip",
@@ -337,11 +375,10 @@ impl LoginLimits {
                 window_seconds: 60,
                 when_store_fails: WhenStoreFails::Refuse,
             },
-            failures_per_email: Policy {
-                name: "login-email",
-                limit: env.parse_or("LOGIN_FAILURES_PER_EMAIL", 5)?,
-                window_seconds: env.parse_or("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)?,
-                when_store_fails: WhenStoreFails::Refuse,
+            failures_per_email: failures,
+            failures_per_device: Policy {
+                name: "login-device",
+                ..failures
             },
         })
     }
@@ -364,12 +401,14 @@ fn invalid_credentials() -> Problem {
 }
 
 impl Login {
-    /// Built from the tables, token settings and the signing key secret.
+    /// Built from the tables, token settings and the two secrets.
     pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        let (issuer, keys) = minting_keys(env, aws).await?;
         Ok(Self {
             users: user_store(env, aws)?,
             sessions: session_store(env, aws)?,
-            issuer: issuer(env, aws).await?,
+            issuer,
+            keys,
             settings: SessionSettings::from_env(env)?,
             limiter: rate_limiter(env, aws)?,
             limits: LoginLimits::from_env(env)?,
@@ -379,36 +418,68 @@ impl Login {
     /// Checks the credentials and opens a session, within the login limits.
     ///
     /// Every attempt counts against the source IP. A failure counts against
-    /// the email: the attempt takes a slot before the password is checked
-    /// (so racing guesses cannot overshoot) and gives it back if it succeeds.
+    /// the device or the email: the attempt takes a slot before the password
+    /// is checked (so racing guesses cannot overshoot) and gives it back if
+    /// it succeeds. Both counts go out at once: one round trip.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let per_ip = self
-            .limiter
-            .admit(&self.limits.per_ip, &source_ip(&request))
-            .await?;
-        let mut quota = per_ip.quota();
-        let body: LoginBody = match json_body(&request) {
+        let ip = source_ip(&request);
+        let body = json_body::<LoginBody>(&request);
+        let email = body
+            .as_ref()
+            .ok()
+            .and_then(|body| Email::parse(&body.email).ok());
+        let device = email
+            .as_ref()
+            .and_then(|email| DeviceCookie::presented(&request, &self.keys, email.as_str()));
+        let failure_slot = async {
+            match (&email, &device) {
+                (None, _) => None,
+                (Some(_), Some(device)) => Some(
+                    self.limiter
+                        .admit(&self.limits.failures_per_device, device.id())
+                        .await,
+                ),
+                (Some(email), None) => Some(
+                    self.limiter
+                        .admit(&self.limits.failures_per_email, email.as_str())
+                        .await,
+                ),
+            }
+        };
+        let (per_ip, failure_slot) =
+            tokio::join!(self.limiter.admit(&self.limits.per_ip, &ip), failure_slot);
+        let digest = || {
+            email
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |e| self.keys.log_digest(e.as_str()))
+        };
+        let per_ip = per_ip?;
+        let slot = match failure_slot.transpose() {
+            Ok(slot) => slot,
+            Err(problem) => {
+                if problem.status() == StatusCode::TOO_MANY_REQUESTS {
+                    tracing::warn!(%ip, email_digest = %digest(), known_device = device.is_some(), "login locked out");
+                }
+                return Err(problem);
+            }
+        };
+        let quota = match (per_ip.quota(), slot.as_ref().and_then(|s| s.quota())) {
+            (Some(ip), Some(email)) => Some(ip.tighter(email)),
+            (ip, email) => ip.or(email),
+        };
+        let body = match body {
             Ok(body) => body,
             Err(problem) => return with_rate_limit(Err(problem), quota),
         };
-        let email = Email::parse(&body.email).ok();
-        let failure_slot = match &email {
-            Some(email) => {
-                let slot = self
-                    .limiter
-                    .admit(&self.limits.failures_per_email, email.as_str())
-                    .await?;
-                quota = match (quota, slot.quota()) {
-                    (Some(ip), Some(email)) => Some(ip.tighter(email)),
-                    (ip, email) => ip.or(email),
-                };
-                Some(slot)
+        let outcome = self
+            .check_and_open(&request, &body, email.as_ref(), device)
+            .await;
+        match (&outcome, &slot) {
+            (Ok(_), Some(slot)) => self.limiter.give_back(slot).await,
+            (Err(problem), _) if problem.code() == "invalid_credentials" => {
+                tracing::info!(%ip, email_digest = %digest(), "login refused");
             }
-            None => None,
-        };
-        let outcome = self.check_and_open(&request, &body, email.as_ref()).await;
-        if let (Ok(_), Some(slot)) = (&outcome, &failure_slot) {
-            self.limiter.give_back(slot).await;
+            _ => {}
         }
         with_rate_limit(outcome, quota)
     }
@@ -418,6 +489,7 @@ impl Login {
         request: &Request,
         body: &LoginBody,
         email: Option<&Email>,
+        device: Option<DeviceCookie>,
     ) -> Result<Response<Body>, Problem> {
         if body.password.chars().count() > password::MAX_CHARS {
             return Err(invalid_credentials());
@@ -431,15 +503,13 @@ impl Login {
             &body.password,
             credentials.as_ref().map(|c| c.password_hash.as_str()),
         ) {
-            tracing::info!("login refused");
             return Err(invalid_credentials());
         }
-        let Some(credentials) = credentials else {
+        let (Some(credentials), Some(email)) = (credentials, email) else {
             return Err(invalid_credentials());
         };
         let now = Timestamp::now();
         let session_id = new_id();
-        let refresh = RefreshToken::generate(&credentials.user_id, &session_id);
         let expires_at = now.plus(self.settings.absolute_ttl_seconds);
         let session = SessionRecord {
             user_id: credentials.user_id,
@@ -448,23 +518,46 @@ impl Login {
             last_seen_at: now,
             user_agent: user_agent(request),
             ip: source_ip(request),
-            refresh_hash: refresh.hash(),
-            previous_hash: None,
+            refresh_nonce: new_id(),
+            refresh_generation: 0,
             rotated_at: None,
             idle_expires_at: now.plus(self.settings.idle_ttl_seconds).min(expires_at),
             expires_at,
         };
         self.sessions.create(&session).await?;
         tracing::info!(user_id = %session.user_id, session_id = %session.session_id, "session opened");
-        token_response(&self.issuer, &session, &refresh, now)
+        let refresh = session_refresh_token(&self.keys, &session, 0);
+        let mut response = token_response(&self.issuer, &session, &refresh, now)?;
+        // A device that logs in becomes (or stays) a known device of the account.
+        device
+            .unwrap_or_else(|| DeviceCookie::issue(&self.keys, email.as_str()))
+            .set_on(&mut response);
+        Ok(response)
     }
+}
+
+/// The refresh token of `generation` of `session`.
+fn session_refresh_token(
+    keys: &AccountKeys,
+    session: &SessionRecord,
+    generation: u64,
+) -> RefreshToken {
+    RefreshToken::issue(
+        keys,
+        &session.user_id,
+        &session.session_id,
+        &session.refresh_nonce,
+        generation,
+    )
 }
 
 /// `POST /auth/refresh`.
 pub struct Refresh {
     sessions: SessionStore,
     issuer: AccessTokenIssuer,
+    keys: AccountKeys,
     settings: SessionSettings,
+    origins: AllowedOrigins,
 }
 
 #[derive(Deserialize)]
@@ -482,34 +575,43 @@ fn invalid_refresh_token() -> Problem {
     )
 }
 
-fn refresh_cookie(request: &Request) -> Option<String> {
-    request
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == REFRESH_COOKIE)
-        .map(|(_, value)| value.to_string())
+fn origin_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "origin_not_allowed",
+        "The request's origin may not use the refresh cookie",
+        "the refresh cookie is accepted only from the API's own origin or an allowed one; \
+         send {\"refresh_token\": ...} in the body otherwise",
+    )
 }
 
 impl Refresh {
-    /// Built from the sessions table, token settings and the signing key secret.
+    /// Built from the sessions table, token settings, the two secrets and
+    /// `ALLOWED_ORIGINS`.
     pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        let (issuer, keys) = minting_keys(env, aws).await?;
         Ok(Self {
             sessions: session_store(env, aws)?,
-            issuer: issuer(env, aws).await?,
+            issuer,
+            keys,
             settings: SessionSettings::from_env(env)?,
+            origins: AllowedOrigins::from_env(env)?,
         })
     }
 
-    /// Rotates the refresh token; a rotated-away token revokes its session.
+    /// Rotates the refresh token. An older token that this session was
+    /// issued is reuse and revokes the session; a token it was never issued
+    /// is refused and changes nothing.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
         let presented = if request.body().is_empty() {
-            refresh_cookie(&request).ok_or_else(|| {
+            let cookie = cookies::read(&request, REFRESH_COOKIE).ok_or_else(|| {
                 Problem::invalid_body("send {\"refresh_token\": ...} or the refresh cookie")
-            })?
+            })?;
+            if !self.origins.admit(&request) {
+                tracing::warn!(ip = %source_ip(&request), "refresh cookie refused: cross-origin request");
+                return Err(origin_not_allowed());
+            }
+            cookie
         } else {
             json_body::<RefreshBody>(&request)?.refresh_token
         };
@@ -520,61 +622,51 @@ impl Refresh {
             .get(token.user_id(), token.session_id(), now)
             .await?
             .ok_or_else(invalid_refresh_token)?;
-        let presented_hash = token.hash();
-        let next = RefreshToken::generate(token.user_id(), token.session_id());
-
-        let rotated = if same(&presented_hash, &session.refresh_hash) {
+        if !token.was_issued(&self.keys, &session.refresh_nonce) {
+            tracing::info!(session_id = %session.session_id, "refresh token refused: never issued");
+            return Err(invalid_refresh_token());
+        }
+        let current = session.refresh_generation;
+        let presented = token.generation();
+        let session = if presented == current {
             // A false here means a concurrent refresh with this token won: not reuse.
-            self.sessions
-                .rotate(
-                    &session,
-                    &presented_hash,
-                    &next.hash(),
-                    now,
-                    self.settings.idle_ttl_seconds,
-                )
-                .await?
-        } else if self.within_grace(&session, &presented_hash, now) {
-            self.sessions
-                .rotate_within_grace(&session, &next.hash(), now)
-                .await?
-        } else {
+            let idle = self.settings.idle_ttl_seconds;
+            if !self.sessions.rotate(&session, current, now, idle).await? {
+                return Err(invalid_refresh_token());
+            }
+            SessionRecord {
+                refresh_generation: current + 1,
+                idle_expires_at: now.plus(idle).min(session.expires_at),
+                ..session
+            }
+        } else if presented.saturating_add(1) == current && self.within_grace(&session, now) {
+            // The answer to the last rotation was lost: the same successor
+            // again, nothing written, so replays never fork the session.
+            session
+        } else if presented < current {
             // A token that was rotated away is being replayed: whoever holds it,
             // the session can no longer be trusted.
             self.sessions
                 .delete(&session.user_id, &session.session_id)
                 .await?;
             tracing::warn!(user_id = %session.user_id, session_id = %session.session_id, "refresh token reuse: session revoked");
-            false
-        };
-        if !rotated {
             return Err(invalid_refresh_token());
-        }
-        let session = SessionRecord {
-            idle_expires_at: now
-                .plus(self.settings.idle_ttl_seconds)
-                .min(session.expires_at),
-            ..session
+        } else {
+            // Verified, yet ahead of the session: only the key's holder could make it.
+            tracing::error!(session_id = %session.session_id, "refresh token from the future refused");
+            return Err(invalid_refresh_token());
         };
+        let next = session_refresh_token(&self.keys, &session, session.refresh_generation);
         token_response(&self.issuer, &session, &next, now)
     }
 
-    fn within_grace(&self, session: &SessionRecord, presented_hash: &str, now: Timestamp) -> bool {
+    fn within_grace(&self, session: &SessionRecord, now: Timestamp) -> bool {
         let grace = self.settings.refresh_grace_seconds;
-        match (&session.previous_hash, session.rotated_at) {
-            (Some(previous), Some(rotated_at)) => {
-                grace > 0
-                    && same(presented_hash, previous)
-                    && now.0 <= rotated_at.0.saturating_add(grace)
-            }
-            _ => false,
-        }
+        grace > 0
+            && session
+                .rotated_at
+                .is_some_and(|rotated_at| now.0 <= rotated_at.0.saturating_add(grace))
     }
-}
-
-/// Constant-time equality of two hashes.
-fn same(a: &str, b: &str) -> bool {
-    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
 }
 
 /// `POST /auth/logout`.
@@ -600,7 +692,7 @@ impl Logout {
                     .await?;
                 tracing::info!(session_id = %caller.session_id(), "logged out");
                 let mut response = no_content();
-                clear_refresh_cookie(&mut response);
+                cookies::clear_refresh(&mut response);
                 Ok(response)
             })
             .await
@@ -625,13 +717,17 @@ impl LogoutAll {
         self.auth
             .authenticated(&request, |caller| async move {
                 let sessions = self.auth.sessions();
+                // The others first, the caller's own last: if a step fails,
+                // the caller's token still works and a retry finishes the job.
+                sessions
+                    .delete_all_but(caller.user_id(), caller.session_id())
+                    .await?;
                 sessions
                     .revoke_token_and_end_session(&caller.claims)
                     .await?;
-                sessions.delete_all(caller.user_id()).await?;
                 tracing::info!(user_id = %caller.user_id(), "logged out everywhere");
                 let mut response = no_content();
-                clear_refresh_cookie(&mut response);
+                cookies::clear_refresh(&mut response);
                 Ok(response)
             })
             .await

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::tokens::AccessClaims;
-use crate::aws::{Item, StoreError, conditional, n, s, text, timestamp as time};
+use crate::aws::{Item, StoreError, conditional, n, number, s, text, timestamp as time};
 use crate::time::Timestamp;
 
 /// One login's session.
@@ -32,10 +32,11 @@ pub struct SessionRecord {
     pub user_agent: String,
     /// The client's source IP at login (from the API Gateway request context).
     pub ip: String,
-    /// SHA-256 of the current refresh token.
-    pub refresh_hash: String,
-    /// SHA-256 of the refresh token the last rotation replaced.
-    pub previous_hash: Option<String>,
+    /// The random input of this session's refresh-token secrets (empty for
+    /// a session opened before refresh tokens were numbered).
+    pub refresh_nonce: String,
+    /// The generation of the current refresh token (0 at login).
+    pub refresh_generation: u64,
     /// When the last rotation happened.
     pub rotated_at: Option<Timestamp>,
     /// The session ends if not refreshed by then (slides on refresh).
@@ -113,8 +114,10 @@ impl SessionStore {
             last_seen_at: time(item, "last_seen_at").ok_or_else(corrupt)?,
             user_agent: text(item, "user_agent").unwrap_or_default(),
             ip: text(item, "ip").unwrap_or_default(),
-            refresh_hash: text(item, "refresh_hash").ok_or_else(corrupt)?,
-            previous_hash: text(item, "previous_hash"),
+            // Sessions opened before refresh tokens were numbered have
+            // neither: no presented token verifies against them.
+            refresh_nonce: text(item, "refresh_nonce").unwrap_or_default(),
+            refresh_generation: number(item, "refresh_generation").unwrap_or_default(),
             rotated_at: time(item, "rotated_at"),
             idle_expires_at: time(item, "idle_expires_at").ok_or_else(corrupt)?,
             expires_at: time(item, "expires_at").ok_or_else(corrupt)?,
@@ -129,7 +132,11 @@ impl SessionStore {
             ("last_seen_at".to_string(), n(session.last_seen_at.0)),
             ("user_agent".to_string(), s(&session.user_agent)),
             ("ip".to_string(), s(&session.ip)),
-            ("refresh_hash".to_string(), s(&session.refresh_hash)),
+            ("refresh_nonce".to_string(), s(&session.refresh_nonce)),
+            (
+                "refresh_generation".to_string(),
+                n(session.refresh_generation),
+            ),
             ("idle_expires_at".to_string(), n(session.idle_expires_at.0)),
             ("expires_at".to_string(), n(session.expires_at.0)),
         ]);
@@ -169,14 +176,13 @@ impl SessionStore {
         }
     }
 
-    /// Replaces the refresh hash `from` with `to`, only if `from` is still
-    /// current and the session has not expired; slides the idle expiry.
-    /// `false`: another rotation or a revocation won.
+    /// Moves the session from refresh-token generation `from` to the next,
+    /// only if `from` is still current and the session has not expired;
+    /// slides the idle expiry. `false`: another rotation or a revocation won.
     pub async fn rotate(
         &self,
         session: &SessionRecord,
-        from: &str,
-        to: &str,
+        from: u64,
         now: Timestamp,
         idle_ttl_seconds: u64,
     ) -> Result<bool, StoreError> {
@@ -187,45 +193,15 @@ impl SessionStore {
             .table_name(&self.sessions_table)
             .set_key(Some(session_key(&session.user_id, &session.session_id)))
             .update_expression(
-                "SET refresh_hash = :to, previous_hash = :from, rotated_at = :now, last_seen_at = :now, idle_expires_at = :idle",
+                "SET refresh_generation = :next, rotated_at = :now, last_seen_at = :now, idle_expires_at = :idle",
             )
-            .condition_expression("refresh_hash = :from AND expires_at > :now AND idle_expires_at > :now")
-            .expression_attribute_values(":to", s(to))
-            .expression_attribute_values(":from", s(from))
+            .condition_expression(
+                "refresh_generation = :from AND expires_at > :now AND idle_expires_at > :now",
+            )
+            .expression_attribute_values(":from", n(from))
+            .expression_attribute_values(":next", n(from.saturating_add(1)))
             .expression_attribute_values(":now", n(now.0))
             .expression_attribute_values(":idle", n(idle.0))
-            .send()
-            .await;
-        conditional("DynamoDB.UpdateItem", result)
-    }
-
-    /// Within the grace period, issues a new current hash for a client that
-    /// presents the immediately preceding token again (its answer was lost).
-    /// The previous hash and the rotation time stay, so the grace never extends.
-    pub async fn rotate_within_grace(
-        &self,
-        session: &SessionRecord,
-        to: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let (Some(previous), Some(rotated_at)) = (&session.previous_hash, session.rotated_at)
-        else {
-            return Ok(false);
-        };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.sessions_table)
-            .set_key(Some(session_key(&session.user_id, &session.session_id)))
-            .update_expression("SET refresh_hash = :to, last_seen_at = :now")
-            .condition_expression(
-                "refresh_hash = :seen AND previous_hash = :previous AND rotated_at = :rotated AND expires_at > :now AND idle_expires_at > :now",
-            )
-            .expression_attribute_values(":to", s(to))
-            .expression_attribute_values(":seen", s(&session.refresh_hash))
-            .expression_attribute_values(":previous", s(previous))
-            .expression_attribute_values(":rotated", n(rotated_at.0))
-            .expression_attribute_values(":now", n(now.0))
             .send()
             .await;
         conditional("DynamoDB.UpdateItem", result)
@@ -277,10 +253,11 @@ impl SessionStore {
         }
     }
 
-    /// Ends every session of `user_id`, expired ones included.
-    pub async fn delete_all(&self, user_id: &str) -> Result<(), StoreError> {
-        let all = self.list(user_id, Timestamp(0)).await?;
-        for chunk in all.chunks(25) {
+    /// Ends every session of `user_id` but `keep`, expired ones included.
+    pub async fn delete_all_but(&self, user_id: &str, keep: &str) -> Result<(), StoreError> {
+        let mut others = self.list(user_id, Timestamp(0)).await?;
+        others.retain(|session| session.session_id != keep);
+        for chunk in others.chunks(25) {
             let mut requests: Vec<WriteRequest> = chunk
                 .iter()
                 .map(|session| {

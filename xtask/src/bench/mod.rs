@@ -62,6 +62,7 @@ impl Options {
 pub fn stack_parameters() -> BTreeMap<String, String> {
     [
         ("LoginAttemptsPerIpPerMinute", "1000000"),
+        ("RegisterAttemptsPerIpPerHour", "1000000"),
         ("RequestsPerUserPerMinute", "1000000"),
     ]
     .into_iter()

@@ -88,8 +88,16 @@ impl Api {
         Self::pair(self.send("DELETE", path, token, &[], None))
     }
 
+    /// Refreshes with the refresh cookie, as a page of the API's own origin would.
     pub fn refresh_with_cookie(&self, cookie: &str) -> (u16, Value) {
-        Self::pair(self.send("POST", "/auth/refresh", None, &[("cookie", cookie)], None))
+        self.refresh_with_cookie_from(cookie, &[("sec-fetch-site", "same-origin")])
+    }
+
+    /// Refreshes with the refresh cookie and these browser headers (`Origin`, `Sec-Fetch-Site`).
+    pub fn refresh_with_cookie_from(&self, cookie: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut all = vec![("cookie", cookie)];
+        all.extend_from_slice(headers);
+        Self::pair(self.send("POST", "/auth/refresh", None, &all, None))
     }
 
     /// Registers `email` with the tests' password; the status.

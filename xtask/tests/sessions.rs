@@ -1,18 +1,25 @@
-//! Refresh-token rotation under concurrency, against the stack's DynamoDB,
-//! with the handlers built in-process from their template environment and a
-//! grace period of the test's choosing.
+//! Sessions against the stack's DynamoDB, with the handlers built
+//! in-process from their template environment: refresh-token rotation under
+//! concurrency and with a grace period of the test's choosing, forged and
+//! replayed refresh tokens, and a logout-all whose second step fails.
 
 // In tests a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod support;
 
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::accounts::routes::{Login, Me, Refresh, Register};
+use shared::accounts::routes::{Login, LogoutAll, Me, Refresh, Register};
 use shared::config::Environment;
 use shared::http::finish;
 use support::unique_email;
@@ -151,7 +158,7 @@ async fn the_preceding_token_works_inside_the_grace_and_never_after() {
     let (t1, _) = routes.refresh(&t0).await.unwrap();
     // The answer with t1 was "lost": t0 again, inside the grace, still works.
     let (t1b, _) = routes.refresh(&t0).await.expect("inside the grace");
-    assert_ne!(t1, t1b);
+    assert_eq!(t1, t1b, "the same successor, not a second one");
     tokio::time::sleep(Duration::from_millis(3100)).await;
     // Outside the grace it is reuse: refused, and the whole session is revoked.
     assert_eq!(routes.refresh(&t0).await.unwrap_err(), 401);
@@ -218,4 +225,159 @@ async fn reuse_racing_a_legitimate_refresh_never_leaves_a_working_descendant() {
             );
         }
     }
+}
+
+/// The claims of an access token, read without checking it (as anyone can).
+fn claims(access: &str) -> Value {
+    let payload = access.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_refresh_token_that_was_never_issued_changes_nothing() {
+    let routes = routes(10).await;
+    let (refresh, access) = routes.new_session().await;
+    // `sub` and `sid` are in clear in every access token; the secret is guessed.
+    let claims = claims(&access);
+    let (sub, sid) = (
+        claims["sub"].as_str().unwrap(),
+        claims["sid"].as_str().unwrap(),
+    );
+    let guess = "A".repeat(43);
+    for forged in [
+        format!("{sub}.{sid}.{guess}"),
+        format!("{sub}.{sid}.0.{guess}"),
+        format!("{sub}.{sid}.1.{guess}"),
+        format!("{sub}.{sid}.7.{guess}"),
+    ] {
+        assert_eq!(routes.refresh(&forged).await.unwrap_err(), 401, "{forged}");
+    }
+    assert_eq!(
+        routes.me(&access).await,
+        200,
+        "the victim's session lives on"
+    );
+    let (_, access) = routes
+        .refresh(&refresh)
+        .await
+        .expect("the genuine refresh token still works");
+    assert_eq!(routes.me(&access).await, 200);
+}
+
+#[tokio::test]
+async fn a_token_stolen_and_refreshed_twice_is_still_caught_as_reuse() {
+    let routes = routes(0).await;
+    let (stolen, _) = routes.new_session().await;
+    let (t1, _) = routes.refresh(&stolen).await.unwrap();
+    let (t2, thief_access) = routes.refresh(&t1).await.unwrap();
+    // The victim's next refresh, with the token the thief copied, is reuse.
+    assert_eq!(routes.refresh(&stolen).await.unwrap_err(), 401);
+    assert_eq!(
+        routes.refresh(&t2).await.unwrap_err(),
+        401,
+        "the thief's newest token is refused"
+    );
+    assert_eq!(routes.me(&thief_access).await, 401, "and its access tokens");
+}
+
+#[tokio::test]
+async fn inside_the_grace_replays_all_get_the_one_successor() {
+    let routes = routes(10).await;
+    let (t0, _) = routes.new_session().await;
+    let (t1, _) = routes.refresh(&t0).await.unwrap();
+    for replay in 0..3 {
+        let (again, _) = routes.refresh(&t0).await.expect("inside the grace");
+        assert_eq!(again, t1, "replay {replay} gets the same successor");
+    }
+    // One lineage only: its next rotation works once, and the replays of t0
+    // minted nothing that could outlive it.
+    let (t2, access) = routes.refresh(&t1).await.unwrap();
+    assert_ne!(t2, t1);
+    assert_eq!(routes.me(&access).await, 200);
+}
+
+/// Fails every attempt of the second kind of DynamoDB write a request
+/// makes (whichever comes second), as a store that breaks halfway would.
+#[derive(Debug, Clone, Default)]
+struct FailSecondWrite(Arc<Mutex<Vec<String>>>);
+
+impl Intercept for FailSecondWrite {
+    fn name(&self) -> &'static str {
+        "FailSecondWrite"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = config
+            .load::<Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_default();
+        if !["BatchWriteItem", "TransactWriteItems", "DeleteItem"].contains(&operation.as_str()) {
+            return Ok(());
+        }
+        let mut seen = self.0.lock().unwrap();
+        if !seen.contains(&operation) {
+            seen.push(operation.clone());
+        }
+        if seen.iter().position(|o| *o == operation) == Some(1) {
+            return Err(format!("injected failure of {operation}").into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_logout_all_that_fails_halfway_is_finished_by_its_retry() {
+    let routes = routes(10).await;
+    let stack = StackInfo::from_env().unwrap();
+    let email = unique_email();
+    let body = json!({"email": email, "password": PASSWORD});
+    parse(finish(
+        routes
+            .register
+            .handle(request("register/create-account.json", Some(body), None))
+            .await,
+    ));
+    let (_, caller) = routes.login_again(&email).await;
+    let (other_refresh, other) = routes.login_again(&email).await;
+
+    let env = stack.template_environment("logout-all");
+    let breaking = {
+        let base = xtask::aws_config().await;
+        let config = aws_sdk_dynamodb::config::Builder::from(&base)
+            .endpoint_url(&stack.dynamodb_endpoint)
+            .interceptor(FailSecondWrite::default())
+            .build();
+        stack
+            .aws_clients()
+            .await
+            .with_dynamodb(aws_sdk_dynamodb::Client::from_conf(config))
+    };
+    let logout_all = |aws: &shared::aws::AwsClients| LogoutAll::new(&env, aws).unwrap();
+    let call = |route: LogoutAll, token: String| async move {
+        finish(
+            route
+                .handle(request("logout-all/bearer.json", None, Some(&token)))
+                .await,
+        )
+        .status()
+        .as_u16()
+    };
+    assert_eq!(
+        call(logout_all(&breaking), caller.clone()).await,
+        503,
+        "the store broke halfway"
+    );
+    assert_eq!(
+        call(logout_all(&stack.aws_clients().await), caller.clone()).await,
+        204,
+        "the client's retry finishes the job"
+    );
+    assert_eq!(routes.me(&other).await, 401, "the other session ended");
+    assert_eq!(routes.refresh(&other_refresh).await.unwrap_err(), 401);
+    assert_eq!(routes.me(&caller).await, 401, "and the caller's");
 }
