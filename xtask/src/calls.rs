@@ -244,13 +244,14 @@ pub const BUDGETS: &[Budget] = &[
     budget("jwks", 0, "none: the public keys are configuration"),
     budget(
         "register",
-        1,
-        "one transaction: the user and the claim on its email",
+        2,
+        "per-IP limit, one transaction: the user and the claim on its email",
     ),
     budget(
         "login",
         5,
-        "per-IP limit, per-email failure slot, credentials, the session, the slot given back",
+        "per-IP limit and the failure slot (per email, or per known device) at once, \
+         credentials, the session, the slot given back",
     ),
     budget(
         "refresh",
@@ -265,7 +266,7 @@ pub const BUDGETS: &[Budget] = &[
     budget(
         "logout-all",
         4,
-        "auth, token revoked with its session, query of the others (+1 batch delete per 25; none here)",
+        "auth, query of the others (+1 batch delete per 25; none here), token revoked with its session",
     ),
     budget("list-sessions", 3, "auth, one query"),
     budget("delete-session", 3, "auth, one conditional delete"),
