@@ -453,7 +453,16 @@ impl Login {
                 .as_ref()
                 .map_or_else(|| "-".to_string(), |e| self.keys.log_digest(e.as_str()))
         };
-        let per_ip = per_ip?;
+        let per_ip = match per_ip {
+            Ok(per_ip) => per_ip,
+            Err(problem) => {
+                // Refused before any password was checked: no failure to count.
+                if let Some(Ok(slot)) = &failure_slot {
+                    self.limiter.give_back(slot).await;
+                }
+                return Err(problem);
+            }
+        };
         let slot = match failure_slot.transpose() {
             Ok(slot) => slot,
             Err(problem) => {
@@ -526,7 +535,7 @@ impl Login {
         };
         self.sessions.create(&session).await?;
         tracing::info!(user_id = %session.user_id, session_id = %session.session_id, "session opened");
-        let refresh = session_refresh_token(&self.keys, &session, 0);
+        let refresh = current_refresh_token(&self.keys, &session);
         let mut response = token_response(&self.issuer, &session, &refresh, now)?;
         // A device that logs in becomes (or stays) a known device of the account.
         device
@@ -536,18 +545,14 @@ impl Login {
     }
 }
 
-/// The refresh token of `generation` of `session`.
-fn session_refresh_token(
-    keys: &AccountKeys,
-    session: &SessionRecord,
-    generation: u64,
-) -> RefreshToken {
+/// The refresh token of `session`'s current generation.
+fn current_refresh_token(keys: &AccountKeys, session: &SessionRecord) -> RefreshToken {
     RefreshToken::issue(
         keys,
         &session.user_id,
         &session.session_id,
         &session.refresh_nonce,
-        generation,
+        session.refresh_generation,
     )
 }
 
@@ -656,7 +661,7 @@ impl Refresh {
             tracing::error!(session_id = %session.session_id, "refresh token from the future refused");
             return Err(invalid_refresh_token());
         };
-        let next = session_refresh_token(&self.keys, &session, session.refresh_generation);
+        let next = current_refresh_token(&self.keys, &session);
         token_response(&self.issuer, &session, &next, now)
     }
 
