@@ -27,7 +27,8 @@ use shared::ids::new_id;
 use shared::presign::Presigner;
 use shared::time::Timestamp;
 
-fn tokens() -> (AccessTokenIssuer, AccessTokenVerifier) {
+/// A token signed for the bench, and what verifies it.
+fn tokens() -> (String, PublicKeys, AccessTokenVerifier) {
     let settings = TokenSettings {
         issuer: "https://bench.example".into(),
         audience: "bench".into(),
@@ -35,8 +36,11 @@ fn tokens() -> (AccessTokenIssuer, AccessTokenVerifier) {
     };
     let (_, key) = SigningKey::generate("bench-key").unwrap();
     let jwks = serde_json::json!({ "keys": [key.public_jwk()] }).to_string();
-    let verifier = AccessTokenVerifier::new(PublicKeys::from_jwks(&jwks).unwrap(), &settings);
-    (AccessTokenIssuer::new(key, settings), verifier)
+    let (token, _) = AccessTokenIssuer::new(settings.clone())
+        .issue(&key, &new_id(), &new_id(), Timestamp::now())
+        .unwrap();
+    let keys = PublicKeys::from_jwks(&jwks).unwrap();
+    (token, keys, AccessTokenVerifier::new(&settings))
 }
 
 /// An API Gateway v2 event of `PUT /cart` carrying `token` and three lines.
@@ -81,6 +85,7 @@ fn put_cart_event(token: &str) -> String {
 /// Everything the hot paths need, built once.
 struct Fixture {
     verifier: AccessTokenVerifier,
+    keys: PublicKeys,
     token: String,
     event: String,
     account_keys: AccountKeys,
@@ -91,10 +96,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let (issuer, verifier) = tokens();
-        let (token, _) = issuer
-            .issue(&new_id(), &new_id(), Timestamp::now())
-            .unwrap();
+        let (token, keys, verifier) = tokens();
         let credentials = SharedCredentialsProvider::new(Credentials::new(
             "AKIDEXAMPLE",
             "bench-secret",
@@ -105,6 +107,7 @@ impl Fixture {
         let (_, account_keys) = AccountKeys::generate();
         Self {
             verifier,
+            keys,
             event: put_cart_event(&token),
             token,
             refresh: RefreshToken::issue(&account_keys, &new_id(), &new_id(), "nonce", 3),
@@ -123,11 +126,13 @@ type HotPath = (&'static str, fn(&Fixture));
 /// The measured paths.
 const PATHS: [HotPath; 4] = [
     ("verify access token", |f| {
-        black_box(f.verifier.verify(black_box(&f.token)).unwrap());
+        black_box(f.verifier.verify(&f.keys, black_box(&f.token)).unwrap());
     }),
     ("authenticated PUT /cart edge", |f| {
         let request = lambda_http::request::from_str(black_box(&f.event)).unwrap();
-        f.verifier.verify(bearer_token(&request).unwrap()).unwrap();
+        f.verifier
+            .verify(&f.keys, bearer_token(&request).unwrap())
+            .unwrap();
         let (_, items) = replacement(&request).unwrap();
         black_box(finish(cart_response(
             StatusCode::OK,

@@ -11,6 +11,7 @@ pub mod http;
 pub mod idempotency;
 pub mod ids;
 pub mod jobs;
+pub mod maxage;
 pub mod presign;
 pub mod queue;
 pub mod ratelimit;

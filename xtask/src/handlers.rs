@@ -6,6 +6,7 @@
 use anyhow::Result;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, Response};
+use shared::accounts::rotation::RotateKeys;
 use shared::accounts::routes::{
     DeleteSession, Jwks, ListSessions, Login, Logout, LogoutAll, Me, Refresh, Register,
 };
@@ -43,6 +44,7 @@ pub enum Handler {
     RunJobs(RunJobs),
     FailJobs(FailJobs),
     SweepJobs(SweepJobs),
+    RotateKeys(RotateKeys),
 }
 
 impl Handler {
@@ -51,28 +53,29 @@ impl Handler {
     pub async fn build(binary: &str, env: &Environment, aws: &AwsClients) -> Result<Option<Self>> {
         Ok(Some(match binary {
             "health" => Self::Health,
-            "jwks" => Self::Jwks(Jwks::new(env)?),
+            "jwks" => Self::Jwks(Jwks::new(env, aws).await?),
             "register" => Self::Register(Register::new(env, aws)?),
             "login" => Self::Login(Login::new(env, aws).await?),
             "refresh" => Self::Refresh(Refresh::new(env, aws).await?),
-            "logout" => Self::Logout(Logout::new(env, aws)?),
-            "logout-all" => Self::LogoutAll(LogoutAll::new(env, aws)?),
-            "list-sessions" => Self::ListSessions(ListSessions::new(env, aws)?),
-            "delete-session" => Self::DeleteSession(DeleteSession::new(env, aws)?),
-            "me" => Self::Me(Me::new(env, aws)?),
-            "get-cart" => Self::GetCart(GetCart::new(env, aws)?),
-            "put-cart" => Self::PutCart(PutCart::new(env, aws)?),
-            "create-upload" => Self::CreateUpload(CreateUpload::new(env, aws)?),
-            "list-uploads" => Self::ListUploads(ListUploads::new(env, aws)?),
-            "get-upload" => Self::GetUpload(GetUpload::new(env, aws)?),
-            "delete-upload" => Self::DeleteUpload(DeleteUpload::new(env, aws)?),
-            "create-job" => Self::CreateJob(CreateJob::new(env, aws)?),
-            "list-jobs" => Self::ListJobs(ListJobs::new(env, aws)?),
-            "get-job" => Self::GetJob(GetJob::new(env, aws)?),
+            "logout" => Self::Logout(Logout::new(env, aws).await?),
+            "logout-all" => Self::LogoutAll(LogoutAll::new(env, aws).await?),
+            "list-sessions" => Self::ListSessions(ListSessions::new(env, aws).await?),
+            "delete-session" => Self::DeleteSession(DeleteSession::new(env, aws).await?),
+            "me" => Self::Me(Me::new(env, aws).await?),
+            "get-cart" => Self::GetCart(GetCart::new(env, aws).await?),
+            "put-cart" => Self::PutCart(PutCart::new(env, aws).await?),
+            "create-upload" => Self::CreateUpload(CreateUpload::new(env, aws).await?),
+            "list-uploads" => Self::ListUploads(ListUploads::new(env, aws).await?),
+            "get-upload" => Self::GetUpload(GetUpload::new(env, aws).await?),
+            "delete-upload" => Self::DeleteUpload(DeleteUpload::new(env, aws).await?),
+            "create-job" => Self::CreateJob(CreateJob::new(env, aws).await?),
+            "list-jobs" => Self::ListJobs(ListJobs::new(env, aws).await?),
+            "get-job" => Self::GetJob(GetJob::new(env, aws).await?),
             "upload-events" => Self::ConfirmUploads(ConfirmUploads::new(env, aws)?),
             "job-worker" => Self::RunJobs(RunJobs::new(env, aws)?),
             "job-failures" => Self::FailJobs(FailJobs::new(env, aws)?),
             "job-sweeper" => Self::SweepJobs(SweepJobs::new(env, aws)?),
+            "rotate-keys" => Self::RotateKeys(RotateKeys::new(env, aws)?),
             _ => return Ok(None),
         }))
     }
@@ -81,7 +84,11 @@ impl Handler {
     pub fn consumes_a_queue(&self) -> bool {
         matches!(
             self,
-            Self::ConfirmUploads(_) | Self::RunJobs(_) | Self::FailJobs(_) | Self::SweepJobs(_)
+            Self::ConfirmUploads(_)
+                | Self::RunJobs(_)
+                | Self::FailJobs(_)
+                | Self::SweepJobs(_)
+                | Self::RotateKeys(_)
         )
     }
 
@@ -108,7 +115,11 @@ impl Handler {
             Self::CreateJob(route) => route.handle(request).await,
             Self::ListJobs(route) => route.handle(request).await,
             Self::GetJob(route) => route.handle(request).await,
-            Self::ConfirmUploads(_) | Self::RunJobs(_) | Self::FailJobs(_) | Self::SweepJobs(_) => {
+            Self::ConfirmUploads(_)
+            | Self::RunJobs(_)
+            | Self::FailJobs(_)
+            | Self::SweepJobs(_)
+            | Self::RotateKeys(_) => {
                 return None;
             }
         }))
@@ -125,6 +136,7 @@ impl Handler {
             }
             Self::FailJobs(consumer) => consumer.handle(event).await,
             Self::SweepJobs(consumer) => consumer.handle(event).await,
+            Self::RotateKeys(consumer) => consumer.handle(event).await,
             _ => return None,
         })
     }

@@ -111,12 +111,17 @@ fn sam_command(args: &[String], limit: Option<u64>) -> Result<Command> {
     Ok(command)
 }
 
-/// Writes a new signing key (secret JSON), its public JWK Set and a new
-/// account key (secret JSON) under `.tools/keys/`, and says how to deploy them.
+/// Writes a deployment's first signing key (the key set's secret JSON) and
+/// a new account key (secret JSON) under `.tools/keys/`, and says how to
+/// deploy them.
 fn keygen() -> Result<()> {
-    let kid = format!("k-{}", shared::ids::new_id());
-    let (secret, key) = shared::accounts::keys::SigningKey::generate(&kid)
+    let keys = shared::accounts::keyset::KeySet::first(shared::time::Timestamp::now())
         .map_err(|e| anyhow::anyhow!("generating the key: {e}"))?;
+    let kid = keys
+        .signing_key()
+        .map_err(|e| anyhow::anyhow!("generating the key: {e}"))?
+        .kid()
+        .to_string();
     let (account_secret, _) = shared::accounts::account_key::AccountKeys::generate();
     let dir = root().join(".tools/keys");
     std::fs::create_dir_all(&dir)?;
@@ -132,32 +137,32 @@ fn keygen() -> Result<()> {
             .write_all(text.as_bytes())?;
         Ok(path)
     };
-    let secret_file = write_secret(format!("{kid}.secret.json"), &secret)?;
+    let secret_file = write_secret(format!("{kid}.signing-keys.json"), &keys.to_secret())?;
     let account_file = write_secret(format!("{kid}.account-key.json"), &account_secret)?;
-    let jwks = serde_json::json!({ "keys": [key.public_jwk()] }).to_string();
-    let jwks_file = dir.join(format!("{kid}.jwks.json"));
-    std::fs::write(&jwks_file, &jwks)?;
-    println!("private key (secret, mode 0600): {}", secret_file.display());
     println!(
-        "account key (secret, mode 0600): {}",
+        "signing keys (secret, mode 0600): {}",
+        secret_file.display()
+    );
+    println!(
+        "account key (secret, mode 0600):  {}",
         account_file.display()
     );
-    println!("public JWK Set:                  {}", jwks_file.display());
     println!();
     println!("Store both secrets in Secrets Manager, then deploy with them:");
-    println!("  aws secretsmanager create-secret --name stateless-lambda/signing-key \\");
+    println!("  aws secretsmanager create-secret --name stateless-lambda/signing-keys \\");
     println!("      --secret-string file://{}", secret_file.display());
     println!("  aws secretsmanager create-secret --name stateless-lambda/account-key \\");
     println!("      --secret-string file://{}", account_file.display());
     println!("  sam deploy --parameter-overrides SigningKeySecretArn=<first ARN> \\");
-    println!("      AccountKeySecretArn=<second ARN> TokenPublicJwks='{jwks}'");
+    println!("      AccountKeySecretArn=<second ARN>");
     println!();
-    println!("To rotate the signing key: deploy a TokenPublicJwks that lists the new key and the");
+    println!("Then publish the first key at once, rather than at the hourly tick:");
     println!(
-        "previous one, then put the new key in the secret; keep the previous one listed until"
+        "  aws sqs send-message --queue-url <the stack's KeyRotationQueue URL> --message-body '{{}}'"
     );
-    println!("the last token it signed has expired. Keep the account key: a new one ends every");
-    println!("session's refresh tokens (their users log in again).");
+    println!();
+    println!("From then on RotateKeysFunction rotates the signing key every KEY_ROTATION_DAYS.");
+    println!("Keep the account key: a new one ends every session's refresh tokens.");
     println!(
         "Then delete {} and {} .",
         secret_file.display(),

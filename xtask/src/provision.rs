@@ -92,15 +92,18 @@ pub async fn create_tables(
     Ok(())
 }
 
-/// The template parameter naming the signing key secret, and the one for its public keys.
+/// The template parameter naming the signing keys' secret.
 const SIGNING_KEY_PARAMETER: &str = "SigningKeySecretArn";
-const PUBLIC_JWKS_PARAMETER: &str = "TokenPublicJwks";
+/// The table their public half is published in.
+const KEYS_TABLE: &str = "TokenKeysTable";
 /// The template parameter naming the account key secret.
 const ACCOUNT_KEY_PARAMETER: &str = "AccountKeySecretArn";
 
 /// Gives the parameters that only exist outside the template a local value:
-/// a fresh access-token signing key, stored as a secret in moto, its public
-/// JWK Set, and a fresh account key (a secret too). New keys every start.
+/// a fresh set of access-token signing keys (one current key), stored as a
+/// secret in moto and its public half published in the keys table, as a
+/// deployment's first rotation tick does, and a fresh account key (a secret
+/// too). New keys every start.
 pub async fn local_parameters(
     clients: &AwsClients,
     template: &Template,
@@ -110,13 +113,23 @@ pub async fn local_parameters(
     if !template.has_parameter(SIGNING_KEY_PARAMETER) {
         return Ok(());
     }
-    let kid = format!("local-{}", shared::ids::new_id());
-    let (secret, key) = shared::accounts::keys::SigningKey::generate(&kid)
+    let kid = shared::ids::new_id();
+    let now = shared::time::Timestamp::now();
+    let mut keys = shared::accounts::keyset::KeySet::first(now)
         .map_err(|e| anyhow!("generating a signing key: {e}"))?;
-    let arn = create_secret(clients, &format!("{name}-signing-key-{kid}"), secret).await?;
+    let jwks = keys
+        .public_jwks()
+        .map_err(|e| anyhow!("the signing key's public half: {e}"))?;
+    let table = resolver.resolve(&serde_json::json!({ "Ref": KEYS_TABLE }))?;
+    let env = shared::config::Environment::from_pairs([("TOKEN_KEYS_TABLE", table)]);
+    shared::accounts::keystore::PublishedKeys::new(&env, clients)?
+        .publish(&jwks, now)
+        .await
+        .context("publishing the signing key")?;
+    keys.mark_published(now);
+    let secret = keys.to_secret();
+    let arn = create_secret(clients, &format!("{name}-signing-keys-{kid}"), secret).await?;
     resolver.set_parameter(SIGNING_KEY_PARAMETER, arn);
-    let jwks = serde_json::json!({ "keys": [key.public_jwk()] });
-    resolver.set_parameter(PUBLIC_JWKS_PARAMETER, jwks.to_string());
     if template.has_parameter(ACCOUNT_KEY_PARAMETER) {
         let (secret, _) = shared::accounts::account_key::AccountKeys::generate();
         let arn = create_secret(clients, &format!("{name}-account-key-{kid}"), secret).await?;

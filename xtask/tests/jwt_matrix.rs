@@ -26,7 +26,13 @@ async fn stack_signing_key(stack: &StackInfo) -> (String, EncodingKey) {
         .send()
         .await
         .unwrap();
-    let secret: Value = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
+    let set: Value = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
+    let secret = set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["state"] == "current")
+        .unwrap();
     let der = STANDARD
         .decode(secret["private_key_pkcs8"].as_str().unwrap())
         .unwrap();

@@ -360,7 +360,9 @@ async fn unreachable_counters_close_login_and_open_the_user_budget_and_say_so() 
     );
     assert!(log.text().contains("fail closed"), "{}", log.text());
 
-    let me = Me::new(&environment(&stack, "me", &missing), &aws).unwrap();
+    let me = Me::new(&environment(&stack, "me", &missing), &aws)
+        .await
+        .unwrap();
     let response = finish(me.handle(me_request(&token)).await);
     assert_eq!(
         status_and_headers(&response),
@@ -534,6 +536,7 @@ async fn a_revoked_token_costs_the_users_live_sessions_nothing() {
         &environment(&stack, "me", &[("REQUESTS_PER_USER_PER_MINUTE", "5")]),
         &aws,
     )
+    .await
     .unwrap();
     let api = Api::new();
     let email = unique_email();

@@ -46,7 +46,7 @@ async fn routes(grace_seconds: u64) -> Arc<Routes> {
         refresh: Refresh::new(&Environment::from_pairs(refresh_env), &aws)
             .await
             .unwrap(),
-        me: Me::new(&env("me"), &aws).unwrap(),
+        me: Me::new(&env("me"), &aws).await.unwrap(),
     })
 }
 
@@ -357,23 +357,18 @@ async fn a_logout_all_that_fails_halfway_is_finished_by_its_retry() {
             .await
             .with_dynamodb(aws_sdk_dynamodb::Client::from_conf(config))
     };
-    let logout_all = |aws: &shared::aws::AwsClients| LogoutAll::new(&env, aws).unwrap();
-    let call = |route: LogoutAll, token: String| async move {
-        finish(
-            route
-                .handle(request("logout-all/bearer.json", None, Some(&token)))
-                .await,
-        )
-        .status()
-        .as_u16()
-    };
+    let breaking = LogoutAll::new(&env, &breaking).await.unwrap();
+    let working = LogoutAll::new(&env, &stack.aws_clients().await)
+        .await
+        .unwrap();
+    let logout_all = || request("logout-all/bearer.json", None, Some(&caller));
     assert_eq!(
-        call(logout_all(&breaking), caller.clone()).await,
+        finish(breaking.handle(logout_all()).await).status(),
         503,
         "the store broke halfway"
     );
     assert_eq!(
-        call(logout_all(&stack.aws_clients().await), caller.clone()).await,
+        finish(working.handle(logout_all()).await).status(),
         204,
         "the client's retry finishes the job"
     );

@@ -60,16 +60,24 @@ fn every_function_is_built_for_lambda_by_cargo_lambda() {
 }
 
 #[test]
-fn only_the_token_minting_functions_can_read_the_signing_key() {
+fn only_the_token_minting_functions_and_the_rotation_can_read_the_signing_key() {
     let template = template();
     for function in template.functions().unwrap() {
         let policies = function.policies.to_string();
         let reads_secret = policies.contains("secretsmanager:")
             || function.environment.contains_key("SIGNING_KEY_SECRET_ARN");
         let mints = ["login", "refresh"].contains(&function.binary.as_str());
+        let rotates = function.binary == "rotate-keys";
         assert_eq!(
-            reads_secret, mints,
-            "{}: only login and refresh may read the signing key",
+            reads_secret,
+            mints || rotates,
+            "{}: only login, refresh and the rotation may read the signing key",
+            function.logical_id
+        );
+        assert_eq!(
+            policies.contains("secretsmanager:PutSecretValue"),
+            rotates,
+            "{}: only the rotation may write it",
             function.logical_id
         );
     }

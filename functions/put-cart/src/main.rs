@@ -7,6 +7,6 @@ use shared::config::Environment;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
-    let route = PutCart::new(&Environment::from_process(), &AwsClients::from_env().await)?;
+    let route = PutCart::new(&Environment::from_process(), &AwsClients::from_env().await).await?;
     shared::http::serve(|request| route.handle(request)).await
 }

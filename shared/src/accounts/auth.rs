@@ -14,6 +14,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::{Body, Request, Response};
 
+use super::keystore::VerifyingKeys;
 use super::sessions::{SessionStore, TokenStanding};
 use super::tokens::{AccessClaims, AccessTokenVerifier, TokenError};
 use crate::http::Problem;
@@ -56,6 +57,7 @@ impl Caller {
 /// the per-user rate limit.
 pub struct Authenticator {
     verifier: AccessTokenVerifier,
+    keys: VerifyingKeys,
     sessions: SessionStore,
     limiter: RateLimiter,
     per_user: Policy,
@@ -98,12 +100,14 @@ impl Authenticator {
     /// An authenticator with this verifier, store and per-user limit.
     pub fn new(
         verifier: AccessTokenVerifier,
+        keys: VerifyingKeys,
         sessions: SessionStore,
         limiter: RateLimiter,
         per_user: Policy,
     ) -> Self {
         Self {
             verifier,
+            keys,
             sessions,
             limiter,
             per_user,
@@ -126,6 +130,28 @@ impl Authenticator {
         with_rate_limit(route(caller).await, quota)
     }
 
+    /// The claims of `token`, with the published keys held; on a kid they
+    /// do not know, once more with the keys fetched again (at most every few
+    /// seconds: a key newer than the copy held verifies, a forged kid costs
+    /// no more than that).
+    async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let keys = self.keys.current().await.map_err(|error| {
+            tracing::error!(%error, "the published keys could not be read");
+            TokenError::UnknownKey
+        })?;
+        match self.verifier.verify(&keys, token) {
+            Err(TokenError::UnknownKey) => match self.keys.refetch().await {
+                Ok(Some(fresh)) => self.verifier.verify(&fresh, token),
+                Ok(None) => Err(TokenError::UnknownKey),
+                Err(error) => {
+                    tracing::error!(%error, "the published keys could not be read again");
+                    Err(TokenError::UnknownKey)
+                }
+            },
+            outcome => outcome,
+        }
+    }
+
     /// The store it checks standing in.
     pub fn sessions(&self) -> &SessionStore {
         &self.sessions
@@ -134,12 +160,12 @@ impl Authenticator {
     /// The caller and its quota, or 401, 429 (503 if the store cannot answer).
     async fn authenticate(&self, request: &Request) -> Result<(Caller, Option<Quota>), Problem> {
         let now = Timestamp::now();
-        let claims = bearer_token(request)
-            .and_then(|token| self.verifier.verify(token))
-            .map_err(|reason| {
-                tracing::info!(%reason, "bearer token refused");
-                unauthorized()
-            })?;
+        let refused = |reason: TokenError| {
+            tracing::info!(%reason, "bearer token refused");
+            unauthorized()
+        };
+        let token = bearer_token(request).map_err(refused)?;
+        let claims = self.verify(token).await.map_err(refused)?;
         #[cfg(feature = "planted-tmp-session-cache")]
         if super::planted::remembered(&claims) {
             return Ok((Caller { claims }, None));

@@ -1,7 +1,7 @@
-//! The Ed25519 keys of access tokens. The private key (with its `kid`) is a
-//! JSON secret that only the token-minting functions can read; every other
-//! function gets the public JWK Set (current and previous `kid`) from its
-//! environment and verifies locally.
+//! The Ed25519 keys of access tokens: a private key (with its `kid`) that
+//! only the token-minting functions can read, and the public JWK Set that
+//! every other function verifies with, locally. Where they are kept and how
+//! they rotate: `keyset` and `keystore`.
 
 use std::collections::HashMap;
 
@@ -56,30 +56,42 @@ impl SigningKey {
     pub fn from_secret(text: &str) -> Result<Self, KeyError> {
         let secret: SigningKeySecret =
             serde_json::from_str(text).map_err(|_| KeyError::InvalidSigningKey)?;
+        Self::from_parts(&secret.kid, &secret.private_key_pkcs8)
+    }
+
+    /// The key `kid` from the standard base64 of its PKCS#8 DER document.
+    pub fn from_parts(kid: &str, private_key_pkcs8: &str) -> Result<Self, KeyError> {
         let der = STANDARD
-            .decode(secret.private_key_pkcs8.trim())
+            .decode(private_key_pkcs8.trim())
             .map_err(|_| KeyError::InvalidSigningKey)?;
         let pair = Ed25519KeyPair::from_pkcs8(&der).map_err(|_| KeyError::InvalidSigningKey)?;
-        if secret.kid.is_empty() {
+        if kid.is_empty() {
             return Err(KeyError::InvalidSigningKey);
         }
         Ok(Self {
             public_x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
-            kid: secret.kid,
+            kid: kid.to_string(),
             encoding: EncodingKey::from_ed_der(&der),
         })
     }
 
-    /// A new key pair: the secret's JSON and the key.
-    pub fn generate(kid: &str) -> Result<(String, Self), KeyError> {
+    /// A new key `kid`: the standard base64 of its PKCS#8 document, and the key.
+    pub fn generate_parts(kid: &str) -> Result<(String, Self), KeyError> {
         let document = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
             .map_err(|_| KeyError::InvalidSigningKey)?;
+        let pkcs8 = STANDARD.encode(document.as_ref());
+        let key = Self::from_parts(kid, &pkcs8)?;
+        Ok((pkcs8, key))
+    }
+
+    /// A new key pair: the secret's JSON and the key.
+    pub fn generate(kid: &str) -> Result<(String, Self), KeyError> {
+        let (pkcs8, key) = Self::generate_parts(kid)?;
         let secret = serde_json::to_string(&SigningKeySecret {
             kid: kid.to_string(),
-            private_key_pkcs8: STANDARD.encode(document.as_ref()),
+            private_key_pkcs8: pkcs8,
         })
         .map_err(|_| KeyError::InvalidSigningKey)?;
-        let key = Self::from_secret(&secret)?;
         Ok((secret, key))
     }
 
@@ -168,6 +180,14 @@ impl PublicKeys {
             keys,
             jwks: json!({ "keys": public }),
         })
+    }
+
+    /// No keys at all (nothing published yet): every token is refused.
+    pub fn empty() -> Self {
+        Self {
+            keys: HashMap::new(),
+            jwks: json!({ "keys": [] }),
+        }
     }
 
     /// The verifying key for `kid`, if it is one of ours.

@@ -7,9 +7,12 @@ pub mod auth;
 pub mod cookies;
 pub mod email;
 pub mod keys;
+pub mod keyset;
+pub mod keystore;
 pub mod password;
 #[cfg(feature = "planted-tmp-session-cache")]
 mod planted;
+pub mod rotation;
 pub mod routes;
 pub mod sessions;
 pub mod tokens;

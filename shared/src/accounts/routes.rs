@@ -11,7 +11,8 @@ use super::account_key::{AccountKeyError, AccountKeys};
 use super::auth::{Authenticator, DEFAULT_REQUESTS_PER_USER_PER_MINUTE, per_user_policy};
 use super::cookies::{self, AllowedOrigins, DeviceCookie};
 use super::email::Email;
-use super::keys::{KeyError, PublicKeys, SigningKey};
+use super::keys::KeyError;
+use super::keystore::{KeyStoreError, SigningKeys, VerifyingKeys};
 use super::password::{self, Password};
 use super::sessions::{SessionRecord, SessionStore};
 use super::tokens::{AccessTokenIssuer, AccessTokenVerifier, RefreshToken, TokenSettings};
@@ -36,6 +37,9 @@ pub enum StartupError {
     /// A key is unusable.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The signing keys could not be read.
+    #[error(transparent)]
+    Keys(#[from] KeyStoreError),
     /// The account key is unusable.
     #[error(transparent)]
     AccountKey(#[from] AccountKeyError),
@@ -76,20 +80,21 @@ fn token_settings(env: &Environment) -> Result<TokenSettings, ConfigError> {
     })
 }
 
-fn public_keys(env: &Environment) -> Result<PublicKeys, StartupError> {
-    Ok(PublicKeys::from_jwks(env.require("TOKEN_PUBLIC_JWKS")?)?)
-}
-
 /// The authenticator of every bearer route, with its per-user budget
-/// (`REQUESTS_PER_USER_PER_MINUTE`, default 300; set it per function).
-pub fn authenticator(env: &Environment, aws: &AwsClients) -> Result<Authenticator, StartupError> {
-    let verifier = AccessTokenVerifier::new(public_keys(env)?, &token_settings(env)?);
+/// (`REQUESTS_PER_USER_PER_MINUTE`, default 300: one count per user, which
+/// a function may refuse at another level). Reads the published keys.
+pub async fn authenticator(
+    env: &Environment,
+    aws: &AwsClients,
+) -> Result<Authenticator, StartupError> {
+    let verifier = AccessTokenVerifier::new(&token_settings(env)?);
     let per_user = per_user_policy(env.parse_or(
         "REQUESTS_PER_USER_PER_MINUTE",
         DEFAULT_REQUESTS_PER_USER_PER_MINUTE,
     )?);
     Ok(Authenticator::new(
         verifier,
+        VerifyingKeys::load(env, aws).await?,
         session_store(env, aws)?,
         rate_limiter(env, aws)?,
         per_user,
@@ -122,38 +127,42 @@ pub(crate) fn user_store(env: &Environment, aws: &AwsClients) -> Result<UserStor
     ))
 }
 
-/// The string value of secret `arn`.
-async fn secret_text(aws: &AwsClients, arn: &str) -> Result<String, StartupError> {
-    let secret = aws
-        .secrets()
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| {
-            StartupError::Secret(StoreError::sdk("SecretsManager.GetSecretValue", e).to_string())
-        })?;
-    secret
-        .secret_string()
-        .map(str::to_string)
-        .ok_or_else(|| StartupError::Secret("the secret has no string value".into()))
-}
-
 /// What the token-minting functions (login and refresh only) read from
-/// Secrets Manager at cold start, both secrets at once: the signing key and
-/// the account key.
+/// Secrets Manager at cold start, both secrets at once: the signing keys
+/// (kept for a bounded time, so a rotation reaches a warm function) and the
+/// account key.
 async fn minting_keys(
     env: &Environment,
     aws: &AwsClients,
-) -> Result<(AccessTokenIssuer, AccountKeys), StartupError> {
-    let (signing, account) = tokio::try_join!(
-        secret_text(aws, env.require("SIGNING_KEY_SECRET_ARN")?),
-        secret_text(aws, env.require("ACCOUNT_KEY_SECRET_ARN")?),
-    )?;
-    Ok((
-        AccessTokenIssuer::new(SigningKey::from_secret(&signing)?, token_settings(env)?),
-        AccountKeys::from_secret(&account)?,
-    ))
+) -> Result<(Minting, AccountKeys), StartupError> {
+    let arn = env.require("ACCOUNT_KEY_SECRET_ARN")?;
+    let (signing, account) = tokio::join!(SigningKeys::load(env, aws), async {
+        aws.secrets()
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| {
+                StartupError::Secret(
+                    StoreError::sdk("SecretsManager.GetSecretValue", e).to_string(),
+                )
+            })
+    });
+    let account = account?;
+    let text = account
+        .secret_string()
+        .ok_or_else(|| StartupError::Secret("the secret has no string value".into()))?;
+    let minting = Minting {
+        issuer: AccessTokenIssuer::new(token_settings(env)?),
+        keys: signing?,
+    };
+    Ok((minting, AccountKeys::from_secret(text)?))
+}
+
+/// Signs access tokens with the current signing key.
+struct Minting {
+    issuer: AccessTokenIssuer,
+    keys: SigningKeys,
 }
 
 fn user_agent(request: &Request) -> String {
@@ -306,14 +315,19 @@ struct TokenResponse {
 }
 
 /// Issues an access token and answers with both tokens, body and cookie.
-fn token_response(
-    issuer: &AccessTokenIssuer,
+async fn token_response(
+    minting: &Minting,
     session: &SessionRecord,
     refresh: &RefreshToken,
     now: Timestamp,
 ) -> Result<Response<Body>, Problem> {
-    let (access_token, claims) = issuer
-        .issue(&session.user_id, &session.session_id, now)
+    let key = minting.keys.current().await.map_err(|error| {
+        tracing::error!(%error, "the signing key could not be read");
+        Problem::service_unavailable(1)
+    })?;
+    let (access_token, claims) = minting
+        .issuer
+        .issue(&key, &session.user_id, &session.session_id, now)
         .map_err(|error| {
             tracing::error!(%error, "signing an access token failed");
             Problem::internal()
@@ -336,7 +350,7 @@ fn token_response(
 pub struct Login {
     users: UserStore,
     sessions: SessionStore,
-    issuer: AccessTokenIssuer,
+    minting: Minting,
     keys: AccountKeys,
     settings: SessionSettings,
     limiter: RateLimiter,
@@ -403,11 +417,11 @@ fn invalid_credentials() -> Problem {
 impl Login {
     /// Built from the tables, token settings and the two secrets.
     pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        let (issuer, keys) = minting_keys(env, aws).await?;
+        let (minting, keys) = minting_keys(env, aws).await?;
         Ok(Self {
             users: user_store(env, aws)?,
             sessions: session_store(env, aws)?,
-            issuer,
+            minting,
             keys,
             settings: SessionSettings::from_env(env)?,
             limiter: rate_limiter(env, aws)?,
@@ -536,7 +550,7 @@ impl Login {
         self.sessions.create(&session).await?;
         tracing::info!(user_id = %session.user_id, session_id = %session.session_id, "session opened");
         let refresh = current_refresh_token(&self.keys, &session);
-        let mut response = token_response(&self.issuer, &session, &refresh, now)?;
+        let mut response = token_response(&self.minting, &session, &refresh, now).await?;
         // A device that logs in becomes (or stays) a known device of the account.
         device
             .unwrap_or_else(|| DeviceCookie::issue(&self.keys, email.as_str()))
@@ -559,7 +573,7 @@ fn current_refresh_token(keys: &AccountKeys, session: &SessionRecord) -> Refresh
 /// `POST /auth/refresh`.
 pub struct Refresh {
     sessions: SessionStore,
-    issuer: AccessTokenIssuer,
+    minting: Minting,
     keys: AccountKeys,
     settings: SessionSettings,
     origins: AllowedOrigins,
@@ -594,10 +608,10 @@ impl Refresh {
     /// Built from the sessions table, token settings, the two secrets and
     /// `ALLOWED_ORIGINS`.
     pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        let (issuer, keys) = minting_keys(env, aws).await?;
+        let (minting, keys) = minting_keys(env, aws).await?;
         Ok(Self {
             sessions: session_store(env, aws)?,
-            issuer,
+            minting,
             keys,
             settings: SessionSettings::from_env(env)?,
             origins: AllowedOrigins::from_env(env)?,
@@ -662,7 +676,7 @@ impl Refresh {
             return Err(invalid_refresh_token());
         };
         let next = current_refresh_token(&self.keys, &session);
-        token_response(&self.issuer, &session, &next, now)
+        token_response(&self.minting, &session, &next, now).await
     }
 
     fn within_grace(&self, session: &SessionRecord, now: Timestamp) -> bool {
@@ -681,9 +695,9 @@ pub struct Logout {
 
 impl Logout {
     /// Built from the tables and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
         })
     }
 
@@ -711,9 +725,9 @@ pub struct LogoutAll {
 
 impl LogoutAll {
     /// Built from the tables and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
         })
     }
 
@@ -774,9 +788,9 @@ pub struct ListSessions {
 
 impl ListSessions {
     /// Built from the tables and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
         })
     }
 
@@ -813,9 +827,9 @@ pub struct DeleteSession {
 
 impl DeleteSession {
     /// Built from the tables and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
         })
     }
 
@@ -849,9 +863,9 @@ pub struct Me {
 
 impl Me {
     /// Built from the tables and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
             users: user_store(env, aws)?,
         })
     }
@@ -873,20 +887,24 @@ impl Me {
 
 /// `GET /.well-known/jwks.json`.
 pub struct Jwks {
-    keys: PublicKeys,
+    keys: VerifyingKeys,
 }
 
 impl Jwks {
-    /// Built from `TOKEN_PUBLIC_JWKS`.
-    pub fn new(env: &Environment) -> Result<Self, StartupError> {
+    /// Built from `TOKEN_KEYS_TABLE`: the published keys.
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            keys: public_keys(env)?,
+            keys: VerifyingKeys::load(env, aws).await?,
         })
     }
 
-    /// The public keys, cacheable for five minutes.
+    /// The published keys (previous, current and next), cacheable for five minutes.
     pub async fn handle(&self, _request: Request) -> Result<Response<Body>, Problem> {
-        let mut response = json(StatusCode::OK, self.keys.jwks())?;
+        let keys = self.keys.current().await.map_err(|error| {
+            tracing::error!(%error, "the published keys could not be read");
+            Problem::service_unavailable(1)
+        })?;
+        let mut response = json(StatusCode::OK, keys.jwks())?;
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{
     Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
 };
 
+use super::keystore::withdrawn_kid_id;
 use super::tokens::AccessClaims;
 use crate::aws::{Item, StoreError, conditional, n, number, s, text, timestamp as time};
 use crate::time::Timestamp;
@@ -324,8 +325,21 @@ impl SessionStore {
         Ok(())
     }
 
+    /// Refuses every token signed by `kid` until `until` (a withdrawn key).
+    pub async fn deny_key(&self, kid: &str, until: Timestamp) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.revoked_table)
+            .item("token_id", s(&withdrawn_kid_id(kid)))
+            .item("expires_at", n(until.0))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("DynamoDB.PutItem", e))?;
+        Ok(())
+    }
+
     /// The per-request check, in one round trip: the token's session exists
-    /// and is live, and its `jti` is not on the deny-list.
+    /// and is live, and neither its `jti` nor its key is on the deny-list.
     pub async fn standing(
         &self,
         claims: &AccessClaims,
@@ -341,6 +355,11 @@ impl SessionStore {
             .keys(HashMap::from([(
                 "token_id".to_string(),
                 s(&token_id(claims)),
+            )]))
+            // Every token of a withdrawn key is refused, in the same read.
+            .keys(HashMap::from([(
+                "token_id".to_string(),
+                s(&withdrawn_kid_id(&claims.kid)),
             )]))
             .projection_expression("expires_at")
             .consistent_read(true)
@@ -377,9 +396,9 @@ impl SessionStore {
         let denied = responses
             .remove(&self.revoked_table)
             .unwrap_or_default()
-            .first()
+            .iter()
             // A deny-list entry whose TTL passed belongs to a token that has expired anyway.
-            .is_some_and(|item| time(item, "expires_at").is_none_or(|t| !t.has_passed(now)));
+            .any(|item| time(item, "expires_at").is_none_or(|t| !t.has_passed(now)));
         Ok(if session_live && !denied {
             TokenStanding::Valid
         } else {

@@ -42,6 +42,9 @@ pub struct AccessClaims {
     pub nbf: u64,
     /// Expires at.
     pub exp: u64,
+    /// The `kid` of the key that signed it (from the header; not a claim).
+    #[serde(skip)]
+    pub kid: String,
 }
 
 /// Who issues tokens for whom, and for how long.
@@ -64,9 +67,13 @@ pub enum TokenError {
     /// Not a JWT of ours at all.
     #[error("malformed token")]
     Malformed,
-    /// A header that is not ours: algorithm, type, key id or header-borne key.
+    /// A header that is not ours: algorithm, type or header-borne key.
     #[error("token header refused: {0}")]
     Header(&'static str),
+    /// Signed by a key the verifier does not hold (perhaps one newer than
+    /// its copy of the published set, perhaps none of ours).
+    #[error("token signed by an unknown key")]
+    UnknownKey,
     /// Signature, expiry, issuer, audience or claim types failed.
     #[error("token rejected: {0}")]
     Rejected(String),
@@ -75,16 +82,15 @@ pub enum TokenError {
     Revoked,
 }
 
-/// Signs access tokens (login and refresh only).
+/// Signs access tokens (login and refresh only), with the key it is given.
 pub struct AccessTokenIssuer {
-    key: SigningKey,
     settings: TokenSettings,
 }
 
 impl AccessTokenIssuer {
-    /// An issuer with this key and these settings.
-    pub fn new(key: SigningKey, settings: TokenSettings) -> Self {
-        Self { key, settings }
+    /// An issuer with these settings.
+    pub fn new(settings: TokenSettings) -> Self {
+        Self { settings }
     }
 
     /// The settings tokens are issued with.
@@ -92,9 +98,10 @@ impl AccessTokenIssuer {
         &self.settings
     }
 
-    /// A signed token for `user_id` in `session_id`, issued at `now`.
+    /// A token for `user_id` in `session_id`, issued at `now`, signed by `key`.
     pub fn issue(
         &self,
+        key: &SigningKey,
         user_id: &str,
         session_id: &str,
         now: Timestamp,
@@ -108,25 +115,25 @@ impl AccessTokenIssuer {
             iat: now.0,
             nbf: now.0,
             exp: now.plus(self.settings.access_ttl_seconds).0,
+            kid: key.kid().to_string(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(ACCESS_TOKEN_TYPE.into());
-        header.kid = Some(self.key.kid().to_string());
-        let token = jsonwebtoken::encode(&header, &claims, self.key.encoding_key())
+        header.kid = Some(key.kid().to_string());
+        let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())
             .map_err(|e| TokenError::Rejected(e.to_string()))?;
         Ok((token, claims))
     }
 }
 
-/// Verifies access tokens with the public keys only.
+/// Verifies access tokens with the public keys it is given.
 pub struct AccessTokenVerifier {
-    keys: PublicKeys,
     validation: Validation,
 }
 
 impl AccessTokenVerifier {
     /// A verifier for tokens from `settings.issuer` to `settings.audience`.
-    pub fn new(keys: PublicKeys, settings: &TokenSettings) -> Self {
+    pub fn new(settings: &TokenSettings) -> Self {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.algorithms = vec![Algorithm::EdDSA];
         validation.leeway = LEEWAY_SECONDS;
@@ -135,17 +142,12 @@ impl AccessTokenVerifier {
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        Self { keys, validation }
+        Self { validation }
     }
 
-    /// The public keys (served at `/.well-known/jwks.json`).
-    pub fn keys(&self) -> &PublicKeys {
-        &self.keys
-    }
-
-    /// The claims of `token` if it is a valid, current access token of ours.
-    /// (Revocation is checked against the store separately.)
-    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    /// The claims of `token` if it is a valid, current access token signed
+    /// by one of `keys`. (Revocation is checked against the store separately.)
+    pub fn verify(&self, keys: &PublicKeys, token: &str) -> Result<AccessClaims, TokenError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -170,14 +172,11 @@ impl AccessTokenVerifier {
         if header.cty.is_some() {
             return Err(TokenError::Header("nested tokens are not accepted"));
         }
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| self.keys.get(kid))
-            .ok_or(TokenError::Header("unknown kid"))?;
+        let kid = header.kid.ok_or(TokenError::Header("no kid"))?;
+        let key = keys.get(&kid).ok_or(TokenError::UnknownKey)?;
         let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
             .map_err(|e| TokenError::Rejected(format!("{:?}", e.kind())))?;
-        let claims = data.claims;
+        let claims = AccessClaims { kid, ..data.claims };
         if !is_id(&claims.sub) || !is_id(&claims.sid) || !is_id(&claims.jti) {
             return Err(TokenError::Rejected("claims are not ids".into()));
         }
@@ -315,31 +314,67 @@ mod tests {
         }
     }
 
-    fn pair() -> (AccessTokenIssuer, AccessTokenVerifier) {
+    struct Pair {
+        key: SigningKey,
+        keys: PublicKeys,
+        issuer: AccessTokenIssuer,
+        verifier: AccessTokenVerifier,
+    }
+
+    fn pair() -> Pair {
         let (_, key) = SigningKey::generate("k1").unwrap();
         let jwks = serde_json::json!({"keys": [key.public_jwk()]}).to_string();
-        let verifier = AccessTokenVerifier::new(PublicKeys::from_jwks(&jwks).unwrap(), &settings());
-        (AccessTokenIssuer::new(key, settings()), verifier)
+        Pair {
+            key,
+            keys: PublicKeys::from_jwks(&jwks).unwrap(),
+            issuer: AccessTokenIssuer::new(settings()),
+            verifier: AccessTokenVerifier::new(&settings()),
+        }
     }
 
     #[test]
     fn an_issued_token_verifies() {
-        let (issuer, verifier) = pair();
+        let p = pair();
         let (user, session) = (new_id(), new_id());
-        let (token, claims) = issuer.issue(&user, &session, Timestamp::now()).unwrap();
-        let verified = verifier.verify(&token).unwrap();
+        let (token, claims) = p
+            .issuer
+            .issue(&p.key, &user, &session, Timestamp::now())
+            .unwrap();
+        let verified = p.verifier.verify(&p.keys, &token).unwrap();
         assert_eq!(verified, claims);
         assert_eq!(verified.sid, session);
+        assert_eq!(verified.kid, "k1");
         assert_eq!(verified.exp - verified.iat, 900);
     }
 
     #[test]
+    fn a_token_of_a_key_not_held_is_unknown_not_forged() {
+        let p = pair();
+        let (_, other) = SigningKey::generate("k2").unwrap();
+        let (token, _) = p
+            .issuer
+            .issue(&other, &new_id(), &new_id(), Timestamp::now())
+            .unwrap();
+        assert_eq!(
+            p.verifier.verify(&p.keys, &token),
+            Err(TokenError::UnknownKey)
+        );
+        assert_eq!(
+            p.verifier.verify(&PublicKeys::empty(), &token),
+            Err(TokenError::UnknownKey)
+        );
+    }
+
+    #[test]
     fn an_expired_token_is_refused() {
-        let (issuer, verifier) = pair();
+        let p = pair();
         let long_ago = Timestamp(Timestamp::now().0 - 901 - LEEWAY_SECONDS);
-        let (token, _) = issuer.issue(&new_id(), &new_id(), long_ago).unwrap();
+        let (token, _) = p
+            .issuer
+            .issue(&p.key, &new_id(), &new_id(), long_ago)
+            .unwrap();
         assert!(matches!(
-            verifier.verify(&token),
+            p.verifier.verify(&p.keys, &token),
             Err(TokenError::Rejected(_))
         ));
     }

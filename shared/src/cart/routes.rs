@@ -146,9 +146,9 @@ pub struct GetCart {
 
 impl GetCart {
     /// Built from the tables and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
             carts: cart_store(env, aws)?,
         })
     }
@@ -205,9 +205,9 @@ fn precondition_required(detail: &str) -> Problem {
 
 impl PutCart {
     /// Built from the tables and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
             carts: cart_store(env, aws)?,
         })
     }

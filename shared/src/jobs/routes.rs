@@ -123,9 +123,9 @@ fn unknown_type() -> Problem {
 
 impl CreateJob {
     /// Built from the jobs and idempotency tables, the jobs queue and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
             idempotency: Idempotency::from_env(env, aws, "POST /jobs")?,
             jobs: job_store(env, aws)?,
             queue: job_queue(env, aws)?,
@@ -205,9 +205,9 @@ pub struct GetJob {
 
 impl GetJob {
     /// Built from the jobs table, the exports bucket and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
             jobs: job_store(env, aws)?,
             presigner: Presigner::from_env(env, aws, "EXPORTS_BUCKET")?,
         })
@@ -262,9 +262,9 @@ pub struct ListJobs {
 
 impl ListJobs {
     /// Built from the jobs table and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
             jobs: job_store(env, aws)?,
         })
     }

@@ -119,9 +119,9 @@ fn invalid(code: &'static str, title: &'static str, field: &str, reason: String)
 
 impl CreateUpload {
     /// Built from the table, the bucket, the upload policy and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
             uploads: upload_store(env, aws)?,
             presigner: presigner(env, aws)?,
             policy: UploadPolicy::from_env(env)?,
@@ -220,9 +220,9 @@ pub struct GetUpload {
 
 impl GetUpload {
     /// Built from the table, the bucket and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
             uploads: upload_store(env, aws)?,
             presigner: presigner(env, aws)?,
         })
@@ -270,9 +270,9 @@ pub struct ListUploads {
 
 impl ListUploads {
     /// Built from the table and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
             uploads: upload_store(env, aws)?,
         })
     }
@@ -312,9 +312,9 @@ pub struct DeleteUpload {
 
 impl DeleteUpload {
     /// Built from the table, the bucket and the public keys.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws)?,
+            auth: authenticator(env, aws).await?,
             uploads: upload_store(env, aws)?,
             objects: upload_objects(env, aws)?,
         })

@@ -1,6 +1,7 @@
 // GET /me in Node.js, for the cold-start comparison of `cargo xtask bench`.
 // The same init as the Rust function (a DynamoDB client of the AWS SDK, the
-// public signing keys, the configuration from the environment) and the same
+// published public keys read from DynamoDB, the configuration from the
+// environment) and the same
 // first request (verify the bearer token, read the user), behind a minimal
 // Lambda runtime loop of its own. With SIGNING_KEY_SECRET_ARN set, its init
 // also reads the signing key from Secrets Manager and imports it, as login's
@@ -20,8 +21,16 @@ const verifyOptions = {
   algorithms: ["EdDSA"],
   typ: "at+jwt",
 };
-const keys = createLocalJWKSet(JSON.parse(process.env.TOKEN_PUBLIC_JWKS));
 const dynamodb = new DynamoDBClient({});
+const { Item: published } = await dynamodb.send(
+  new GetItemCommand({
+    TableName: process.env.TOKEN_KEYS_TABLE,
+    Key: { key_set: { S: "access-token-keys" } },
+    ConsistentRead: true,
+  }),
+);
+const jwks = JSON.parse(published.jwks.S);
+const keys = createLocalJWKSet(jwks);
 const signingKey = process.env.SIGNING_KEY_SECRET_ARN
   ? await readSigningKey(process.env.SIGNING_KEY_SECRET_ARN)
   : undefined;
@@ -29,13 +38,15 @@ const signingKey = process.env.SIGNING_KEY_SECRET_ARN
 async function readSigningKey(arn) {
   const secrets = new SecretsManagerClient({});
   const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
-  const { kid, private_key_pkcs8: pkcs8 } = JSON.parse(SecretString);
+  const { kid, private_key_pkcs8: pkcs8 } = JSON.parse(SecretString).keys.find(
+    (key) => key.state === "current",
+  );
   // The secret is the PKCS#8 v2 document aws-lc writes, which Node's
   // OpenSSL does not parse: take the Ed25519 seed from it (bytes 16 to 48,
   // after the OCTET STRING header 04 20) and import it as a JWK.
   const der = Buffer.from(pkcs8, "base64");
   if (der[14] !== 0x04 || der[15] !== 0x20) throw new Error("not an Ed25519 PKCS#8 key");
-  const { x } = JSON.parse(process.env.TOKEN_PUBLIC_JWKS).keys.find((key) => key.kid === kid);
+  const { x } = jwks.keys.find((key) => key.kid === kid);
   const d = der.subarray(16, 48).toString("base64url");
   return { kid, key: await importJWK({ kty: "OKP", crv: "Ed25519", d, x }, "EdDSA") };
 }

@@ -1,7 +1,7 @@
 """GET /me in Python, for the cold-start comparison of `cargo xtask bench`.
 
-The same init as the Rust function (a boto3 DynamoDB client, the public
-signing keys, the configuration from the environment) and the same first
+The same init as the Rust function (a boto3 DynamoDB client, the published
+public keys read from DynamoDB, the configuration from the environment) and the same first
 request (verify the bearer token, read the user), behind a minimal Lambda
 runtime loop of its own. With SIGNING_KEY_SECRET_ARN set, its init also
 reads the signing key from Secrets Manager and loads it, as login's and
@@ -22,16 +22,25 @@ HOST, PORT = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
 USERS_TABLE = os.environ["USERS_TABLE"]
 ISSUER = os.environ["TOKEN_ISSUER"]
 AUDIENCE = os.environ["TOKEN_AUDIENCE"]
+DYNAMODB = boto3.client("dynamodb")
+PUBLISHED = DYNAMODB.get_item(
+    TableName=os.environ["TOKEN_KEYS_TABLE"],
+    Key={"key_set": {"S": "access-token-keys"}},
+    ConsistentRead=True,
+)["Item"]
 KEYS = {
     key["kid"]: jwt.PyJWK(key)
-    for key in json.loads(os.environ["TOKEN_PUBLIC_JWKS"])["keys"]
+    for key in json.loads(PUBLISHED["jwks"]["S"])["keys"]
 }
-DYNAMODB = boto3.client("dynamodb")
 
 
 def read_signing_key(arn):
     secret = boto3.client("secretsmanager").get_secret_value(SecretId=arn)
-    fields = json.loads(secret["SecretString"])
+    fields = next(
+        key
+        for key in json.loads(secret["SecretString"])["keys"]
+        if key["state"] == "current"
+    )
     der = base64.b64decode(fields["private_key_pkcs8"])
     # The PKCS#8 v2 document aws-lc writes: the seed follows the OCTET
     # STRING header 04 20 at byte 14 (as in the Node.js comparison).

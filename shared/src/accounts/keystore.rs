@@ -1,0 +1,205 @@
+//! Where the signing keys live, and how each function holds them.
+//!
+//! - The private set ([`KeySet`]) is the signing-key secret in Secrets
+//!   Manager: only login, refresh and the rotation read it, only the
+//!   rotation writes it.
+//! - Its public half is published in DynamoDB (`TOKEN_KEYS_TABLE`, one item),
+//!   which every verifying function already reaches: no other client to link,
+//!   and DynamoDB's throughput, not SSM's 40 reads a second shared by every
+//!   cold start of the account.
+//! - A withdrawn key is also put on the deny-list (`kid#<kid>` in the revoked
+//!   tokens table), which the per-request standing check reads in its one
+//!   round trip: its tokens are refused at once, however long a verifier
+//!   still holds the key.
+//!
+//! Verifiers keep the published set for `TOKEN_KEYS_MAX_AGE_SECONDS` (default
+//! 300) and refetch on an unknown `kid` at most every 10 seconds; signers keep
+//! the secret for `SIGNING_KEY_MAX_AGE_SECONDS` (default 60).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::keys::{KeyError, PublicKeys, SigningKey};
+use super::keyset::KeySet;
+use crate::aws::{AwsClients, StoreError, consistent_get, n, s, text};
+use crate::config::{ConfigError, Environment};
+use crate::maxage::MaxAge;
+use crate::time::Timestamp;
+
+/// The one item of the published keys table.
+const KEY_SET_ITEM: &str = "access-token-keys";
+/// Shortest wait between two refetches forced by unknown kids.
+const MIN_REFETCH: Duration = Duration::from_secs(10);
+
+/// Why the keys could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyStoreError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// What the store holds is not a usable key set.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A variable is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// The private key set in Secrets Manager.
+#[derive(Debug, Clone)]
+pub struct SigningKeySecret {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SigningKeySecret {
+    /// The secret `SIGNING_KEY_SECRET_ARN`.
+    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, ConfigError> {
+        Ok(Self {
+            client: aws.secrets().clone(),
+            secret_id: env.require("SIGNING_KEY_SECRET_ARN")?.to_string(),
+        })
+    }
+
+    /// The key set as stored now.
+    pub async fn load(&self) -> Result<KeySet, KeyStoreError> {
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("SecretsManager.GetSecretValue", e))?;
+        let text = output.secret_string().ok_or_else(|| {
+            StoreError::corrupt("SecretsManager.GetSecretValue", "the secret has no string")
+        })?;
+        Ok(KeySet::from_secret(text)?)
+    }
+
+    /// Stores `set` as the secret's new value.
+    pub async fn store(&self, set: &KeySet) -> Result<(), StoreError> {
+        self.client
+            .put_secret_value()
+            .secret_id(&self.secret_id)
+            .secret_string(set.to_secret())
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("SecretsManager.PutSecretValue", e))?;
+        Ok(())
+    }
+}
+
+/// The published public keys in DynamoDB, and the deny-list of withdrawn kids.
+#[derive(Debug, Clone)]
+pub struct PublishedKeys {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// The deny-list key of every token signed by `kid`.
+pub fn withdrawn_kid_id(kid: &str) -> String {
+    format!("kid#{kid}")
+}
+
+impl PublishedKeys {
+    /// The table `TOKEN_KEYS_TABLE`.
+    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, ConfigError> {
+        Ok(Self {
+            client: aws.dynamodb().clone(),
+            table: env.require("TOKEN_KEYS_TABLE")?.to_string(),
+        })
+    }
+
+    fn key() -> crate::aws::Item {
+        [("key_set".to_string(), s(KEY_SET_ITEM))].into()
+    }
+
+    /// The published JWK Set as stored (`None` before the first publication).
+    pub async fn jwks(&self) -> Result<Option<String>, StoreError> {
+        let item = consistent_get(&self.client, &self.table, Self::key()).await?;
+        Ok(item.and_then(|item| text(&item, "jwks")))
+    }
+
+    /// The published keys (none before the first publication).
+    pub async fn load(&self) -> Result<PublicKeys, KeyStoreError> {
+        match self.jwks().await? {
+            Some(jwks) => Ok(PublicKeys::from_jwks(&jwks)?),
+            None => Ok(PublicKeys::empty()),
+        }
+    }
+
+    /// Publishes `jwks` as the set every verifier reads.
+    pub async fn publish(&self, jwks: &Value, now: Timestamp) -> Result<(), StoreError> {
+        let mut item = Self::key();
+        item.insert("jwks".into(), s(&jwks.to_string()));
+        item.insert("published_at".into(), n(now.0));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("DynamoDB.PutItem", e))?;
+        Ok(())
+    }
+}
+
+/// What a verifying function holds: the published keys, for a bounded time.
+#[derive(Debug)]
+pub struct VerifyingKeys {
+    published: PublishedKeys,
+    cache: MaxAge<PublicKeys>,
+}
+
+impl VerifyingKeys {
+    /// Loads the published keys (at cold start, at full CPU).
+    pub async fn load(env: &Environment, aws: &AwsClients) -> Result<Self, KeyStoreError> {
+        let published = PublishedKeys::new(env, aws)?;
+        let max_age = env.parse_or("TOKEN_KEYS_MAX_AGE_SECONDS", 300)?;
+        let keys = published.load().await?;
+        Ok(Self {
+            published,
+            cache: MaxAge::holding(keys, Duration::from_secs(max_age), MIN_REFETCH),
+        })
+    }
+
+    /// The keys, reloaded if older than their maximum age.
+    pub async fn current(&self) -> Result<Arc<PublicKeys>, KeyStoreError> {
+        self.cache.get(|| self.published.load()).await
+    }
+
+    /// Reloads now for a kid the keys held do not know; `None` when a reload
+    /// was forced too recently.
+    pub async fn refetch(&self) -> Result<Option<Arc<PublicKeys>>, KeyStoreError> {
+        self.cache.refresh(|| self.published.load()).await
+    }
+}
+
+/// What a signing function holds: the current signing key, for a bounded time.
+#[derive(Debug)]
+pub struct SigningKeys {
+    secret: SigningKeySecret,
+    cache: MaxAge<SigningKey>,
+}
+
+impl SigningKeys {
+    /// Loads the signing key (at cold start).
+    pub async fn load(env: &Environment, aws: &AwsClients) -> Result<Self, KeyStoreError> {
+        let secret = SigningKeySecret::new(env, aws)?;
+        let max_age = env.parse_or("SIGNING_KEY_MAX_AGE_SECONDS", 60)?;
+        let key = secret.load().await?.signing_key()?;
+        Ok(Self {
+            secret,
+            cache: MaxAge::holding(key, Duration::from_secs(max_age), MIN_REFETCH),
+        })
+    }
+
+    /// The key to sign with now.
+    pub async fn current(&self) -> Result<Arc<SigningKey>, KeyStoreError> {
+        self.cache
+            .get(|| async { Ok::<_, KeyStoreError>(self.secret.load().await?.signing_key()?) })
+            .await
+    }
+}

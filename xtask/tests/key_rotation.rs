@@ -1,0 +1,302 @@
+//! The signing keys rotate without downtime: two rotations while tokens are
+//! minted and verified on two instances refuse no valid token, a token of a
+//! retired key is refused, and a withdrawn key is refused at once.
+//!
+//! Each test has a key set of its own (a secret in moto, a published keys
+//! table in DynamoDB Local) and short delays, so the stack's keys stay as
+//! they are; the rotation runs in-process, as `rotate-keys` would.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use shared::accounts::keyset::KeySet;
+use shared::accounts::keystore::PublishedKeys;
+use shared::accounts::rotation::RotateKeys;
+use shared::accounts::tokens::{AccessTokenIssuer, TokenSettings};
+use shared::aws::AwsClients;
+use shared::config::Environment;
+use shared::time::Timestamp;
+use support::{Api, PASSWORD};
+use xtask::stack::{Instance, StackInfo};
+
+/// A key set of the test's own, and the variables that point functions at it.
+struct PrivateKeys {
+    overrides: Vec<(String, String)>,
+    first: KeySet,
+}
+
+impl PrivateKeys {
+    async fn create(aws: &AwsClients, name: &str) -> Self {
+        let suffix = shared::ids::new_id()
+            .to_lowercase()
+            .replace(['-', '_'], "x");
+        let table = format!("{name}-keys-{suffix}");
+        aws.dynamodb()
+            .create_table()
+            .table_name(&table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("key_set")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("key_set")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let now = Timestamp::now();
+        let mut first = KeySet::first(now).unwrap();
+        let env = Environment::from_pairs([("TOKEN_KEYS_TABLE", table.clone())]);
+        PublishedKeys::new(&env, aws)
+            .unwrap()
+            .publish(&first.public_jwks().unwrap(), now)
+            .await
+            .unwrap();
+        first.mark_published(now);
+        let arn = aws
+            .secrets()
+            .create_secret()
+            .name(format!("{name}-signing-keys-{suffix}"))
+            .secret_string(first.to_secret())
+            .send()
+            .await
+            .unwrap()
+            .arn
+            .unwrap();
+        let overrides = [
+            ("SIGNING_KEY_SECRET_ARN", arn.as_str()),
+            ("TOKEN_KEYS_TABLE", table.as_str()),
+            ("TOKEN_KEYS_MAX_AGE_SECONDS", "1"),
+            ("SIGNING_KEY_MAX_AGE_SECONDS", "1"),
+            ("ACCESS_TOKEN_TTL_SECONDS", "5"),
+            // The traffic is one user's, far past a real user's budget.
+            ("REQUESTS_PER_USER_PER_MINUTE", "1000000"),
+        ];
+        Self {
+            overrides: overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            first,
+        }
+    }
+
+    fn overrides(&self) -> Vec<(&str, &str)> {
+        self.overrides
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    /// The rotation over these keys: a key every tick that has no next
+    /// one, signing two seconds after it is published.
+    fn rotation(&self, stack: &StackInfo, aws: &AwsClients) -> RotateKeys {
+        let mut env = stack.environment_of("rotate-keys");
+        env.extend(self.overrides.iter().cloned());
+        env.insert("KEY_PROPAGATION_SECONDS".into(), "2".into());
+        env.insert("KEY_ROTATION_DAYS".into(), "0".into());
+        RotateKeys::new(&Environment::from_pairs(env), aws).unwrap()
+    }
+}
+
+/// The `kid` a token was signed with.
+fn kid(token: &str) -> String {
+    let header = token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_string()
+}
+
+/// A claim of a token, read without checking it.
+fn claim(token: &str, name: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims[name].as_str().unwrap().to_string()
+}
+
+fn login(api: &Api, email: &str) -> Value {
+    api.login(email, PASSWORD)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rotations_under_traffic_refuse_no_valid_token_and_retired_keys_are_refused() {
+    let stack = StackInfo::from_env().unwrap();
+    let aws = stack.aws_clients().await;
+    let keys = PrivateKeys::create(&aws, "rotation").await;
+    let instances = [
+        Instance::start(&stack, "rotation-a", &keys.overrides()).unwrap(),
+        Instance::start(&stack, "rotation-b", &keys.overrides()).unwrap(),
+    ];
+    let rotation = keys.rotation(&stack, &aws);
+    let (a, b) = (
+        Api::at(&instances[0].api_url),
+        Api::at(&instances[1].api_url),
+    );
+    let (email, token) = a.new_user();
+    let first_kid = kid(&token);
+    // A token of the first key that outlives its key (signed here, an hour
+    // long), for the user's live session: refused once the key is retired.
+    let env = stack.template_environment("login");
+    let settings = TokenSettings {
+        issuer: env.require("TOKEN_ISSUER").unwrap().to_string(),
+        audience: env.require("TOKEN_AUDIENCE").unwrap().to_string(),
+        access_ttl_seconds: 3600,
+    };
+    let (long_lived, _) = AccessTokenIssuer::new(settings)
+        .issue(
+            &keys.first.signing_key().unwrap(),
+            &claim(&token, "sub"),
+            &claim(&token, "sid"),
+            Timestamp::now(),
+        )
+        .unwrap();
+    assert_eq!(b.get("/me", Some(&long_lived)).0, 200);
+
+    // Mint on one instance, verify on both, refresh on the other, nonstop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let stop = Arc::clone(&stop);
+        let (a, b) = (instances[0].api_url.clone(), instances[1].api_url.clone());
+        std::thread::spawn(move || {
+            let (a, b) = (Api::at(&a), Api::at(&b));
+            let mut refused = Vec::new();
+            let mut kids = BTreeSet::new();
+            let mut rounds = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let tokens = login(&a, &email);
+                let access = tokens["access_token"].as_str().unwrap().to_string();
+                kids.insert(kid(&access));
+                for (step, api) in [("me on b", &b), ("me on a", &a)] {
+                    let (status, body) = api.get("/me", Some(&access));
+                    if status != 200 {
+                        refused.push(format!("{step} ({}): {status} {body}", kid(&access)));
+                    }
+                }
+                let (status, body) = b.post(
+                    "/auth/refresh",
+                    None,
+                    &json!({"refresh_token": tokens["refresh_token"]}),
+                );
+                if status == 200 {
+                    let access = body["access_token"].as_str().unwrap();
+                    kids.insert(kid(access));
+                    let (status, body) = a.get("/me", Some(access));
+                    if status != 200 {
+                        refused.push(format!("refreshed me on a: {status} {body}"));
+                    }
+                } else {
+                    refused.push(format!("refresh on b: {status} {body}"));
+                }
+                rounds += 1;
+            }
+            (refused, kids, rounds)
+        })
+    };
+
+    let started = Instant::now();
+    let mut promoted = Vec::new();
+    let mut retired = Vec::new();
+    while (promoted.len() < 2 || !retired.contains(&first_kid))
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        let changes = rotation.tick(Timestamp::now()).await.unwrap();
+        promoted.extend(changes.promoted);
+        retired.extend(changes.retired);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Let the traffic meet the last key for a while too.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::SeqCst);
+    let (refused, kids, rounds) = traffic.join().unwrap();
+
+    assert!(promoted.len() >= 2, "two rotations: {promoted:?}");
+    assert!(
+        retired.contains(&first_kid),
+        "the first key retired: {retired:?}"
+    );
+    assert!(refused.is_empty(), "valid tokens refused: {refused:#?}");
+    assert!(
+        kids.len() >= 3,
+        "tokens of three keys were minted and verified in {rounds} rounds: {kids:?}"
+    );
+    // The verifiers keep the published set for a second at most.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for api in [&a, &b] {
+        assert_eq!(
+            api.get("/me", Some(&long_lived)).0,
+            401,
+            "a token of a retired key is refused"
+        );
+    }
+    let (_, jwks) = a.get("/.well-known/jwks.json", None);
+    let published: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap())
+        .collect();
+    assert!(!published.contains(&first_kid.as_str()), "{published:?}");
+    assert!(published.contains(&promoted.last().unwrap().as_str()));
+}
+
+#[tokio::test]
+async fn a_withdrawn_key_is_refused_at_once_everywhere_and_another_signs() {
+    let stack = StackInfo::from_env().unwrap();
+    let aws = stack.aws_clients().await;
+    let keys = PrivateKeys::create(&aws, "withdrawal").await;
+    let instances = [
+        Instance::start(&stack, "withdrawal-a", &keys.overrides()).unwrap(),
+        Instance::start(&stack, "withdrawal-b", &keys.overrides()).unwrap(),
+    ];
+    let rotation = keys.rotation(&stack, &aws);
+    let (a, b) = (
+        Api::at(&instances[0].api_url),
+        Api::at(&instances[1].api_url),
+    );
+    let (email, token) = a.new_user();
+    let compromised = kid(&token);
+    assert_eq!(b.get("/me", Some(&token)).0, 200);
+
+    let changes = rotation
+        .withdraw(&compromised, Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(changes.created.len(), 1, "a new key signs in its place");
+    // At once: no verifier waits for its copy of the published set to age.
+    for api in [&a, &b] {
+        assert_eq!(api.get("/me", Some(&token)).0, 401);
+    }
+    // Once the signers have reread the secret, logins get the new key.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let fresh = login(&a, &email)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(kid(&fresh), changes.created[0]);
+    assert_eq!(
+        b.get("/me", Some(&fresh)).0,
+        200,
+        "verified on the other instance"
+    );
+    let (_, jwks) = b.get("/.well-known/jwks.json", None);
+    assert!(!jwks.to_string().contains(&compromised));
+}
