@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::tokens::AccessClaims;
-use crate::aws::{Item, StoreError, conditional, n, s, text, timestamp as time};
+use crate::aws::{Item, Page, Partition, StoreError, conditional, n, s, text, timestamp as time};
 use crate::time::Timestamp;
 
 /// One login's session.
@@ -275,6 +275,28 @@ impl SessionStore {
                 return Ok(sessions);
             }
         }
+    }
+
+    /// Up to `limit` live sessions of `user_id` after the session id
+    /// `after`, by id (strongly consistent): a listing read a page at a time.
+    pub async fn page(
+        &self,
+        user_id: &str,
+        limit: u32,
+        after: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Page<SessionRecord>, StoreError> {
+        let partition = Partition {
+            client: &self.client,
+            table: &self.sessions_table,
+            key: ("user_id", user_id),
+            sort_key: "session_id",
+        };
+        partition
+            .page(limit, after, |item| {
+                Ok(Some(Self::parse(item)?).filter(|session| !session.has_expired(now)))
+            })
+            .await
     }
 
     /// Ends every session of `user_id`, expired ones included.
