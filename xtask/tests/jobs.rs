@@ -1,7 +1,9 @@
 //! Background jobs on the local stack: an export end to end over HTTP and the
-//! event-source pump; idempotency keys; the worker's at-most-once work under
-//! repeated, interleaved and poisoned deliveries; the dead-letter path; a
-//! worker killed mid-job; a failed send and the sweep.
+//! event-source pump; the export document's exact shape, and a large one
+//! sent in parts within bounded memory (or aborted, leaving no part);
+//! idempotency keys; the worker's at-most-once work under repeated,
+//! interleaved and poisoned deliveries; the dead-letter path; a worker
+//! killed mid-job; a failed send and the sweep.
 //!
 //! Tests that need a queue of their own (a short visibility timeout, a
 //! dead-letter queue that only they read) create it in moto and point a
@@ -17,14 +19,21 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use shared::jobs::exports::export_key;
+use shared::accounts::email::Email;
+use shared::accounts::sessions::{SessionRecord, SessionStore};
+use shared::accounts::users::{UserProfile, UserStore};
+use shared::jobs::exports::{PART_BYTES, export_key};
 use shared::jobs::queue::JobMessage;
 use shared::jobs::records::{JobKind, JobRecord, JobStatus, JobStore};
-use shared::jobs::worker::{FailJobs, Outcome, RunJobs, SweepJobs};
+use shared::jobs::worker::{FailJobs, JobError, Outcome, RunJobs, SweepJobs};
 use shared::time::Timestamp;
+use shared::uploads::records::{UploadRecord, UploadStatus, UploadStore};
 use support::{Api, Reply, download, poll_until, private_queue};
+use xtask::calls::CallLog;
 use xtask::pump::{self, Mapping};
+use xtask::runtime_api::{Answer, Function, Sandbox, sandbox_user};
 use xtask::stack::{Instance, StackInfo};
 use xtask::template::Template;
 
@@ -799,4 +808,444 @@ fn the_worker_outlives_no_message_and_every_consumer_reports_partial_failures() 
     );
     let (dead_letter_queue, _) = xtask::template::get_att(&redrive["deadLetterTargetArn"]).unwrap();
     assert_eq!(dead_letter_queue, failures.queue_sources[0].queue);
+}
+
+/// The stores an export reads, over the stack's tables.
+struct ExportTables {
+    users: UserStore,
+    sessions: SessionStore,
+    uploads: UploadStore,
+    jobs: JobStore,
+    bucket: String,
+}
+
+fn export_tables(stack: &StackInfo, aws: &shared::aws::AwsClients) -> ExportTables {
+    let env = stack.template_environment("job-worker");
+    let table = |name: &'static str| env.require(name).unwrap().to_string();
+    let client = aws.dynamodb().clone();
+    ExportTables {
+        users: UserStore::new(client.clone(), table("USERS_TABLE")),
+        sessions: SessionStore::new(
+            client.clone(),
+            table("SESSIONS_TABLE"),
+            table("REVOKED_TOKENS_TABLE"),
+        ),
+        uploads: UploadStore::new(client.clone(), table("UPLOADS_TABLE")),
+        jobs: JobStore::new(client, table("JOBS_TABLE")),
+        bucket: table("EXPORTS_BUCKET"),
+    }
+}
+
+/// A user written straight to the users table, created at `created_at`.
+async fn stored_user(users: &UserStore, created_at: Timestamp) -> UserProfile {
+    let user_id = shared::ids::new_id();
+    let email = Email::parse(&format!("export-{}@example.com", user_id.to_lowercase())).unwrap();
+    let profile = UserProfile {
+        user_id,
+        email: email.as_str().to_string(),
+        name: Some("Ada".into()),
+        created_at,
+    };
+    users.create(&profile, &email, "not-a-hash").await.unwrap();
+    profile
+}
+
+/// An upload of `user_id`, ready, as the store writes it.
+fn ready_upload(user_id: &str, upload_id: &str, filename: &str, created_at: u64) -> UploadRecord {
+    UploadRecord {
+        user_id: user_id.into(),
+        upload_id: upload_id.into(),
+        filename: filename.into(),
+        content_type: "text/plain".into(),
+        size: 5,
+        status: UploadStatus::Ready,
+        created_at: Timestamp(created_at),
+        expires_at: None,
+    }
+}
+
+/// A job of `user_id` given up after five attempts with `error`.
+fn failed_job(user_id: &str, job_id: &str, error: &str, created_at: u64) -> JobRecord {
+    let mut record = JobRecord::queued(user_id, job_id, JobKind::Export, Timestamp(created_at));
+    record.status = JobStatus::Failed;
+    record.attempts = 5;
+    record.updated_at = Timestamp(created_at + 100);
+    record.error = Some(error.into());
+    record.unsent = false;
+    record.expires_at = Some(Timestamp::now().plus(3600));
+    record
+}
+
+/// A job of `user_id` with the id `job_id`, queued and already "sent" (only
+/// the test runs it).
+async fn stored_job_with_id(store: &JobStore, user_id: &str, job_id: &str) -> JobRecord {
+    let mut record = JobRecord::queued(user_id, job_id, JobKind::Export, Timestamp(1_700_000_500));
+    record.unsent = false;
+    assert!(store.create(&record).await.unwrap());
+    record
+}
+
+/// Writes every record with `create`, eight writers at once.
+async fn create_all<S, T, F, Fut>(store: &S, records: Vec<T>, create: F)
+where
+    S: Clone + Send + 'static,
+    T: Send + 'static,
+    F: Fn(S, T) -> Fut + Copy + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let per_writer = records.len().div_ceil(8).max(1);
+    let mut writers = tokio::task::JoinSet::new();
+    let mut records = records.into_iter().peekable();
+    while records.peek().is_some() {
+        let chunk: Vec<T> = records.by_ref().take(per_writer).collect();
+        let store = store.clone();
+        writers.spawn(async move {
+            for record in chunk {
+                create(store.clone(), record).await;
+            }
+        });
+    }
+    writers.join_all().await;
+}
+
+async fn export_text(aws: &shared::aws::AwsClients, bucket: &str, key: &str) -> String {
+    let object = aws
+        .s3()
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn an_export_document_has_exactly_the_shape_of_format_v1() {
+    let (stack, aws) = stack().await;
+    let tables = export_tables(&stack, &aws);
+    let profile = stored_user(&tables.users, Timestamp(1_700_000_000)).await;
+    let user = profile.user_id.as_str();
+    let session_ends = Timestamp::now().plus(3600);
+    tables
+        .sessions
+        .create(&SessionRecord {
+            user_id: user.into(),
+            session_id: "session-1".into(),
+            created_at: Timestamp(1_700_000_010),
+            last_seen_at: Timestamp(1_700_000_020),
+            user_agent: "curl/8.5".into(),
+            ip: "192.0.2.1".into(),
+            refresh_nonce: "nonce".into(),
+            refresh_generation: 0,
+            rotated_at: None,
+            idle_expires_at: session_ends,
+            expires_at: session_ends.plus(3600),
+        })
+        .await
+        .unwrap();
+    tables
+        .uploads
+        .create(&ready_upload(
+            user,
+            "upload-1",
+            "notes \"q\".txt",
+            1_700_000_200,
+        ))
+        .await
+        .unwrap();
+    let earlier = failed_job(user, "job-1", "S3.PutObject was unavailable", 1_700_000_300);
+    assert!(tables.jobs.create(&earlier).await.unwrap());
+    let job = stored_job_with_id(&tables.jobs, user, "job-2").await;
+
+    let worker = RunJobs::new(&stack.template_environment("job-worker"), &aws).unwrap();
+    let lease = Timestamp::now().plus(60);
+    let outcome = worker.run(&JobMessage::from(&job), lease).await.unwrap();
+    assert_eq!(outcome, Outcome::Succeeded);
+    let text = export_text(&aws, &tables.bucket, &export_key(user, "job-2")).await;
+    let document: Value = serde_json::from_str(&text).unwrap();
+    // The two times only the run itself decides: when it exported, and when
+    // it claimed the job it is part of.
+    let exported_at = document["exported_at"].as_str().unwrap();
+    let claimed_at = document["jobs"][1]["updated_at"].as_str().unwrap();
+    let at = |seconds: u64| Timestamp(seconds).rfc3339();
+    let expected = format!(
+        r#"{{
+  "format": "stateless-lambda.export.v1",
+  "exported_at": "{exported_at}",
+  "user_id": "{user}",
+  "profile": {{
+    "user_id": "{user}",
+    "email": "{email}",
+    "name": "Ada",
+    "created_at": "{profile_created}"
+  }},
+  "sessions": [
+    {{
+      "session_id": "session-1",
+      "created_at": "{session_created}",
+      "last_seen_at": "{session_seen}",
+      "expires_at": "{session_ends}",
+      "user_agent": "curl/8.5",
+      "ip": "192.0.2.1"
+    }}
+  ],
+  "cart": {{
+    "items": [],
+    "version": 0
+  }},
+  "uploads": [
+    {{
+      "upload_id": "upload-1",
+      "filename": "notes \"q\".txt",
+      "content_type": "text/plain",
+      "size": 5,
+      "status": "ready",
+      "created_at": "{upload_created}"
+    }}
+  ],
+  "jobs": [
+    {{
+      "job_id": "job-1",
+      "type": "export",
+      "status": "failed",
+      "attempts": 5,
+      "created_at": "{earlier_created}",
+      "updated_at": "{earlier_updated}",
+      "error": "S3.PutObject was unavailable"
+    }},
+    {{
+      "job_id": "job-2",
+      "type": "export",
+      "status": "running",
+      "attempts": 1,
+      "created_at": "{job_created}",
+      "updated_at": "{claimed_at}"
+    }}
+  ]
+}}"#,
+        email = profile.email,
+        profile_created = at(1_700_000_000),
+        session_created = at(1_700_000_010),
+        session_seen = at(1_700_000_020),
+        session_ends = session_ends.rfc3339(),
+        upload_created = at(1_700_000_200),
+        earlier_created = at(1_700_000_300),
+        earlier_updated = at(1_700_000_400),
+        job_created = at(1_700_000_500),
+    );
+    assert_eq!(text, expected);
+}
+
+/// The peak resident memory (KiB) of a fresh `job-worker` process that ran
+/// `job`; its batch must answer without failures.
+async fn worker_process_peak_kib(stack: &StackInfo, job: &JobRecord, run: &str) -> u64 {
+    let function = Function {
+        name: "job-worker".into(),
+        binary: xtask::workspace_root().join("target/debug/job-worker"),
+        args: Vec::new(),
+        env: stack.environment_of("job-worker"),
+    };
+    let parent = stack.logs_dir.join("export-memory");
+    let sandbox = Sandbox::create(&parent, run, sandbox_user(&[&function.binary])).unwrap();
+    let event = serde_json::to_vec(&batch(vec![sqs_message(run, &job_body(job))])).unwrap();
+    let served = function
+        .serve(
+            &sandbox,
+            vec![event],
+            Duration::from_secs(60),
+            &parent.join("job-worker.log"),
+        )
+        .await
+        .unwrap();
+    let [(Answer::Response(payload), _)] = served.answers.as_slice() else {
+        panic!("{run}: {:?}", served.answers);
+    };
+    let answer: Value = serde_json::from_slice(payload).unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{run}");
+    served.peak_rss_kib.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_export_is_sent_in_parts_in_bounded_memory_and_a_failed_one_leaves_none() {
+    const UPLOADS: usize = 3000;
+    const EARLIER_JOBS: usize = 2000;
+    let log = CallLog::default();
+    let stack = StackInfo::from_env().unwrap();
+    let aws = stack.aws_clients_logged(&log).await;
+    let tables = export_tables(&stack, &aws);
+    let user = stored_user(&tables.users, Timestamp(1_700_000_000))
+        .await
+        .user_id;
+    // Names of 250 characters and errors of 4,500: about 11 MB in all.
+    let uploads: Vec<UploadRecord> = (0..UPLOADS)
+        .map(|i| {
+            let name = format!("{i:05}-{}.txt", "é".repeat(240));
+            ready_upload(&user, &format!("up-{i:05}"), &name, 1_700_000_000)
+        })
+        .collect();
+    create_all(
+        &tables.uploads,
+        uploads,
+        |store: UploadStore, record| async move {
+            store.create(&record).await.unwrap();
+        },
+    )
+    .await;
+    let error = "e".repeat(4500);
+    let jobs: Vec<JobRecord> = (0..EARLIER_JOBS)
+        .map(|i| failed_job(&user, &format!("job-{i:05}"), &error, 1_700_000_000))
+        .collect();
+    create_all(&tables.jobs, jobs, |store: JobStore, record| async move {
+        assert!(store.create(&record).await.unwrap());
+    })
+    .await;
+    // A job item the export cannot read, after everything else: the export
+    // fails with megabytes already sent.
+    let env = stack.template_environment("job-worker");
+    let jobs_table = env.require("JOBS_TABLE").unwrap();
+    aws.dynamodb()
+        .put_item()
+        .table_name(jobs_table)
+        .item("user_id", AttributeValue::S(user.clone()))
+        .item("job_id", AttributeValue::S("job-99999".into()))
+        .item("type", AttributeValue::S("export".into()))
+        .send()
+        .await
+        .unwrap();
+    let job = stored_job_with_id(
+        &tables.jobs,
+        &user,
+        &format!("run-{}", shared::ids::new_id()),
+    )
+    .await;
+    let key = export_key(&user, &job.job_id);
+
+    // Midway failure: the upload is aborted and the job goes back to the queue.
+    let worker = RunJobs::new(&env, &aws).unwrap();
+    log.take();
+    let failed = worker
+        .run(&JobMessage::from(&job), Timestamp::now().plus(60))
+        .await;
+    assert!(
+        matches!(&failed, Err(JobError::Store(e)) if e.operation == "DynamoDB.Query"),
+        "{failed:?}"
+    );
+    let calls = log.take();
+    let count = |call: &str| calls.iter().filter(|c| *c == call).count();
+    assert_eq!(count("S3.CreateMultipartUpload"), 1, "{calls:?}");
+    assert!(count("S3.UploadPart") >= 1, "{calls:?}");
+    assert_eq!(count("S3.AbortMultipartUpload"), 1, "{calls:?}");
+    assert_eq!(
+        count("S3.CompleteMultipartUpload") + count("S3.PutObject"),
+        0
+    );
+    let open = aws
+        .s3()
+        .list_multipart_uploads()
+        .bucket(&tables.bucket)
+        .prefix(format!("users/{user}/"))
+        .send()
+        .await
+        .unwrap();
+    assert!(open.uploads().is_empty(), "parts left behind: {open:?}");
+    let objects = aws
+        .s3()
+        .list_objects_v2()
+        .bucket(&tables.bucket)
+        .prefix(format!("users/{user}/"))
+        .send()
+        .await
+        .unwrap();
+    assert!(objects.contents().is_empty());
+    let released = tables
+        .jobs
+        .get(&user, &job.job_id, Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(released.status, JobStatus::Queued);
+    assert_eq!(released.attempts, 1);
+    assert_eq!(
+        released.last_error.as_deref(),
+        Some("DynamoDB.Query was unavailable")
+    );
+
+    // The retry, by the job-worker binary itself, once the item is mended.
+    aws.dynamodb()
+        .delete_item()
+        .table_name(jobs_table)
+        .key("user_id", AttributeValue::S(user.clone()))
+        .key("job_id", AttributeValue::S("job-99999".into()))
+        .send()
+        .await
+        .unwrap();
+    let big_peak = worker_process_peak_kib(&stack, &job, "large").await;
+    let done = tables
+        .jobs
+        .get(&user, &job.job_id, Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.attempts, 2);
+    let head = aws
+        .s3()
+        .head_object()
+        .bucket(&tables.bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let etag = head.e_tag().unwrap();
+    let parts: usize = etag
+        .trim_matches('"')
+        .rsplit_once('-')
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(1);
+    let text = export_text(&aws, &tables.bucket, &key).await;
+    let size = text.len();
+    assert!(size > 2 * PART_BYTES, "{size} bytes");
+    assert_eq!(
+        parts,
+        size.div_ceil(PART_BYTES),
+        "etag {etag}, {size} bytes"
+    );
+    let document: Value = serde_json::from_str(&text).unwrap();
+    let uploads = document["uploads"].as_array().unwrap();
+    assert_eq!(uploads.len(), UPLOADS);
+    for (i, upload) in uploads.iter().enumerate() {
+        assert_eq!(upload["upload_id"], format!("up-{i:05}"));
+        assert!(
+            upload["filename"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{i:05}-é"))
+        );
+    }
+    let jobs = document["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), EARLIER_JOBS + 1);
+    for (i, earlier) in jobs[..EARLIER_JOBS].iter().enumerate() {
+        assert_eq!(earlier["job_id"], format!("job-{i:05}"));
+        assert_eq!(earlier["error"].as_str().unwrap().len(), 4500);
+    }
+    assert_eq!(jobs[EARLIER_JOBS]["job_id"], job.job_id.as_str());
+
+    // The same binary exporting a user who has nothing: what the large
+    // export costs beyond it is about one part, not the document.
+    let small_user = stored_user(&tables.users, Timestamp(1_700_000_000))
+        .await
+        .user_id;
+    let small = stored_job_with_id(&tables.jobs, &small_user, "run-small").await;
+    let small_peak = worker_process_peak_kib(&stack, &small, "small").await;
+    let growth = big_peak.saturating_sub(small_peak) * 1024;
+    println!(
+        "export of {size} bytes in {parts} parts: peak RSS {big_peak} KiB, \
+         {small_peak} KiB for an empty export, {growth} bytes more"
+    );
+    assert!(
+        growth < 2 * PART_BYTES as u64,
+        "the worker grew by {growth} bytes for a document of {size}"
+    );
 }

@@ -80,10 +80,11 @@ async fn an_upload_goes_from_url_to_ready_to_download_and_away() {
     let (_, token) = api.new_user();
     let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
 
+    // Wrapped in a right-to-left isolate, which the display name drops.
     let created = create(
         &api,
         &token,
-        "Report 2026 (final).pdf",
+        "\u{2067}Report 2026 (final).pdf\u{2069}",
         "application/pdf",
         5000,
     );
@@ -119,7 +120,15 @@ async fn an_upload_goes_from_url_to_ready_to_download_and_away() {
     assert_eq!(ready["size"], 5000);
 
     let download = ready["download_url"].as_str().unwrap();
-    assert!(download.contains("response-content-disposition=attachment"));
+    let disposition = download
+        .split(['?', '&'])
+        .find_map(|pair| pair.strip_prefix("response-content-disposition="))
+        .unwrap();
+    assert_eq!(
+        percent_encoding::percent_decode_str(disposition).decode_utf8_lossy(),
+        shared::uploads::files::attachment("Report 2026 (final).pdf"),
+        "the download names the sanitised name"
+    );
     assert!(download.contains("X-Amz-Expires=300"));
     let mut response = ureq::get(download).call().unwrap();
     let downloaded = response.body_mut().read_to_vec().unwrap();
@@ -292,6 +301,7 @@ fn no_filename_changes_anything_about_the_key() {
         ("a/b\\c.png", "c.png"),
         ("ünïcödé 😀.png", "ünïcödé 😀.png"),
         ("\u{0}\r\n.png", "png"),
+        ("invoice\u{202E}gnp.exe", "invoicegnp.exe"),
         (long.as_str(), &"x".repeat(255)),
     ] {
         let created = create(&api, &token, filename, "image/png", 1);

@@ -15,7 +15,9 @@ use aws_sdk_dynamodb::types::{
 
 use super::keystore::withdrawn_kid_id;
 use super::tokens::AccessClaims;
-use crate::aws::{Item, StoreError, conditional, n, number, s, text, timestamp as time};
+use crate::aws::{
+    Item, Page, Partition, StoreError, conditional, n, number, s, text, timestamp as time,
+};
 use crate::time::Timestamp;
 
 /// One login's session.
@@ -252,6 +254,28 @@ impl SessionStore {
                 return Ok(sessions);
             }
         }
+    }
+
+    /// Up to `limit` live sessions of `user_id` after the session id
+    /// `after`, by id (strongly consistent): a listing read a page at a time.
+    pub async fn page(
+        &self,
+        user_id: &str,
+        limit: u32,
+        after: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Page<SessionRecord>, StoreError> {
+        let partition = Partition {
+            client: &self.client,
+            table: &self.sessions_table,
+            key: ("user_id", user_id),
+            sort_key: "session_id",
+        };
+        partition
+            .page(limit, after, |item| {
+                Ok(Some(Self::parse(item)?).filter(|session| !session.has_expired(now)))
+            })
+            .await
     }
 
     /// Ends every session of `user_id` but `keep`, expired ones included.

@@ -57,13 +57,27 @@ impl UploadPolicy {
     }
 }
 
+/// Whether `c` may stay in a display name: no control characters, and none
+/// of the bidirectional controls (embeddings, overrides, isolates and the
+/// marks LRM, RLM and ALM) that make a name read otherwise than it is
+/// (`invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`). The joiners ZWJ and
+/// ZWNJ stay: emoji sequences and scripts such as Persian need them.
+fn kept_in_name(c: char) -> bool {
+    !c.is_control()
+        && !matches!(
+            c,
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+        )
+}
+
 /// A file's name for display and download: the last path segment, without
-/// control characters, at most 255 characters, never empty.
+/// control or bidirectional control characters, at most 255 characters,
+/// never empty.
 pub fn display_name(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = last
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| kept_in_name(c))
         .take(MAX_FILENAME_CHARS)
         .collect();
     let trimmed = cleaned.trim().trim_start_matches('.').trim();
@@ -75,8 +89,11 @@ pub fn display_name(raw: &str) -> String {
 }
 
 /// `Content-Disposition: attachment` naming `name` (RFC 6266): an ASCII
-/// fallback for old clients and the exact name as `filename*`.
+/// fallback for old clients and the exact name as `filename*`. Characters a
+/// display name may not hold are dropped here too, so a name stored before
+/// they were never reaches a browser's download bar.
 pub fn attachment(name: &str) -> String {
+    let name: String = name.chars().filter(|&c| kept_in_name(c)).collect();
     let fallback: String = name
         .chars()
         .map(|c| {
@@ -87,7 +104,7 @@ pub fn attachment(name: &str) -> String {
             }
         })
         .collect();
-    let exact = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    let exact = percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC);
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}")
 }
 
@@ -155,6 +172,66 @@ mod tests {
         assert_eq!(
             display_name(&"x".repeat(1000)).chars().count(),
             MAX_FILENAME_CHARS
+        );
+    }
+
+    #[test]
+    fn a_name_loses_a_right_to_left_override() {
+        assert_eq!(display_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+    }
+
+    #[test]
+    fn a_name_loses_a_left_to_right_override() {
+        assert_eq!(display_name("\u{202D}gpj.exe"), "gpj.exe");
+    }
+
+    #[test]
+    fn a_name_loses_its_embeddings_and_their_pop() {
+        assert_eq!(display_name("a\u{202A}b\u{202B}c\u{202C}.txt"), "abc.txt");
+    }
+
+    #[test]
+    fn a_name_loses_its_isolates_and_their_pop() {
+        assert_eq!(
+            display_name("\u{2066}a\u{2069}\u{2067}b\u{2069}\u{2068}c.txt\u{2069}"),
+            "abc.txt"
+        );
+    }
+
+    #[test]
+    fn a_name_loses_its_direction_marks() {
+        assert_eq!(display_name("a\u{200E}b\u{200F}c\u{061C}.txt"), "abc.txt");
+    }
+
+    #[test]
+    fn a_name_of_nothing_but_bidirectional_controls_is_upload() {
+        assert_eq!(display_name("\u{202E}\u{2066}\u{200F}"), "upload");
+    }
+
+    #[test]
+    fn a_zwj_emoji_sequence_keeps_its_joiners() {
+        // Family: man, woman, girl, boy, joined by U+200D.
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}.png";
+        assert_eq!(display_name(family), family);
+    }
+
+    #[test]
+    fn a_persian_word_keeps_its_non_joiner() {
+        // "mi<ZWNJ>khaham" (I want): the ZWNJ keeps the prefix apart.
+        let word = "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}.txt";
+        assert_eq!(display_name(word), word);
+    }
+
+    #[test]
+    fn an_attachment_never_names_a_bidirectional_control() {
+        assert_eq!(
+            attachment("invoice\u{202E}fdp.exe"),
+            attachment("invoicefdp.exe")
+        );
+        assert!(!attachment("a\u{2067}b\u{200F}.txt").contains("%E2"));
+        assert!(
+            attachment("a\u{200D}b.txt").contains("%E2%80%8D"),
+            "ZWJ stays"
         );
     }
 

@@ -158,17 +158,6 @@ impl UploadStore {
             .await
     }
 
-    /// Every live upload of the user.
-    pub async fn all(
-        &self,
-        user_id: &str,
-        now: Timestamp,
-    ) -> Result<Vec<UploadRecord>, StoreError> {
-        self.partition(user_id)
-            .all(|item| live_from(item, now))
-            .await
-    }
-
     fn partition<'a>(&'a self, user_id: &'a str) -> Partition<'a> {
         Partition {
             client: &self.client,
