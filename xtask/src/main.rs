@@ -22,7 +22,10 @@ commands:
            Node.js and Python, CPU, AWS calls, memory, local load, cost) into BENCHMARKS.md
   install  install the pinned local tools into .tools/ (dev and test do it when needed)
   lint     cfn-lint template.yaml
-  keygen   a new access-token signing key for a deployment (secret and public JWK Set)
+  keygen   a deployment's first signing key and its account key (two secrets)
+  keys tick | keys withdraw <kid>
+           on the running dev stack (or STACK_FILE's): one step of the signing keys'
+           rotation, or the emergency withdrawal of a key
   sam ...  the pinned AWS SAM CLI (e.g. `cargo xtask sam validate --lint`, `cargo xtask sam build`)
 ";
 
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Some("lint") => install().and_then(|()| lint()),
         Some("sam") => sam(&args[1..]),
         Some("keygen") => keygen(),
+        Some("keys") => keys(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -169,6 +173,37 @@ fn keygen() -> Result<()> {
         account_file.display()
     );
     Ok(())
+}
+
+/// Drives the signing keys' rotation of a running stack, as its schedule
+/// (`tick`) or an operator (`withdraw <kid>`) would through its queue.
+fn keys(args: &[String]) -> Result<()> {
+    let stack_file = std::env::var_os("STACK_FILE")
+        .map_or_else(|| root().join(".tools/run/dev/stack.json"), Into::into);
+    let text = std::fs::read_to_string(&stack_file).with_context(|| {
+        format!(
+            "reading {}: is `cargo xtask dev` running?",
+            stack_file.display()
+        )
+    })?;
+    let info: xtask::stack::StackInfo = serde_json::from_str(&text)?;
+    runtime()?.block_on(async {
+        let rotation = shared::accounts::rotation::RotateKeys::new(
+            &info.template_environment("rotate-keys"),
+            &info.aws_clients().await,
+        )?;
+        let now = shared::time::Timestamp::now();
+        let changes = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            ["tick"] => rotation.tick(now).await?,
+            ["withdraw", kid] => rotation.withdraw(kid, now).await?,
+            _ => bail!("usage: cargo xtask keys tick | cargo xtask keys withdraw <kid>"),
+        };
+        println!(
+            "created {:?}, now signing {:?}, retired or withdrawn {:?}",
+            changes.created, changes.promoted, changes.retired
+        );
+        Ok(())
+    })
 }
 
 /// Builds every function binary, so that `cargo lambda watch` starts them at once.

@@ -300,3 +300,51 @@ async fn a_withdrawn_key_is_refused_at_once_everywhere_and_another_signs() {
     let (_, jwks) = b.get("/.well-known/jwks.json", None);
     assert!(!jwks.to_string().contains(&compromised));
 }
+
+#[tokio::test]
+async fn cargo_xtask_keys_drives_the_rotation_of_a_running_stack() {
+    let stack = StackInfo::from_env().unwrap();
+    let aws = stack.aws_clients().await;
+    let keys = PrivateKeys::create(&aws, "keys-command").await;
+    // The stack as the command reads it, with rotate-keys over these keys.
+    let mut info = stack.clone();
+    let env = info.function_env.get_mut("rotate-keys").unwrap();
+    env.extend(keys.overrides.iter().cloned());
+    let dir = tempfile_dir();
+    let stack_file = dir.join("stack.json");
+    std::fs::write(&stack_file, serde_json::to_string(&info).unwrap()).unwrap();
+    let first = keys.first.signing_key().unwrap().kid().to_string();
+    let xtask = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .env("STACK_FILE", &stack_file)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        (output.status.success(), text)
+    };
+    let (ok, text) = xtask(&["keys", "tick"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("created []"), "nothing is due: {text}");
+    let (ok, text) = xtask(&["keys", "withdraw", &first]);
+    assert!(ok, "{text}");
+    let env = Environment::from_pairs(keys.overrides.clone());
+    let published = PublishedKeys::new(&env, &aws)
+        .unwrap()
+        .load()
+        .await
+        .unwrap();
+    assert!(published.get(&first).is_none(), "withdrawn: {text}");
+    assert_eq!(published.jwks()["keys"].as_array().unwrap().len(), 1);
+    let (ok, text) = xtask(&["keys", "spin"]);
+    assert!(!ok && text.contains("usage"), "{text}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A fresh folder under the system's temporary folder.
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("key-rotation-{}", shared::ids::new_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
