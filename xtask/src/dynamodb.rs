@@ -92,7 +92,28 @@ impl PrivateDynamoDb {
         provision::create_tables(&clients, &template, &mut Resolver::new(&template, ""))
             .await
             .context("creating the template's tables")?;
+        store.copy_published_keys(info, &clients).await?;
         Ok(store)
+    }
+
+    /// The stack's published signing keys, so its tokens verify against this store too.
+    async fn copy_published_keys(
+        &self,
+        info: &StackInfo,
+        clients: &shared::aws::AwsClients,
+    ) -> Result<()> {
+        let env = info.template_environment("me");
+        let stack_clients = info.aws_clients().await;
+        let published = shared::accounts::keystore::PublishedKeys::new(&env, &stack_clients)?;
+        let jwks = published
+            .jwks()
+            .await?
+            .context("the stack has published no signing keys")?;
+        let jwks: serde_json::Value = serde_json::from_str(&jwks)?;
+        shared::accounts::keystore::PublishedKeys::new(&env, clients)?
+            .publish(&jwks, shared::time::Timestamp::now())
+            .await?;
+        Ok(())
     }
 
     /// The variable that points a function at this store instead of the stack's.

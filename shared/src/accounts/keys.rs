@@ -182,6 +182,20 @@ impl PublicKeys {
         })
     }
 
+    /// The published set, which may be empty (then every token is refused).
+    pub fn from_published(text: &str) -> Result<Self, KeyError> {
+        let set: Value =
+            serde_json::from_str(text).map_err(|_| KeyError::InvalidJwks("not JSON".into()))?;
+        if set
+            .get("keys")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+        {
+            return Ok(Self::empty());
+        }
+        Self::from_jwks(text)
+    }
+
     /// No keys at all (nothing published yet): every token is refused.
     pub fn empty() -> Self {
         Self {

@@ -297,7 +297,7 @@ mod tests {
     };
 
     fn published(set: &KeySet) -> PublicKeys {
-        PublicKeys::from_jwks(&set.public_jwks().unwrap().to_string()).unwrap()
+        PublicKeys::from_published(&set.public_jwks().unwrap().to_string()).unwrap()
     }
 
     fn states(set: &KeySet) -> Vec<KeyState> {

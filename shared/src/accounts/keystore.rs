@@ -125,7 +125,7 @@ impl PublishedKeys {
     /// The published keys (none before the first publication).
     pub async fn load(&self) -> Result<PublicKeys, KeyStoreError> {
         match self.jwks().await? {
-            Some(jwks) => Ok(PublicKeys::from_jwks(&jwks)?),
+            Some(jwks) => Ok(PublicKeys::from_published(&jwks)?),
             None => Ok(PublicKeys::empty()),
         }
     }

@@ -166,7 +166,7 @@ impl Fixtures {
                 }
                 // The event sources' samples, and the routes without a token.
                 "health" | "jwks" | "job-worker" | "job-failures" | "job-sweeper"
-                | "upload-events" => sample(binary),
+                | "rotate-keys" | "upload-events" => sample(binary),
                 other => {
                     bail!("no bench events for {other}: add them to xtask/src/bench/fixtures.rs")
                 }

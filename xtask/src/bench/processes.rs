@@ -64,7 +64,8 @@ impl Subject {
     /// and refresh, and the comparisons held against them): a network call
     /// the other functions do not make at init.
     pub fn reads_signing_key(&self) -> bool {
-        self.function.env.contains_key(SIGNING_KEY_VARIABLE)
+        // The rotation has the variable too, but reads the secret per tick.
+        self.function.env.contains_key(SIGNING_KEY_VARIABLE) && self.function.name != "rotate-keys"
     }
 
     /// Its rows' name: the function's, and for a comparison whose init also
