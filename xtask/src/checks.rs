@@ -793,6 +793,20 @@ Resources:
         Template::parse(&HARDENED.replacen(from, to, 1)).unwrap()
     }
 
+    /// Asserts that `guard` names `expected` for `HARDENED` with each `from` made `to`.
+    fn assert_caught<const N: usize>(
+        guard: impl Fn(&Template) -> Vec<String>,
+        cases: [(&str, &str, &str); N],
+    ) {
+        for (from, to, expected) in cases {
+            let problems = guard(&hardened_but(from, to));
+            assert!(
+                problems.iter().any(|p| p.contains(expected)),
+                "{to}: {problems:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_hardened_template_passes_every_guard() {
         let template = Template::parse(HARDENED).unwrap();
@@ -807,44 +821,41 @@ Resources:
 
     #[test]
     fn a_function_or_api_without_a_retained_log_group_is_caught() {
-        for (from, to, expected) in [
-            (
-                "      LoggingConfig: { LogGroup: !Ref FLogs }\n",
-                "",
-                "F: LoggingConfig",
-            ),
-            (
-                "LogGroup: !Ref FLogs",
-                "LogGroup: /aws/lambda/f",
-                "F: LoggingConfig",
-            ),
-            (
-                "LogGroup: !Ref FLogs",
-                "LogGroup: !Ref Bucket",
-                "not an AWS::Logs::LogGroup",
-            ),
-            (
-                "FLogs:\n    Type: AWS::Logs::LogGroup\n    Properties: { RetentionInDays: 30 }",
-                "FLogs: { Type: AWS::Logs::LogGroup }",
-                "FLogs has no RetentionInDays",
-            ),
-            (
-                "DestinationArn: !GetAtt ApiLogs.Arn, ",
-                "",
-                "Api: AccessLogSettings",
-            ),
-            (
-                "ApiLogs:\n    Type: AWS::Logs::LogGroup\n    Properties: { RetentionInDays: 30 }",
-                "ApiLogs: { Type: AWS::Logs::LogGroup }",
-                "ApiLogs has no RetentionInDays",
-            ),
-        ] {
-            let problems = log_retention_violations(&hardened_but(from, to));
-            assert!(
-                problems.iter().any(|p| p.contains(expected)),
-                "{to}: {problems:?}"
-            );
-        }
+        assert_caught(
+            log_retention_violations,
+            [
+                (
+                    "      LoggingConfig: { LogGroup: !Ref FLogs }\n",
+                    "",
+                    "F: LoggingConfig",
+                ),
+                (
+                    "LogGroup: !Ref FLogs",
+                    "LogGroup: /aws/lambda/f",
+                    "F: LoggingConfig",
+                ),
+                (
+                    "LogGroup: !Ref FLogs",
+                    "LogGroup: !Ref Bucket",
+                    "not an AWS::Logs::LogGroup",
+                ),
+                (
+                    "FLogs:\n    Type: AWS::Logs::LogGroup\n    Properties: { RetentionInDays: 30 }",
+                    "FLogs: { Type: AWS::Logs::LogGroup }",
+                    "FLogs has no RetentionInDays",
+                ),
+                (
+                    "DestinationArn: !GetAtt ApiLogs.Arn, ",
+                    "",
+                    "Api: AccessLogSettings",
+                ),
+                (
+                    "ApiLogs:\n    Type: AWS::Logs::LogGroup\n    Properties: { RetentionInDays: 30 }",
+                    "ApiLogs: { Type: AWS::Logs::LogGroup }",
+                    "ApiLogs has no RetentionInDays",
+                ),
+            ],
+        );
     }
 
     #[test]
@@ -862,7 +873,7 @@ Resources:
 
     #[test]
     fn a_bucket_that_answers_plain_http_is_caught() {
-        for (from, to) in [
+        let cases = [
             ("Bucket: !Ref Bucket", "Bucket: !Ref Other"),
             (
                 "Effect: Deny\n            Principal: \"*\"",
@@ -889,52 +900,45 @@ Resources:
                 "Condition: { Bool: { aws:SecureTransport: \"false\" } }",
                 "Condition: {}",
             ),
-        ] {
-            let problems = tls_violations(&hardened_but(from, to));
-            assert!(
-                problems
-                    .iter()
-                    .any(|p| p.starts_with("Bucket: no bucket policy")),
-                "{to}: {problems:?}"
-            );
-        }
+        ];
+        assert_caught(
+            tls_violations,
+            cases.map(|(from, to)| (from, to, "Bucket: no bucket policy")),
+        );
     }
 
     #[test]
     fn a_queue_that_answers_plain_http_is_caught() {
-        for (from, to, expected) in [
-            (
-                "Queues: [!Ref Queue, !Ref Dlq]",
-                "Queues: [!Ref Queue]",
-                "Dlq: no queue policy",
-            ),
-            (
-                "Resource: [!GetAtt Queue.Arn, !GetAtt Dlq.Arn]",
-                "Resource: !GetAtt Queue.Arn",
-                "Dlq: its policy QueuePolicy does not deny",
-            ),
-            (
-                "Action: \"sqs:*\"",
-                "Action: sqs:SendMessage",
-                "Queue: its policy QueuePolicy",
-            ),
-            (
-                "aws:SecureTransport: false",
-                "aws:SecureTransport: true",
-                "Queue: its policy QueuePolicy",
-            ),
-            (
-                "  Users:\n",
-                "  Second:\n    Type: AWS::SQS::QueuePolicy\n    Properties: { Queues: [!Ref Queue] }\n  Users:\n",
-                "Queue: named by several queue policies",
-            ),
-        ] {
-            let problems = tls_violations(&hardened_but(from, to));
-            assert!(
-                problems.iter().any(|p| p.starts_with(expected)),
-                "{to}: {problems:?}"
-            );
-        }
+        assert_caught(
+            tls_violations,
+            [
+                (
+                    "Queues: [!Ref Queue, !Ref Dlq]",
+                    "Queues: [!Ref Queue]",
+                    "Dlq: no queue policy",
+                ),
+                (
+                    "Resource: [!GetAtt Queue.Arn, !GetAtt Dlq.Arn]",
+                    "Resource: !GetAtt Queue.Arn",
+                    "Dlq: its policy QueuePolicy does not deny",
+                ),
+                (
+                    "Action: \"sqs:*\"",
+                    "Action: sqs:SendMessage",
+                    "Queue: its policy QueuePolicy",
+                ),
+                (
+                    "aws:SecureTransport: false",
+                    "aws:SecureTransport: true",
+                    "Queue: its policy QueuePolicy",
+                ),
+                (
+                    "  Users:\n",
+                    "  Second:\n    Type: AWS::SQS::QueuePolicy\n    Properties: { Queues: [!Ref Queue] }\n  Users:\n",
+                    "Queue: named by several queue policies",
+                ),
+            ],
+        );
     }
 
     #[test]
