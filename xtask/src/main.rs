@@ -21,7 +21,7 @@ commands:
   bench    the performance measures (release builds and sizes, cold starts beside
            Node.js and Python, CPU, AWS calls, memory, local load, cost) into BENCHMARKS.md
   install  install the pinned local tools into .tools/ (dev and test do it when needed)
-  lint     cfn-lint template.yaml
+  lint     cfn-lint and checkov on template.yaml
   keygen   a deployment's first signing key and its account key (two secrets)
   keys tick | keys withdraw <kid>
            on the running dev stack (or STACK_FILE's): one step of the signing keys'
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         Some("prove") => prove(),
         Some("bench") => bench(),
         Some("install") => install(),
-        Some("lint") => install().and_then(|()| lint()),
+        Some("lint") => install().and_then(|()| lint()).and_then(|()| checkov()),
         Some("sam") => sam(&args[1..]),
         Some("keygen") => keygen(),
         Some("keys") => keys(&args[1..]),
@@ -73,6 +73,21 @@ fn lint() -> Result<()> {
     run(Command::new(tools.cfn_lint())
         .arg("template.yaml")
         .current_dir(root()))
+}
+
+/// checkov's security checks on the template, offline: no platform API key,
+/// no download of its policies, no update check. Its settings and every
+/// skipped check, with the reason, are in `.checkov.yaml`; skips that
+/// concern one resource are in that resource's `Metadata.checkov`.
+fn checkov() -> Result<()> {
+    let tools = Tools::new(&root());
+    println!("xtask: checkov template.yaml (settings and skips: .checkov.yaml)");
+    run(Command::new(tools.checkov())
+        .args(["--config-file", ".checkov.yaml"])
+        .current_dir(root())
+        .env_remove("BC_API_KEY")
+        .env("BC_SKIP_MAPPING", "TRUE")
+        .env("CKV_SKIP_PACKAGE_UPDATE_CHECK", "true"))
 }
 
 /// Runs the SAM CLI: telemetry off; for commands that work offline, a region
@@ -463,6 +478,7 @@ fn test(cargo_test_args: &[String]) -> Result<()> {
     // The bench's smoke test (xtask/tests/bench.rs) runs wrk and the comparisons.
     Tools::new(&root()).ensure_bench_tools(&root())?;
     step("cfn-lint", lint());
+    step("checkov", checkov());
     build_functions()?;
     build_planted()?;
 

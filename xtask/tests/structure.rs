@@ -1,5 +1,6 @@
 //! The project's own structure, checked: template, router, binaries, sample
-//! events and IAM agree with each other and with DESIGN.md.
+//! events and IAM agree with each other and with DESIGN.md, and the template
+//! keeps its hardening (log retention, TLS only, protected lasting tables).
 
 // In tests a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -39,6 +40,30 @@ fn every_function_has_sample_events() {
 #[test]
 fn no_iam_policy_grants_wildcards() {
     let problems = checks::iam_violations(&template()).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_function_and_the_api_log_to_a_group_with_a_retention() {
+    let problems = checks::log_retention_violations(&template());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_bucket_and_queue_refuses_requests_without_tls() {
+    let problems = checks::tls_violations(&template());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_queue_is_encrypted_at_rest() {
+    let problems = checks::queue_encryption_violations(&template());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_table_of_lasting_data_outlives_the_stack() {
+    let problems = checks::table_protection_violations(&template(), checks::EPHEMERAL_TABLES);
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
