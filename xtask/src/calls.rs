@@ -40,16 +40,20 @@ impl Intercept for CallLog {
         _components: &RuntimeComponents,
         config: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let call = config.load::<Metadata>().map_or_else(
-            || "unknown".to_string(),
-            |metadata| format!("{}.{}", metadata.service(), metadata.name()),
-        );
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(call);
+            .push(operation(config));
         Ok(())
     }
+}
+
+/// `Service.Operation` of the call an interceptor sees (`unknown` if unnamed).
+pub fn operation(config: &ConfigBag) -> String {
+    config.load::<Metadata>().map_or_else(
+        || "unknown".to_string(),
+        |metadata| format!("{}.{}", metadata.service(), metadata.name()),
+    )
 }
 
 /// What one route's handler asked of AWS for one request on its happy path.

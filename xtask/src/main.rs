@@ -156,7 +156,10 @@ fn keygen() -> Result<()> {
             .write_all(text.as_bytes())?;
         Ok(path)
     };
-    let secret_file = write_secret(format!("{kid}.signing-keys.json"), &keys.to_secret())?;
+    let secret = keys
+        .to_secret()
+        .map_err(|e| anyhow::anyhow!("the signing keys' secret: {e}"))?;
+    let secret_file = write_secret(format!("{kid}.signing-keys.json"), &secret)?;
     let account_file = write_secret(format!("{kid}.account-key.json"), &account_secret)?;
     println!(
         "signing keys (secret, mode 0600): {}",

@@ -127,7 +127,9 @@ pub async fn local_parameters(
         .await
         .context("publishing the signing key")?;
     keys.mark_published(now);
-    let secret = keys.to_secret();
+    let secret = keys
+        .to_secret()
+        .map_err(|e| anyhow!("the signing keys' secret: {e}"))?;
     let arn = create_secret(clients, &format!("{name}-signing-keys-{kid}"), secret).await?;
     resolver.set_parameter(SIGNING_KEY_PARAMETER, arn);
     if template.has_parameter(ACCOUNT_KEY_PARAMETER) {

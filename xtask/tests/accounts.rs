@@ -154,14 +154,19 @@ fn login_gives_one_answer_for_unknown_email_and_wrong_password() {
     assert_eq!(wrong["code"], "invalid_credentials");
 }
 
-#[test]
-fn login_sets_a_host_only_refresh_cookie_that_refresh_accepts() {
-    let api = Api::new();
+/// A new user's login: its first `Set-Cookie`, the refresh cookie.
+fn login_cookie(api: &Api) -> String {
     let email = unique_email();
     api.register(&email);
     let credentials = json!({"email": email, "password": PASSWORD}).to_string();
     let reply = api.send("POST", "/auth/login", None, &[], Some(&credentials));
-    let cookie = reply.header("set-cookie").unwrap().to_string();
+    reply.header("set-cookie").unwrap().to_string()
+}
+
+#[test]
+fn login_sets_a_host_only_refresh_cookie_that_refresh_accepts() {
+    let api = Api::new();
+    let cookie = login_cookie(&api);
     assert!(cookie.starts_with("__Host-refresh_token="), "{cookie}");
     for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
@@ -178,11 +183,7 @@ fn login_sets_a_host_only_refresh_cookie_that_refresh_accepts() {
 #[test]
 fn the_refresh_cookie_works_only_from_the_apis_own_origin_or_an_allowed_one() {
     let api = Api::new();
-    let email = unique_email();
-    api.register(&email);
-    let credentials = json!({"email": email, "password": PASSWORD}).to_string();
-    let reply = api.send("POST", "/auth/login", None, &[], Some(&credentials));
-    let cookie = reply.header("set-cookie").unwrap().to_string();
+    let cookie = login_cookie(&api);
     let pair = cookie.split(';').next().unwrap();
     // A sibling subdomain is the same site: SameSite=Strict sends the cookie.
     for refused in [

@@ -77,7 +77,7 @@ impl PrivateKeys {
             .secrets()
             .create_secret()
             .name(format!("{name}-signing-keys-{suffix}"))
-            .secret_string(first.to_secret())
+            .secret_string(first.to_secret().unwrap())
             .send()
             .await
             .unwrap()
@@ -137,21 +137,58 @@ fn login(api: &Api, email: &str) -> Value {
     api.login(email, PASSWORD)
 }
 
+/// Two instances over a key set of their own, its rotation, and a user.
+struct TwoInstances {
+    stack: StackInfo,
+    keys: PrivateKeys,
+    rotation: RotateKeys,
+    instances: [Instance; 2],
+    a: Api,
+    b: Api,
+    email: String,
+    token: String,
+}
+
+impl TwoInstances {
+    async fn start(name: &str) -> Self {
+        let stack = StackInfo::from_env().unwrap();
+        let aws = stack.aws_clients().await;
+        let keys = PrivateKeys::create(&aws, name).await;
+        let instances = [
+            Instance::start(&stack, &format!("{name}-a"), &keys.overrides()).unwrap(),
+            Instance::start(&stack, &format!("{name}-b"), &keys.overrides()).unwrap(),
+        ];
+        let rotation = keys.rotation(&stack, &aws);
+        let (a, b) = (
+            Api::at(&instances[0].api_url),
+            Api::at(&instances[1].api_url),
+        );
+        let (email, token) = a.new_user();
+        Self {
+            stack,
+            keys,
+            rotation,
+            instances,
+            a,
+            b,
+            email,
+            token,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_rotations_under_traffic_refuse_no_valid_token_and_retired_keys_are_refused() {
-    let stack = StackInfo::from_env().unwrap();
-    let aws = stack.aws_clients().await;
-    let keys = PrivateKeys::create(&aws, "rotation").await;
-    let instances = [
-        Instance::start(&stack, "rotation-a", &keys.overrides()).unwrap(),
-        Instance::start(&stack, "rotation-b", &keys.overrides()).unwrap(),
-    ];
-    let rotation = keys.rotation(&stack, &aws);
-    let (a, b) = (
-        Api::at(&instances[0].api_url),
-        Api::at(&instances[1].api_url),
-    );
-    let (email, token) = a.new_user();
+    let TwoInstances {
+        stack,
+        keys,
+        rotation,
+        instances,
+        a,
+        b,
+        email,
+        token,
+    } = TwoInstances::start("rotation").await;
     let first_kid = kid(&token);
     // A token of the first key that outlives its key (signed here, an hour
     // long), for the user's live session: refused once the key is retired.
@@ -260,19 +297,15 @@ async fn two_rotations_under_traffic_refuse_no_valid_token_and_retired_keys_are_
 
 #[tokio::test]
 async fn a_withdrawn_key_is_refused_at_once_everywhere_and_another_signs() {
-    let stack = StackInfo::from_env().unwrap();
-    let aws = stack.aws_clients().await;
-    let keys = PrivateKeys::create(&aws, "withdrawal").await;
-    let instances = [
-        Instance::start(&stack, "withdrawal-a", &keys.overrides()).unwrap(),
-        Instance::start(&stack, "withdrawal-b", &keys.overrides()).unwrap(),
-    ];
-    let rotation = keys.rotation(&stack, &aws);
-    let (a, b) = (
-        Api::at(&instances[0].api_url),
-        Api::at(&instances[1].api_url),
-    );
-    let (email, token) = a.new_user();
+    let TwoInstances {
+        rotation,
+        a,
+        b,
+        email,
+        token,
+        instances: _instances,
+        ..
+    } = TwoInstances::start("withdrawal").await;
     let compromised = kid(&token);
     assert_eq!(b.get("/me", Some(&token)).0, 200);
 

@@ -179,8 +179,8 @@ impl KeySet {
     }
 
     /// The secret's JSON.
-    pub fn to_secret(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    pub fn to_secret(&self) -> Result<String, KeyError> {
+        serde_json::to_string(self).map_err(|_| KeyError::InvalidSigningKey)
     }
 
     fn with_state(&self, state: KeyState) -> Option<&KeyEntry> {
@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn the_secret_round_trips_and_reads_the_single_key_form() {
         let set = KeySet::first(Timestamp(5)).unwrap();
-        let again = KeySet::from_secret(&set.to_secret()).unwrap();
+        let again = KeySet::from_secret(&set.to_secret().unwrap()).unwrap();
         assert_eq!(again, set);
         let (single, key) = SigningKey::generate("old").unwrap();
         let read = KeySet::from_secret(&single).unwrap();

@@ -79,11 +79,11 @@ impl SigningKeySecret {
     }
 
     /// Stores `set` as the secret's new value.
-    pub async fn store(&self, set: &KeySet) -> Result<(), StoreError> {
+    pub async fn store(&self, set: &KeySet) -> Result<(), KeyStoreError> {
         self.client
             .put_secret_value()
             .secret_id(&self.secret_id)
-            .secret_string(set.to_secret())
+            .secret_string(set.to_secret()?)
             .send()
             .await
             .map_err(|e| StoreError::sdk("SecretsManager.PutSecretValue", e))?;
