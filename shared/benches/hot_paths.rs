@@ -17,9 +17,8 @@ use lambda_http::http::StatusCode;
 use shared::accounts::account_key::AccountKeys;
 use shared::accounts::auth::bearer_token;
 use shared::accounts::keys::{PublicKeys, SigningKey};
-use shared::accounts::tokens::{
-    AccessTokenIssuer, AccessTokenVerifier, RefreshToken, TokenSettings,
-};
+use shared::accounts::refresh_token::RefreshToken;
+use shared::accounts::tokens::{AccessTokenIssuer, AccessTokenVerifier, TokenSettings};
 use shared::cart::routes::{cart_response, replacement};
 use shared::cart::store::Cart;
 use shared::http::finish;

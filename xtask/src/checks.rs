@@ -1,6 +1,6 @@
 //! Guards on the project's structure: the template, the router of
 //! `cargo lambda watch`, the function binaries and the sample events must
-//! agree; no IAM policy may grant more than DESIGN.md allows; every log has
+//! agree; no IAM policy may grant more than least privilege allows (README, "Security"); every log has
 //! a retention, every bucket and queue refuses plain HTTP, and the tables
 //! that hold lasting data cannot be deleted with the stack. Each check
 //! returns the list of what is wrong (empty: all is well).
@@ -215,7 +215,7 @@ pub fn event_mismatches(template: &Template, root: &Path) -> Result<Vec<String>>
 /// Actions that AWS only grants on `Resource: "*"`, and are allowed there.
 const RESOURCE_STAR_ONLY_ACTIONS: &[&str] = &["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
 
-/// IAM statements that grant more than DESIGN.md allows, anywhere in the template:
+/// IAM statements that grant more than least privilege allows, anywhere in the template:
 /// a wildcard in an action, `Resource: "*"` (but for actions that only exist on
 /// `*`), a wildcard anywhere in a resource but a trailing `/*` below a named
 /// prefix or index, and SAM policy templates or managed policies (which hide

@@ -1,5 +1,5 @@
 //! The project's own structure, checked: template, router, binaries, sample
-//! events and IAM agree with each other and with DESIGN.md, and the template
+//! events and IAM agree with each other and with least privilege, and the template
 //! keeps its hardening (log retention, TLS only, protected lasting tables).
 
 // In tests a failed unwrap is a failed test, which is what it should be.

@@ -12,6 +12,7 @@ pub mod keystore;
 pub mod password;
 #[cfg(feature = "planted-tmp-session-cache")]
 mod planted;
+pub mod refresh_token;
 pub mod rotation;
 pub mod routes;
 pub mod sessions;

@@ -8,7 +8,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::ids::random_bytes;
 
-/// Shortest password accepted (API.md).
+/// Shortest password accepted (`shared/openapi.yaml`).
 pub const MIN_CHARS: usize = 12;
 /// Longest password accepted: hashing is deliberately slow, so its input is bounded.
 pub const MAX_CHARS: usize = 256;

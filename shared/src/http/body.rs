@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::Problem;
 
-/// The largest request body any route accepts (API.md: 64 KiB).
+/// The largest request body any route accepts (`shared/openapi.yaml`: 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Longest field name quoted back in a `detail`.

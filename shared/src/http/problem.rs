@@ -1,4 +1,4 @@
-//! The error model of API.md: every failure leaves as an RFC 9457
+//! The error model of `shared/openapi.yaml`: every failure leaves as an RFC 9457
 //! `application/problem+json` document with a stable `code`.
 
 use lambda_http::http::StatusCode;

@@ -17,7 +17,7 @@ pub type LambdaError = lambda_http::Error;
 /// its own copy of a password hash's 19 MiB; BENCHMARKS.md, section 5).
 ///
 /// A handler returns `Result<Response, Problem>`; problems are rendered and
-/// logged here, so no route can answer with anything but the API.md model.
+/// logged here, so no route can answer with anything but the error model of `shared/openapi.yaml`.
 pub async fn serve<H, F>(handler: H) -> Result<(), LambdaError>
 where
     H: Fn(Request) -> F,

@@ -13,8 +13,9 @@ use std::future::Future;
 use serde::Serialize;
 
 use super::exports::{ExportObjects, ExportUpload, export_key};
-use super::records::{JobRecord, JobStore};
+use super::records::JobRecord;
 use super::routes::JobView;
+use super::store::JobStore;
 use crate::accounts::routes::{SessionView, StartupError, UserView, session_store, user_store};
 use crate::accounts::sessions::SessionStore;
 use crate::accounts::users::UserStore;

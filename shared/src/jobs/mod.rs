@@ -8,4 +8,5 @@ pub mod exports;
 pub mod queue;
 pub mod records;
 pub mod routes;
+pub mod store;
 pub mod worker;

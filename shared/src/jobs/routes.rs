@@ -1,4 +1,4 @@
-//! The "Background jobs" routes of API.md. A job is a record first and a
+//! The "Background jobs" routes (`shared/openapi.yaml`). A job is a record first and a
 //! message second: the route writes the record, then sends the message, so
 //! there is never a message without a record.
 //!
@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use super::exports::{export_file_name, export_key};
 use super::queue::{JobMessage, JobQueue};
-use super::records::{JobKind, JobRecord, JobStatus, JobStore};
+use super::records::{JobKind, JobRecord, JobStatus};
+use super::store::JobStore;
 use crate::accounts::auth::Authenticator;
 use crate::accounts::routes::{StartupError, authenticator};
 use crate::aws::AwsClients;

@@ -15,8 +15,9 @@ use lambda_runtime::Context;
 
 use super::export::Exporter;
 use super::queue::{JobMessage, JobQueue};
-use super::records::{Claim, JobKind, JobRecord, JobStore};
+use super::records::{Claim, JobKind, JobRecord};
 use super::routes::{job_queue, job_store};
+use super::store::JobStore;
 use crate::accounts::routes::StartupError;
 use crate::aws::{AwsClients, StoreError};
 use crate::config::Environment;

@@ -1,4 +1,4 @@
-//! The "Uploads" routes of API.md. The functions hand out presigned URLs and
+//! The "Uploads" routes (`shared/openapi.yaml`). The functions hand out presigned URLs and
 //! keep records; the bytes go from the client to S3 and back, never through
 //! a function.
 
@@ -23,7 +23,7 @@ use crate::ids::new_id;
 use crate::presign::Presigner;
 use crate::time::Timestamp;
 
-/// Longest life of an upload URL (API.md: at most 10 minutes).
+/// Longest life of an upload URL (`shared/openapi.yaml`: at most 10 minutes).
 pub const MAX_UPLOAD_URL_SECONDS: u64 = 600;
 /// Life of a download URL (at most 5 minutes).
 pub const DOWNLOAD_URL_SECONDS: u64 = 300;

@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: the measures of issue 8 in one run, written to
+//! `cargo xtask bench`: every performance measure in one run, written to
 //! `BENCHMARKS.md`. Release builds and package sizes ([`build`]), the CPU of
 //! the hot paths ([`cpu`]), cold starts beside Node.js and Python and peak
 //! memory ([`processes`], events from [`fixtures`]), AWS calls per route

@@ -1,6 +1,6 @@
-//! The sessions table (key: `user_id`, `session_id`) and the deny-list of
-//! revoked access tokens (key: `token_id` = `<iss>#<jti>`). They live in one
-//! module because the per-request check reads both in one `BatchGetItem`.
+//! The sessions table (key: `user_id`, `session_id`) and, in `revocation`,
+//! the deny-list of revoked access tokens (key: `token_id` = `<iss>#<jti>`):
+//! one store, because the per-request check reads both in one `BatchGetItem`.
 //!
 //! Every write that depends on what was read is conditional, so two
 //! instances racing on one session can never both win; every read treats a
@@ -8,13 +8,13 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
-};
+mod revocation;
 
-use super::keystore::withdrawn_kid_id;
-use super::tokens::AccessClaims;
+pub use revocation::TokenStanding;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+
 use crate::aws::{
     Item, Page, Partition, StoreError, conditional, n, number, s, text, timestamp as time,
 };
@@ -60,26 +60,12 @@ impl SessionRecord {
     }
 }
 
-/// What the per-request check found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenStanding {
-    /// Its session exists and has not expired, and its `jti` is not revoked.
-    Valid,
-    /// Its session is gone or expired, or its `jti` is on the deny-list.
-    Revoked,
-}
-
 /// The sessions table and the deny-list.
 #[derive(Debug, Clone)]
 pub struct SessionStore {
     client: Client,
     sessions_table: String,
     revoked_table: String,
-}
-
-/// The deny-list key of an access token.
-fn token_id(claims: &AccessClaims) -> String {
-    format!("{}#{}", claims.iss, claims.jti)
 }
 
 fn session_key(user_id: &str, session_id: &str) -> Item {
@@ -320,113 +306,5 @@ impl SessionStore {
             }
         }
         Ok(())
-    }
-
-    /// Refuses this access token from now on (until it would have expired)
-    /// and ends its session, in one transaction.
-    pub async fn revoke_token_and_end_session(
-        &self,
-        claims: &AccessClaims,
-    ) -> Result<(), StoreError> {
-        let deny = Put::builder()
-            .table_name(&self.revoked_table)
-            .item("token_id", s(&token_id(claims)))
-            .item("expires_at", n(claims.exp))
-            .build()
-            .map_err(|e| StoreError::corrupt("DynamoDB.TransactWriteItems", e.to_string()))?;
-        let end = Delete::builder()
-            .table_name(&self.sessions_table)
-            .set_key(Some(session_key(&claims.sub, &claims.sid)))
-            .build()
-            .map_err(|e| StoreError::corrupt("DynamoDB.TransactWriteItems", e.to_string()))?;
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(deny).build())
-            .transact_items(TransactWriteItem::builder().delete(end).build())
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("DynamoDB.TransactWriteItems", e))?;
-        Ok(())
-    }
-
-    /// Refuses every token signed by `kid` until `until` (a withdrawn key).
-    pub async fn deny_key(&self, kid: &str, until: Timestamp) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.revoked_table)
-            .item("token_id", s(&withdrawn_kid_id(kid)))
-            .item("expires_at", n(until.0))
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("DynamoDB.PutItem", e))?;
-        Ok(())
-    }
-
-    /// The per-request check, in one round trip: the token's session exists
-    /// and is live, and neither its `jti` nor its key is on the deny-list.
-    pub async fn standing(
-        &self,
-        claims: &AccessClaims,
-        now: Timestamp,
-    ) -> Result<TokenStanding, StoreError> {
-        let session_keys = KeysAndAttributes::builder()
-            .keys(session_key(&claims.sub, &claims.sid))
-            .projection_expression("expires_at, idle_expires_at")
-            .consistent_read(true)
-            .build()
-            .map_err(|e| StoreError::corrupt("DynamoDB.BatchGetItem", e.to_string()))?;
-        let revoked_keys = KeysAndAttributes::builder()
-            .keys(HashMap::from([(
-                "token_id".to_string(),
-                s(&token_id(claims)),
-            )]))
-            // Every token of a withdrawn key is refused, in the same read.
-            .keys(HashMap::from([(
-                "token_id".to_string(),
-                s(&withdrawn_kid_id(&claims.kid)),
-            )]))
-            .projection_expression("expires_at")
-            .consistent_read(true)
-            .build()
-            .map_err(|e| StoreError::corrupt("DynamoDB.BatchGetItem", e.to_string()))?;
-        let output = self
-            .client
-            .batch_get_item()
-            .request_items(&self.sessions_table, session_keys)
-            .request_items(&self.revoked_table, revoked_keys)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("DynamoDB.BatchGetItem", e))?;
-        if output
-            .unprocessed_keys
-            .as_ref()
-            .is_some_and(|u| !u.is_empty())
-        {
-            // Throttled: we cannot tell, and must not guess "valid".
-            return Err(StoreError::corrupt(
-                "DynamoDB.BatchGetItem",
-                "keys left unprocessed",
-            ));
-        }
-        let mut responses = output.responses.unwrap_or_default();
-        let session_live = responses
-            .remove(&self.sessions_table)
-            .unwrap_or_default()
-            .first()
-            .is_some_and(|item| {
-                let live = |key| time(item, key).is_some_and(|t| !t.has_passed(now));
-                live("expires_at") && live("idle_expires_at")
-            });
-        let denied = responses
-            .remove(&self.revoked_table)
-            .unwrap_or_default()
-            .iter()
-            // A deny-list entry whose TTL passed belongs to a token that has expired anyway.
-            .any(|item| time(item, "expires_at").is_none_or(|t| !t.has_passed(now)));
-        Ok(if session_live && !denied {
-            TokenStanding::Valid
-        } else {
-            TokenStanding::Revoked
-        })
     }
 }

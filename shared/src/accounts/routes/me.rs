@@ -1,0 +1,62 @@
+//! `GET /me`, and the public view of a user.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+
+use super::startup::{StartupError, authenticator, user_store};
+use crate::accounts::auth::Authenticator;
+use crate::accounts::users::{UserProfile, UserStore};
+use crate::aws::AwsClients;
+use crate::config::Environment;
+use crate::http::{Problem, json, no_store};
+
+/// The public view of a user.
+#[derive(Debug, Serialize)]
+pub(crate) struct UserView {
+    user_id: String,
+    email: String,
+    name: Option<String>,
+    created_at: String,
+}
+
+impl From<UserProfile> for UserView {
+    fn from(profile: UserProfile) -> Self {
+        Self {
+            user_id: profile.user_id,
+            email: profile.email,
+            name: profile.name,
+            created_at: profile.created_at.rfc3339(),
+        }
+    }
+}
+
+/// `GET /me`.
+pub struct Me {
+    auth: Authenticator,
+    users: UserStore,
+}
+
+impl Me {
+    /// Built from the tables and the public keys.
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            auth: authenticator(env, aws).await?,
+            users: user_store(env, aws)?,
+        })
+    }
+
+    /// The caller's profile.
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
+        self.auth
+            .authenticated(&request, |caller| async move {
+                let profile = self
+                    .users
+                    .profile(caller.user_id())
+                    .await?
+                    .ok_or_else(crate::accounts::auth::unauthorized)?;
+                Ok(no_store(json(StatusCode::OK, &UserView::from(profile))?))
+            })
+            .await
+    }
+}

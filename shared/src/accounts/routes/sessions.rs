@@ -1,0 +1,115 @@
+//! `GET /auth/sessions` and `DELETE /auth/sessions/{session_id}`.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+
+use super::startup::{StartupError, authenticator};
+use crate::accounts::auth::Authenticator;
+use crate::accounts::sessions::SessionRecord;
+use crate::aws::AwsClients;
+use crate::config::Environment;
+use crate::http::{Problem, json, no_content, no_store, path_id};
+use crate::time::Timestamp;
+
+/// One entry of `GET /auth/sessions` (and of an export, without `current`).
+#[derive(Debug, Serialize)]
+pub(crate) struct SessionView {
+    session_id: String,
+    created_at: String,
+    last_seen_at: String,
+    expires_at: String,
+    user_agent: String,
+    ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<bool>,
+}
+
+impl SessionView {
+    /// The view of `session`; `current` says whether it is the caller's own.
+    pub(crate) fn of(session: SessionRecord, current: Option<bool>) -> Self {
+        Self {
+            created_at: session.created_at.rfc3339(),
+            last_seen_at: session.last_seen_at.rfc3339(),
+            expires_at: session.ends_at().rfc3339(),
+            session_id: session.session_id,
+            user_agent: session.user_agent,
+            ip: session.ip,
+            current,
+        }
+    }
+}
+
+/// `GET /auth/sessions`.
+pub struct ListSessions {
+    auth: Authenticator,
+}
+
+impl ListSessions {
+    /// Built from the tables and the public keys.
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            auth: authenticator(env, aws).await?,
+        })
+    }
+
+    /// The caller's live sessions, newest first.
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
+        self.auth
+            .authenticated(&request, |caller| async move {
+                let mut sessions = self
+                    .auth
+                    .sessions()
+                    .list(caller.user_id(), Timestamp::now())
+                    .await?;
+                sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+                let views: Vec<SessionView> = sessions
+                    .into_iter()
+                    .map(|s| {
+                        let current = s.session_id == caller.session_id();
+                        SessionView::of(s, Some(current))
+                    })
+                    .collect();
+                Ok(no_store(json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "sessions": views }),
+                )?))
+            })
+            .await
+    }
+}
+
+/// `DELETE /auth/sessions/{session_id}`.
+pub struct DeleteSession {
+    auth: Authenticator,
+}
+
+impl DeleteSession {
+    /// Built from the tables and the public keys.
+    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            auth: authenticator(env, aws).await?,
+        })
+    }
+
+    /// Ends one of the caller's sessions; anyone else's is 404.
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
+        let request = &request;
+        self.auth
+            .authenticated(request, |caller| async move {
+                let not_found = || Problem::not_found("no such session");
+                let session_id = path_id(request, "session_id").ok_or_else(not_found)?;
+                let deleted = self
+                    .auth
+                    .sessions()
+                    .delete(caller.user_id(), &session_id)
+                    .await?;
+                if !deleted {
+                    return Err(not_found());
+                }
+                tracing::info!(%session_id, "session ended");
+                Ok(no_content())
+            })
+            .await
+    }
+}
