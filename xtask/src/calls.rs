@@ -1,60 +1,15 @@
-//! The AWS calls a handler makes, counted on the wire side of the SDK: an
-//! interceptor on every client sees each attempt (a retry is a call too)
-//! just before it is sent, and records `Service.Operation`.
-
-use std::sync::{Arc, Mutex, PoisonError};
+//! The AWS calls each route makes on its happy path, counted by
+//! [`CallLog`], and the budget every route is held to.
 
 use anyhow::{Context, Result, ensure};
-
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use serde_json::{Value, json};
 use shared::aws::AwsClients;
 
+use crate::call_log::CallLog;
 use crate::client::text;
 use crate::events::Call;
 use crate::handlers::Handler;
 use crate::stack::StackInfo;
-
-/// The calls made through clients that carry it (`StackInfo::aws_clients_logged`), in order.
-#[derive(Clone, Debug, Default)]
-pub struct CallLog(Arc<Mutex<Vec<String>>>);
-
-impl CallLog {
-    /// The calls so far, and a fresh start.
-    pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
-impl Intercept for CallLog {
-    fn name(&self) -> &'static str {
-        "CallLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        config: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(operation(config));
-        Ok(())
-    }
-}
-
-/// `Service.Operation` of the call an interceptor sees (`unknown` if unnamed).
-pub fn operation(config: &ConfigBag) -> String {
-    config.load::<Metadata>().map_or_else(
-        || "unknown".to_string(),
-        |metadata| format!("{}.{}", metadata.service(), metadata.name()),
-    )
-}
 
 /// What one route's handler asked of AWS for one request on its happy path.
 #[derive(Debug, Clone)]

@@ -1,61 +1,22 @@
-//! DynamoDB Local: how a stack starts it, and one of a test's own that keeps
-//! its tables on disk, so that it can be stopped mid-load and started again
-//! with everything it held (the store outage of the statelessness suite).
+//! A DynamoDB Local of a test's own that keeps its tables on disk, so that
+//! it can be stopped mid-load and started again with everything it held
+//! (the store outage of the statelessness suite).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::dynamodb_local::{STARTUP, Storage, command};
+use crate::process::free_port;
 use crate::process::{Managed, Output};
 use crate::provision;
 use crate::resolve::Resolver;
-use crate::stack::{StackInfo, free_port};
+use crate::stack::StackInfo;
 use crate::template::Template;
-use crate::tools::Tools;
-
-/// Where DynamoDB Local keeps its tables.
-#[derive(Debug, Clone, Copy)]
-pub enum Storage<'a> {
-    /// In memory: gone when the process stops.
-    Memory,
-    /// In a SQLite file in this folder: kept across restarts.
-    Files(&'a Path),
-}
-
-/// The command that runs DynamoDB Local on `127.0.0.1:port` from `run_dir`.
-pub fn command(root: &Path, port: u16, storage: Storage, run_dir: &Path) -> Result<Command> {
-    let dir = Tools::new(root).dynamodb_local_dir()?;
-    let mut command = Command::new("java");
-    command
-        .arg(format!(
-            "-Djava.library.path={}",
-            dir.join("DynamoDBLocal_lib").display()
-        ))
-        .arg("-cp")
-        .arg(format!(
-            "{}:{}/*",
-            dir.join("DynamoDBLocal.jar").display(),
-            dir.join("DynamoDBLocal_lib").display()
-        ))
-        // DynamoDB Local itself binds every interface; this launcher binds loopback.
-        .arg(root.join("xtask/tools/DynamoDbLocalOnLoopback.java"))
-        .args(["-sharedDb", "-disableTelemetry", "-port"])
-        .arg(port.to_string())
-        .current_dir(run_dir);
-    match storage {
-        Storage::Memory => command.arg("-inMemory"),
-        Storage::Files(folder) => command.arg("-dbPath").arg(folder),
-    };
-    Ok(command)
-}
-
-/// How long DynamoDB Local may take to listen (the JVM compiles the launcher first).
-pub const STARTUP: Duration = Duration::from_secs(90);
 
 /// A DynamoDB Local of a test's own, beside a running stack, with the
 /// template's tables, its data on disk. Point an `Instance` at it with

@@ -3,14 +3,17 @@
 //! Tests use it as a library to reach the stack they run against.
 
 pub mod bench;
+pub mod call_log;
 pub mod calls;
 pub mod checks;
 pub mod client;
 pub mod dynamodb;
+pub mod dynamodb_local;
 pub mod events;
 pub mod fresh;
 pub mod handlers;
 pub mod http1;
+pub mod imports;
 pub mod process;
 pub mod prove;
 pub mod provision;

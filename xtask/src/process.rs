@@ -147,3 +147,12 @@ pub fn kill_groups(pgids: &[u32]) {
 pub fn is_alive(pid: u32) -> bool {
     nix::sys::signal::kill(Pid::from_raw(pid as i32), None).is_ok()
 }
+
+/// A loopback port the system reports free right now.
+pub fn free_port() -> Result<u16> {
+    Ok(
+        std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port(),
+    )
+}

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use aws_sdk_dynamodb::config::SharedInterceptor;
 use shared::aws::AwsClients;
 
-use crate::calls::CallLog;
+use crate::call_log::CallLog;
 use crate::resolve::{LocalResource, Resolver};
 use crate::template::{Template, get_att, number};
 

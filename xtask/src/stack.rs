@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::calls::CallLog;
+use crate::call_log::CallLog;
 use crate::checks;
-use crate::dynamodb;
+use crate::dynamodb_local;
+pub use crate::process::free_port;
 use crate::process::{self, Managed, Output};
 use crate::provision;
 use crate::pump::{self, Mapping};
@@ -205,10 +206,10 @@ impl Stack {
             pumps: Vec::new(),
         };
 
-        let mut dynamodb = dynamodb::command(
+        let mut dynamodb = dynamodb_local::command(
             root,
             options.ports.dynamodb,
-            dynamodb::Storage::Memory,
+            dynamodb_local::Storage::Memory,
             &run_dir,
         )?;
         stack.spawn("dynamodb-local", &mut dynamodb, Output::LogFile)?;
@@ -219,7 +220,7 @@ impl Stack {
             .current_dir(&run_dir);
         stack.spawn("moto", &mut moto, Output::LogFile)?;
 
-        let startup = dynamodb::STARTUP;
+        let startup = dynamodb_local::STARTUP;
         stack.processes[0].wait_for_port(loopback(options.ports.dynamodb), startup)?;
         stack.processes[1].wait_for_port(loopback(options.ports.moto), startup)?;
 
@@ -444,13 +445,6 @@ impl Drop for Instance {
         self.process.stop(Signal::SIGINT, Duration::from_secs(5));
         let _ = std::fs::remove_file(&self.pgid_file);
     }
-}
-
-/// A loopback port the system reports free right now.
-pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
 }
 
 /// The process groups of instances recorded under `run_dir` and still there.

@@ -32,7 +32,7 @@ use shared::jobs::worker::{FailJobs, JobError, Outcome, RunJobs, SweepJobs};
 use shared::time::Timestamp;
 use shared::uploads::records::{UploadRecord, UploadStatus, UploadStore};
 use support::{Api, Reply, download, poll_until, private_queue};
-use xtask::calls::CallLog;
+use xtask::call_log::CallLog;
 use xtask::pump::{self, Mapping};
 use xtask::runtime_api::{Answer, Function, Sandbox, sandbox_user};
 use xtask::stack::{Instance, StackInfo};

@@ -297,7 +297,7 @@ impl Intercept for FailSecondWrite {
         _components: &RuntimeComponents,
         config: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let operation = xtask::calls::operation(config);
+        let operation = xtask::call_log::operation(config);
         let writes = [
             "DynamoDB.BatchWriteItem",
             "DynamoDB.TransactWriteItems",

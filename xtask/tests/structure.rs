@@ -107,3 +107,14 @@ fn only_the_token_minting_functions_and_the_rotation_can_read_the_signing_key() 
         );
     }
 }
+
+#[test]
+fn no_module_of_the_service_or_the_dev_tool_imports_in_a_circle() {
+    let root = xtask::workspace_root();
+    for src in ["shared/src", "xtask/src"] {
+        let graph = xtask::imports::graph(&root.join(src)).unwrap();
+        assert!(graph.len() > 10, "{src}: the modules were not found");
+        let circles = xtask::imports::circles(&graph);
+        assert!(circles.is_empty(), "{src}: import circles: {circles:#?}");
+    }
+}
