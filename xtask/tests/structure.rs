@@ -118,3 +118,44 @@ fn no_module_of_the_service_or_the_dev_tool_imports_in_a_circle() {
         assert!(circles.is_empty(), "{src}: import circles: {circles:#?}");
     }
 }
+
+#[test]
+fn no_file_of_shared_is_over_400_lines_and_no_source_cites_a_file_outside_the_repository() {
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let root = xtask::workspace_root();
+    let mut shared = Vec::new();
+    files(&root.join("shared/src"), &mut shared);
+    for file in &shared {
+        let lines = std::fs::read_to_string(file).unwrap().lines().count();
+        assert!(lines <= 400, "{}: {lines} lines", file.display());
+    }
+    let mut sources = shared;
+    for dir in ["functions", "xtask/src", "xtask/tests", "shared/benches"] {
+        files(&root.join(dir), &mut sources);
+    }
+    for file in sources
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+    {
+        let text = std::fs::read_to_string(file).unwrap();
+        // Spelled in pieces, so that this file does not cite them itself.
+        let outside = ["API", "DESIGN", "STYLE"].map(|name| format!("{name}.md"));
+        let beside = format!("{}/shared/", "..");
+        for outside in outside.iter().chain([&beside]) {
+            assert!(
+                !text.contains(outside),
+                "{} cites {outside}, which is not in the repository",
+                file.display()
+            );
+        }
+    }
+}
