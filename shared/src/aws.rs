@@ -40,20 +40,31 @@ pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
 pub struct StoreError {
     /// The AWS operation, e.g. `DynamoDB.PutItem`.
     pub operation: &'static str,
-    /// The SDK's description (never contains item values).
+    /// What went wrong, in short (never contains item values).
     pub cause: String,
+    /// The SDK's error itself, for whoever walks the chain.
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl StoreError {
-    /// Wraps an SDK error of `operation`.
-    pub fn sdk<E: Debug, R: Debug>(operation: &'static str, error: SdkError<E, R>) -> Self {
+    /// Wraps an SDK error of `operation`, keeping it as the source.
+    pub fn sdk<E, R>(operation: &'static str, error: SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: Debug + Send + Sync + 'static,
+    {
         let cause = match &error {
             SdkError::ServiceError(service) => format!("service error: {:?}", service.err()),
             SdkError::TimeoutError(_) => "timed out".to_string(),
             SdkError::DispatchFailure(_) => "could not reach the service".to_string(),
             other => format!("{other:?}"),
         };
-        Self { operation, cause }
+        Self {
+            operation,
+            cause,
+            source: Some(Box::new(error)),
+        }
     }
 
     /// A store answer that does not have the shape the code wrote.
@@ -61,6 +72,19 @@ impl StoreError {
         Self {
             operation,
             cause: what.into(),
+            source: None,
+        }
+    }
+
+    /// A failure of `operation` caused by `error` (not the SDK's).
+    pub fn caused_by(
+        operation: &'static str,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            operation,
+            cause: error.to_string(),
+            source: Some(Box::new(error)),
         }
     }
 }
@@ -228,7 +252,7 @@ pub fn conditional<O, E>(
     result: Result<O, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
 ) -> Result<bool, StoreError>
 where
-    E: ProvideErrorMetadata + Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     conditional_output(operation, result).map(|output| output.is_some())
 }
@@ -239,7 +263,7 @@ pub fn conditional_output<O, E>(
     result: Result<O, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
 ) -> Result<Option<O>, StoreError>
 where
-    E: ProvideErrorMetadata + Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match result {
         Ok(output) => Ok(Some(output)),
@@ -346,6 +370,23 @@ mod tests {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region))
             .build()
+    }
+
+    #[test]
+    fn a_store_error_keeps_the_sdks_error_as_its_source() {
+        use aws_sdk_dynamodb::operation::get_item::GetItemError;
+        use std::error::Error;
+        let sdk: SdkError<GetItemError, aws_sdk_dynamodb::config::http::HttpResponse> =
+            SdkError::timeout_error("the attempt took too long");
+        let error = StoreError::sdk("DynamoDB.GetItem", sdk);
+        assert_eq!(error.to_string(), "DynamoDB.GetItem failed: timed out");
+        let source = error.source().expect("the SDK's error is kept");
+        assert!(source.source().is_some(), "and its own cause under it");
+        assert!(
+            StoreError::corrupt("DynamoDB.GetItem", "no id")
+                .source()
+                .is_none()
+        );
     }
 
     #[test]

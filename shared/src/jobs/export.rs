@@ -197,7 +197,7 @@ impl ExportWriter<'_, '_> {
 }
 
 fn unwritable(error: serde_json::Error) -> StoreError {
-    StoreError::corrupt("export", error.to_string())
+    StoreError::caused_by("export", error)
 }
 
 /// One JSON object written a field, or a list item, at a time, in serde_json's

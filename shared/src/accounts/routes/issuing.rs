@@ -32,16 +32,15 @@ pub(super) async fn minting_keys(
             .secret_id(arn)
             .send()
             .await
-            .map_err(|e| {
-                StartupError::Secret(
-                    StoreError::sdk("SecretsManager.GetSecretValue", e).to_string(),
-                )
-            })
+            .map_err(|e| StartupError::Secret(StoreError::sdk("SecretsManager.GetSecretValue", e)))
     });
     let account = account?;
-    let text = account
-        .secret_string()
-        .ok_or_else(|| StartupError::Secret("the secret has no string value".into()))?;
+    let text = account.secret_string().ok_or_else(|| {
+        StartupError::Secret(StoreError::corrupt(
+            "SecretsManager.GetSecretValue",
+            "the secret has no string value",
+        ))
+    })?;
     let minting = Minting {
         issuer: AccessTokenIssuer::new(token_settings(env)?),
         keys: signing?,

@@ -12,7 +12,7 @@ use crate::accounts::keystore::{KeyStoreError, VerifyingKeys};
 use crate::accounts::sessions::SessionStore;
 use crate::accounts::tokens::{AccessTokenVerifier, TokenSettings};
 use crate::accounts::users::UserStore;
-use crate::aws::AwsClients;
+use crate::aws::{AwsClients, StoreError};
 use crate::config::{ConfigError, Environment};
 use crate::ratelimit::RateLimiter;
 
@@ -33,7 +33,7 @@ pub enum StartupError {
     AccountKey(#[from] AccountKeyError),
     /// A secret could not be read.
     #[error("reading a secret failed: {0}")]
-    Secret(String),
+    Secret(#[source] StoreError),
     /// The AWS configuration lacks something the function needs.
     #[error("AWS configuration: {0}")]
     Aws(&'static str),
