@@ -47,6 +47,25 @@ fn the_spec_describes_exactly_the_templates_routes() {
 }
 
 #[test]
+fn the_spec_lists_exactly_the_problem_codes_of_the_service() {
+    let spec = spec::load();
+    let listed: Vec<&str> = spec["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+        .as_array()
+        .expect("Problem.code has an enum")
+        .iter()
+        .map(|code| code.as_str().unwrap())
+        .collect();
+    let codes: Vec<&str> = shared::http::ProblemCode::ALL
+        .iter()
+        .map(|code| code.as_str())
+        .collect();
+    assert_eq!(
+        listed, codes,
+        "shared/openapi.yaml and shared::http::ProblemCode"
+    );
+}
+
+#[test]
 fn every_operation_documents_its_errors_as_problems() {
     let spec = spec::load();
     for Operation {

@@ -17,7 +17,7 @@ use lambda_http::{Body, Request, Response};
 use super::keystore::VerifyingKeys;
 use super::sessions::{SessionStore, TokenStanding};
 use super::tokens::{AccessClaims, AccessTokenVerifier, TokenError};
-use crate::http::Problem;
+use crate::http::{Problem, ProblemCode};
 use crate::ratelimit::{Policy, Quota, RateLimiter, WhenStoreFails, with_rate_limit};
 use crate::time::Timestamp;
 
@@ -67,7 +67,7 @@ pub struct Authenticator {
 pub fn unauthorized() -> Problem {
     Problem::new(
         StatusCode::UNAUTHORIZED,
-        "invalid_token",
+        ProblemCode::InvalidToken,
         "Unauthorized",
         "the access token is missing, malformed, expired, revoked or not ours",
     )

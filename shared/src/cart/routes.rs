@@ -13,7 +13,7 @@ use crate::accounts::auth::Authenticator;
 use crate::accounts::routes::{StartupError, authenticator};
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
-use crate::http::{Problem, json, json_body};
+use crate::http::{Problem, ProblemCode, json, json_body};
 use crate::time::Timestamp;
 
 /// Most entity tags one `If-Match` may list.
@@ -79,7 +79,7 @@ enum EntityTag {
 fn invalid_precondition(header_name: &str, why: &str) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
-        "invalid_precondition",
+        ProblemCode::InvalidPrecondition,
         "The precondition header is malformed",
         format!("`{header_name}` {why}"),
     )
@@ -197,7 +197,7 @@ struct PutCartBody {
 fn precondition_required(detail: &str) -> Problem {
     Problem::new(
         StatusCode::PRECONDITION_REQUIRED,
-        "precondition_required",
+        ProblemCode::PreconditionRequired,
         "If-Match is required",
         detail,
     )
@@ -226,7 +226,7 @@ impl PutCart {
                     Some(cart) => cart_response(StatusCode::OK, &cart),
                     None => Err(Problem::new(
                         StatusCode::PRECONDITION_FAILED,
-                        "precondition_failed",
+                        ProblemCode::PreconditionFailed,
                         "The cart has changed",
                         "the cart changed since that ETag; GET /cart and apply the change again",
                     )),
@@ -271,7 +271,7 @@ fn expected_versions(headers: &HeaderMap) -> Result<Vec<u64>, Problem> {
 fn invalid_items(error: InvalidItems) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
-        "invalid_items",
+        ProblemCode::InvalidItems,
         "The cart's items are invalid",
         error.to_string(),
     )

@@ -2,6 +2,7 @@
 //! problems out, and the Lambda runtime loop that ties them together.
 
 mod body;
+mod codes;
 mod context;
 mod paging;
 mod problem;
@@ -9,6 +10,7 @@ mod response;
 mod serve;
 
 pub use body::{MAX_BODY_BYTES, json_body};
+pub use codes::ProblemCode;
 pub use context::{path_id, source_ip};
 pub use paging::{DEFAULT_PAGE, MAX_PAGE, PageRequest, cursor_after, page_response};
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem};

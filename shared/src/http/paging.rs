@@ -8,6 +8,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
+use super::codes::ProblemCode;
 use super::{Problem, json, no_store};
 use crate::ids::is_id;
 
@@ -81,7 +82,7 @@ fn parse_cursor(cursor: &str) -> Option<String> {
 fn invalid_query(detail: &str) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
-        "invalid_query",
+        ProblemCode::InvalidQuery,
         "The query is invalid",
         detail,
     )

@@ -6,6 +6,8 @@ use lambda_http::http::header::{self, HeaderName, HeaderValue};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use super::codes::ProblemCode;
+
 /// The media type of every error response.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
@@ -19,7 +21,7 @@ const TYPE_PREFIX: &str = "urn:stateless-lambda:problem:";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     status: StatusCode,
-    code: &'static str,
+    code: ProblemCode,
     title: &'static str,
     detail: String,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -39,7 +41,7 @@ impl Problem {
     /// A problem with the given status, stable code, short title and detail.
     pub fn new(
         status: StatusCode,
-        code: &'static str,
+        code: ProblemCode,
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
@@ -56,7 +58,7 @@ impl Problem {
     pub fn invalid_body(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "invalid_body",
+            ProblemCode::InvalidBody,
             "The request body is invalid",
             detail,
         )
@@ -66,7 +68,7 @@ impl Problem {
     pub fn payload_too_large(limit_bytes: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ProblemCode::PayloadTooLarge,
             "The request body is too large",
             format!("the request body must be at most {limit_bytes} bytes"),
         )
@@ -76,7 +78,7 @@ impl Problem {
     pub fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ProblemCode::UnsupportedMediaType,
             "The request body must be JSON",
             "send the body with Content-Type: application/json (UTF-8)",
         )
@@ -84,14 +86,19 @@ impl Problem {
 
     /// 404 `not_found`: nothing the caller may see is there.
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found", detail)
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+            "Not found",
+            detail,
+        )
     }
 
     /// 503 `service_unavailable` with `Retry-After`: a store or queue failed or throttled.
     pub fn service_unavailable(retry_after_seconds: u32) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
+            ProblemCode::ServiceUnavailable,
             "The service is temporarily unavailable",
             "a backing store did not answer; nothing was changed, retry later",
         )
@@ -102,7 +109,7 @@ impl Problem {
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ProblemCode::InternalError,
             "Internal error",
             "an unexpected error occurred; it has been logged",
         )
@@ -121,7 +128,12 @@ impl Problem {
 
     /// The stable code clients branch on.
     pub fn code(&self) -> &'static str {
-        self.code
+        self.code.as_str()
+    }
+
+    /// Whether it is a problem of `code`.
+    pub fn is(&self, code: ProblemCode) -> bool {
+        self.code == code
     }
 
     /// The human-readable explanation.
@@ -132,11 +144,11 @@ impl Problem {
     /// Renders the problem as a problem+json response.
     pub fn into_response(self) -> Response<Body> {
         let document = ProblemDocument {
-            kind: format!("{TYPE_PREFIX}{}", self.code),
+            kind: format!("{TYPE_PREFIX}{}", self.code.as_str()),
             title: self.title,
             status: self.status.as_u16(),
             detail: &self.detail,
-            code: self.code,
+            code: self.code.as_str(),
         };
         // A struct of strings and an integer always serialises; the fallback
         // keeps this path free of panics all the same.
@@ -196,7 +208,7 @@ mod tests {
     fn extra_headers_are_kept() {
         let response = Problem::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_token",
+            ProblemCode::InvalidToken,
             "Unauthorized",
             "x",
         )

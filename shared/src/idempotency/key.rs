@@ -8,7 +8,7 @@ use lambda_http::Request;
 use lambda_http::http::{HeaderMap, StatusCode};
 
 use super::{IDEMPOTENCY_KEY, MAX_KEY_LEN};
-use crate::http::Problem;
+use crate::http::{Problem, ProblemCode};
 
 /// The key of the request, if it has one; 400 if it is malformed.
 pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Problem> {
@@ -19,7 +19,7 @@ pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Probl
     let invalid = || {
         Problem::new(
             StatusCode::BAD_REQUEST,
-            "invalid_idempotency_key",
+            ProblemCode::InvalidIdempotencyKey,
             "The Idempotency-Key header is invalid",
             format!(
                 "`Idempotency-Key` must appear once, with 1 to {MAX_KEY_LEN} visible ASCII characters"

@@ -32,7 +32,7 @@ pub use store::{Begin, IdempotencyStore, NewAttempt, Record, RecordState, Stored
 
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
-use crate::http::Problem;
+use crate::http::{Problem, ProblemCode};
 use crate::ids::new_id;
 use crate::time::Timestamp;
 
@@ -260,7 +260,7 @@ fn replay(stored: &StoredResponse) -> Response<Body> {
 fn key_reused() -> Problem {
     Problem::new(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "idempotency_key_reused",
+        ProblemCode::IdempotencyKeyReused,
         "The Idempotency-Key was used for another request",
         "this key was first sent with a different request; use a new key for a new request",
     )
@@ -270,7 +270,7 @@ fn in_progress(retry_after_seconds: u64) -> Problem {
     let seconds = u32::try_from(retry_after_seconds.clamp(1, 30)).unwrap_or(1);
     Problem::new(
         StatusCode::CONFLICT,
-        "idempotency_key_in_use",
+        ProblemCode::IdempotencyKeyInUse,
         "A request with this Idempotency-Key is still running",
         "the first request with this key has not finished; retry after the time in Retry-After",
     )

@@ -29,7 +29,9 @@ use crate::accounts::auth::Authenticator;
 use crate::accounts::routes::{StartupError, authenticator};
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
-use crate::http::{PageRequest, Problem, json, json_body, no_store, page_response, path_id};
+use crate::http::{
+    PageRequest, Problem, ProblemCode, json, json_body, no_store, page_response, path_id,
+};
 use crate::idempotency::{Attempt, Idempotency};
 use crate::presign::Presigner;
 use crate::time::Timestamp;
@@ -116,7 +118,7 @@ fn unknown_type() -> Problem {
     let known: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
     Problem::new(
         StatusCode::BAD_REQUEST,
-        "unknown_job_type",
+        ProblemCode::UnknownJobType,
         "The job type is unknown",
         format!("`type` must be one of: {}", known.join(", ")),
     )

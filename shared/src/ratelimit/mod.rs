@@ -25,7 +25,7 @@ use lambda_http::{Body, Response};
 
 pub use counters::WindowCounters;
 
-use crate::http::Problem;
+use crate::http::{Problem, ProblemCode};
 use crate::time::Timestamp;
 
 /// `RateLimit-Limit`: the budget of the window.
@@ -210,7 +210,7 @@ impl RateLimiter {
 pub fn too_many_requests(policy: &Policy, quota: Quota) -> Problem {
     let mut problem = Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        ProblemCode::RateLimited,
         "Too many requests",
         format!(
             "the limit of {} requests per {} seconds is reached; retry after {} seconds",

@@ -17,7 +17,8 @@ use crate::accounts::routes::{StartupError, authenticator};
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
 use crate::http::{
-    PageRequest, Problem, json, json_body, no_content, no_store, page_response, path_id,
+    PageRequest, Problem, ProblemCode, json, json_body, no_content, no_store, page_response,
+    path_id,
 };
 use crate::ids::new_id;
 use crate::presign::Presigner;
@@ -108,7 +109,7 @@ struct CreatedUpload {
     expires_at: String,
 }
 
-fn invalid(code: &'static str, title: &'static str, field: &str, reason: String) -> Problem {
+fn invalid(code: ProblemCode, title: &'static str, field: &str, reason: String) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
         code,
@@ -139,14 +140,19 @@ impl CreateUpload {
                 let body: CreateUploadBody = json_body(request)?;
                 let content_type = self.policy.content_type(&body.content_type).map_err(|r| {
                     invalid(
-                        "content_type_not_allowed",
+                        ProblemCode::ContentTypeNotAllowed,
                         "The type is not allowed",
                         "content_type",
                         r,
                     )
                 })?;
                 let size = self.policy.size(body.size).map_err(|r| {
-                    invalid("size_out_of_range", "The size is out of range", "size", r)
+                    invalid(
+                        ProblemCode::SizeOutOfRange,
+                        "The size is out of range",
+                        "size",
+                        r,
+                    )
                 })?;
                 let now = Timestamp::now();
                 let record = UploadRecord {

@@ -16,7 +16,7 @@ use crate::accounts::sessions::{SessionRecord, SessionStore};
 use crate::accounts::users::UserStore;
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
-use crate::http::{Problem, json_body, source_ip};
+use crate::http::{Problem, ProblemCode, json_body, source_ip};
 use crate::ids::new_id;
 use crate::ratelimit::{Policy, RateLimiter, WhenStoreFails, with_rate_limit};
 use crate::time::Timestamp;
@@ -83,7 +83,7 @@ struct LoginBody {
 fn invalid_credentials() -> Problem {
     Problem::new(
         StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
+        ProblemCode::InvalidCredentials,
         "Invalid credentials",
         "the email or the password is wrong",
     )
@@ -174,7 +174,7 @@ impl Login {
             .await;
         match (&outcome, &slot) {
             (Ok(_), Some(slot)) => self.limiter.give_back(slot).await,
-            (Err(problem), _) if problem.code() == "invalid_credentials" => {
+            (Err(problem), _) if problem.is(ProblemCode::InvalidCredentials) => {
                 tracing::info!(%ip, email_digest = %digest(), "login refused");
             }
             _ => {}

@@ -12,7 +12,7 @@ use crate::accounts::refresh_token::RefreshToken;
 use crate::accounts::sessions::{SessionRecord, SessionStore};
 use crate::aws::AwsClients;
 use crate::config::Environment;
-use crate::http::{Problem, json_body, source_ip};
+use crate::http::{Problem, ProblemCode, json_body, source_ip};
 use crate::time::Timestamp;
 
 /// `POST /auth/refresh`.
@@ -33,7 +33,7 @@ struct RefreshBody {
 fn invalid_refresh_token() -> Problem {
     Problem::new(
         StatusCode::UNAUTHORIZED,
-        "invalid_refresh_token",
+        ProblemCode::InvalidRefreshToken,
         "Invalid refresh token",
         "the refresh token is invalid, expired, revoked or already used",
     )
@@ -42,7 +42,7 @@ fn invalid_refresh_token() -> Problem {
 fn origin_not_allowed() -> Problem {
     Problem::new(
         StatusCode::FORBIDDEN,
-        "origin_not_allowed",
+        ProblemCode::OriginNotAllowed,
         "The request's origin may not use the refresh cookie",
         "the refresh cookie is accepted only from the API's own origin or an allowed one; \
          send {\"refresh_token\": ...} in the body otherwise",

@@ -11,7 +11,7 @@ use crate::accounts::password::Password;
 use crate::accounts::users::{RegisterError, UserProfile, UserStore};
 use crate::aws::AwsClients;
 use crate::config::Environment;
-use crate::http::{Problem, json, json_body, no_store, source_ip};
+use crate::http::{Problem, ProblemCode, json, json_body, no_store, source_ip};
 use crate::ids::new_id;
 use crate::ratelimit::{Policy, RateLimiter, WhenStoreFails, with_rate_limit};
 use crate::time::Timestamp;
@@ -42,7 +42,7 @@ fn parse_name(raw: Option<String>) -> Result<Option<String>, Problem> {
     if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(Problem::new(
             StatusCode::BAD_REQUEST,
-            "invalid_name",
+            ProblemCode::InvalidName,
             "The name is invalid",
             format!(
                 "`name` must be at most {MAX_NAME_CHARS} characters, without control characters"
@@ -84,7 +84,7 @@ impl Register {
         let email = Email::parse(&body.email).map_err(|reason| {
             Problem::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_email",
+                ProblemCode::InvalidEmail,
                 "The email is invalid",
                 reason,
             )
@@ -92,7 +92,7 @@ impl Register {
         let password = Password::parse(body.password).map_err(|reason| {
             Problem::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_password",
+                ProblemCode::InvalidPassword,
                 "The password is too weak",
                 reason,
             )
@@ -113,7 +113,7 @@ impl Register {
             Err(RegisterError::EmailTaken) => {
                 return Err(Problem::new(
                     StatusCode::CONFLICT,
-                    "email_taken",
+                    ProblemCode::EmailTaken,
                     "The email is taken",
                     "an account with this email exists",
                 ));
