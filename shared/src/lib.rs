@@ -15,6 +15,8 @@ pub mod maxage;
 pub mod presign;
 pub mod queue;
 pub mod ratelimit;
+pub mod route;
+pub mod startup;
 pub mod telemetry;
 pub mod time;
 pub mod uploads;

@@ -16,6 +16,7 @@ use shared::config::Environment;
 use shared::http::finish;
 use shared::jobs::routes::{CreateJob, GetJob, ListJobs};
 use shared::jobs::worker::{FailJobs, RunJobs, SweepJobs};
+use shared::route::Route;
 use shared::uploads::events::ConfirmUploads;
 use shared::uploads::routes::{CreateUpload, DeleteUpload, GetUpload, ListUploads};
 

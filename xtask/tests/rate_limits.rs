@@ -18,6 +18,7 @@ use shared::accounts::routes::{Login, Me, Register};
 use shared::config::Environment;
 use shared::http::finish;
 use shared::ratelimit::{Policy, RateLimiter, WhenStoreFails};
+use shared::route::Route;
 use shared::time::Timestamp;
 use support::{Api, PASSWORD, unique_email};
 use xtask::stack::{Instance, StackInfo};

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use shared::accounts::routes::{Login, LogoutAll, Me, Refresh, Register};
 use shared::config::Environment;
 use shared::http::finish;
+use shared::route::Route;
 use support::unique_email;
 use xtask::stack::StackInfo;
 

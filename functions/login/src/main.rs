@@ -1,12 +1,8 @@
 //! `POST /auth/login`: checks credentials and opens a session.
 
 use shared::accounts::routes::Login;
-use shared::aws::AwsClients;
-use shared::config::Environment;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
-    shared::telemetry::init()?;
-    let route = Login::new(&Environment::from_process(), &AwsClients::from_env().await).await?;
-    shared::http::serve(|request| route.handle(request)).await
+    shared::route::run::<Login>().await
 }

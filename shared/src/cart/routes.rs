@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 use super::items::{CartItems, CartLine, InvalidItems, RawLine};
 use super::store::{Cart, CartStore};
 use crate::accounts::auth::Authenticator;
+use crate::accounts::auth::Caller;
 use crate::accounts::routes::{StartupError, authenticator};
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
 use crate::http::{Problem, ProblemCode, json, json_body};
+use crate::route::AuthenticatedRoute;
 use crate::time::Timestamp;
 
 /// Most entity tags one `If-Match` may list.
@@ -152,33 +154,38 @@ impl GetCart {
             carts: cart_store(env, aws)?,
         })
     }
+}
+
+impl AuthenticatedRoute for GetCart {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
 
     /// The caller's cart and its ETag; 304 when `If-None-Match` names it.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let request = &request;
-        self.auth
-            .authenticated(request, |caller| async move {
-                let cart = self.carts.get(caller.user_id()).await?;
-                let tags = entity_tags(request.headers(), header::IF_NONE_MATCH)?;
-                // If-None-Match compares weakly: W/"3" names version 3 too.
-                let unchanged = tags.is_some_and(|tags| {
-                    tags.iter().any(|tag| match tag {
-                        EntityTag::Any => true,
-                        EntityTag::Strong(v) => *v == cart.version,
-                        EntityTag::Other { weak_version } => *weak_version == Some(cart.version),
-                    })
-                });
-                if unchanged {
-                    let mut response = Response::new(Body::Empty);
-                    *response.status_mut() = StatusCode::NOT_MODIFIED;
-                    response
-                        .headers_mut()
-                        .insert(header::ETAG, etag(cart.version));
-                    return Ok(response);
-                }
-                cart_response(StatusCode::OK, &cart)
+    async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let cart = self.carts.get(caller.user_id()).await?;
+        let tags = entity_tags(request.headers(), header::IF_NONE_MATCH)?;
+        // If-None-Match compares weakly: W/"3" names version 3 too.
+        let unchanged = tags.is_some_and(|tags| {
+            tags.iter().any(|tag| match tag {
+                EntityTag::Any => true,
+                EntityTag::Strong(v) => *v == cart.version,
+                EntityTag::Other { weak_version } => *weak_version == Some(cart.version),
             })
-            .await
+        });
+        if unchanged {
+            let mut response = Response::new(Body::Empty);
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            response
+                .headers_mut()
+                .insert(header::ETAG, etag(cart.version));
+            return Ok(response);
+        }
+        cart_response(StatusCode::OK, &cart)
     }
 }
 
@@ -211,28 +218,33 @@ impl PutCart {
             carts: cart_store(env, aws)?,
         })
     }
+}
+
+impl AuthenticatedRoute for PutCart {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
 
     /// Replaces the caller's lines if the cart is still at the `If-Match` version.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let request = &request;
-        self.auth
-            .authenticated(request, |caller| async move {
-                let (versions, items) = replacement(request)?;
-                match self
-                    .carts
-                    .replace(caller.user_id(), &items, &versions, Timestamp::now())
-                    .await?
-                {
-                    Some(cart) => cart_response(StatusCode::OK, &cart),
-                    None => Err(Problem::new(
-                        StatusCode::PRECONDITION_FAILED,
-                        ProblemCode::PreconditionFailed,
-                        "The cart has changed",
-                        "the cart changed since that ETag; GET /cart and apply the change again",
-                    )),
-                }
-            })
-            .await
+    async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let (versions, items) = replacement(request)?;
+        match self
+            .carts
+            .replace(caller.user_id(), &items, &versions, Timestamp::now())
+            .await?
+        {
+            Some(cart) => cart_response(StatusCode::OK, &cart),
+            None => Err(Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                ProblemCode::PreconditionFailed,
+                "The cart has changed",
+                "the cart changed since that ETag; GET /cart and apply the change again",
+            )),
+        }
     }
 }
 

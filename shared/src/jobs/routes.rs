@@ -26,6 +26,7 @@ use super::queue::{JobMessage, JobQueue};
 use super::records::{JobKind, JobRecord, JobStatus};
 use super::store::JobStore;
 use crate::accounts::auth::Authenticator;
+use crate::accounts::auth::Caller;
 use crate::accounts::routes::{StartupError, authenticator};
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
@@ -34,6 +35,7 @@ use crate::http::{
 };
 use crate::idempotency::{Attempt, Idempotency};
 use crate::presign::Presigner;
+use crate::route::AuthenticatedRoute;
 use crate::time::Timestamp;
 
 /// Life of an export's download URL.
@@ -135,20 +137,6 @@ impl CreateJob {
         })
     }
 
-    /// Queues a job; with an `Idempotency-Key`, at most one per key.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let request = &request;
-        self.auth
-            .authenticated(request, |caller| async move {
-                self.idempotency
-                    .run(caller.user_id(), request, |attempt| {
-                        self.create(caller.user_id(), request, attempt)
-                    })
-                    .await
-            })
-            .await
-    }
-
     async fn create(
         &self,
         user_id: &str,
@@ -199,6 +187,25 @@ impl CreateJob {
     }
 }
 
+impl AuthenticatedRoute for CreateJob {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    /// Queues a job; with an `Idempotency-Key`, at most one per key.
+    async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        self.idempotency
+            .run(caller.user_id(), request, |attempt| {
+                self.create(caller.user_id(), request, attempt)
+            })
+            .await
+    }
+}
+
 /// `GET /jobs/{job_id}`.
 pub struct GetJob {
     auth: Authenticator,
@@ -214,26 +221,6 @@ impl GetJob {
             jobs: job_store(env, aws)?,
             presigner: Presigner::from_env(env, aws, "EXPORTS_BUCKET")?,
         })
-    }
-
-    /// The caller's job; a short-lived download URL once it succeeded.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let request = &request;
-        self.auth
-            .authenticated(request, |caller| async move {
-                let job_id = path_id(request, "job_id").ok_or_else(not_found)?;
-                let job = self
-                    .jobs
-                    .get(caller.user_id(), &job_id, Timestamp::now())
-                    .await?
-                    .ok_or_else(not_found)?;
-                let result = match (job.status, job.kind) {
-                    (JobStatus::Succeeded, JobKind::Export) => Some(self.download(&job).await?),
-                    _ => None,
-                };
-                Ok(no_store(json(StatusCode::OK, &JobView::of(job, result))?))
-            })
-            .await
     }
 
     async fn download(&self, job: &JobRecord) -> Result<JobResult, Problem> {
@@ -257,6 +244,31 @@ impl GetJob {
     }
 }
 
+impl AuthenticatedRoute for GetJob {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    /// The caller's job; a short-lived download URL once it succeeded.
+    async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let job_id = path_id(request, "job_id").ok_or_else(not_found)?;
+        let job = self
+            .jobs
+            .get(caller.user_id(), &job_id, Timestamp::now())
+            .await?
+            .ok_or_else(not_found)?;
+        let result = match (job.status, job.kind) {
+            (JobStatus::Succeeded, JobKind::Export) => Some(self.download(&job).await?),
+            _ => None,
+        };
+        Ok(no_store(json(StatusCode::OK, &JobView::of(job, result))?))
+    }
+}
+
 /// `GET /jobs`.
 pub struct ListJobs {
     auth: Authenticator,
@@ -271,29 +283,34 @@ impl ListJobs {
             jobs: job_store(env, aws)?,
         })
     }
+}
+
+impl AuthenticatedRoute for ListJobs {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
 
     /// A page of the caller's jobs (without download URLs: ask for the job).
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let request = &request;
-        self.auth
-            .authenticated(request, |caller| async move {
-                let page_request = PageRequest::from_request(request)?;
-                let page = self
-                    .jobs
-                    .list(
-                        caller.user_id(),
-                        page_request.limit,
-                        page_request.after.as_deref(),
-                        Timestamp::now(),
-                    )
-                    .await?;
-                let jobs: Vec<JobView> = page
-                    .items
-                    .into_iter()
-                    .map(|j| JobView::of(j, None))
-                    .collect();
-                page_response("jobs", &jobs, page.next_after.as_deref())
-            })
-            .await
+    async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let page_request = PageRequest::from_request(request)?;
+        let page = self
+            .jobs
+            .list(
+                caller.user_id(),
+                page_request.limit,
+                page_request.after.as_deref(),
+                Timestamp::now(),
+            )
+            .await?;
+        let jobs: Vec<JobView> = page
+            .items
+            .into_iter()
+            .map(|j| JobView::of(j, None))
+            .collect();
+        page_response("jobs", &jobs, page.next_after.as_deref())
     }
 }

@@ -13,6 +13,7 @@ use super::files::{UploadPolicy, attachment, display_name};
 use super::objects::{PENDING_TAG, UploadObjects};
 use super::records::{UploadRecord, UploadStatus, UploadStore};
 use crate::accounts::auth::Authenticator;
+use crate::accounts::auth::Caller;
 use crate::accounts::routes::{StartupError, authenticator};
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
@@ -22,6 +23,7 @@ use crate::http::{
 };
 use crate::ids::new_id;
 use crate::presign::Presigner;
+use crate::route::AuthenticatedRoute;
 use crate::time::Timestamp;
 
 /// Longest life of an upload URL (`shared/openapi.yaml`: at most 10 minutes).
@@ -131,75 +133,78 @@ impl CreateUpload {
                 .clamp(1, MAX_UPLOAD_URL_SECONDS),
         })
     }
+}
+
+impl AuthenticatedRoute for CreateUpload {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
 
     /// Records a pending upload and hands out the URL to PUT it to.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let request = &request;
-        self.auth
-            .authenticated(request, |caller| async move {
-                let body: CreateUploadBody = json_body(request)?;
-                let content_type = self.policy.content_type(&body.content_type).map_err(|r| {
-                    invalid(
-                        ProblemCode::ContentTypeNotAllowed,
-                        "The type is not allowed",
-                        "content_type",
-                        r,
-                    )
-                })?;
-                let size = self.policy.size(body.size).map_err(|r| {
-                    invalid(
-                        ProblemCode::SizeOutOfRange,
-                        "The size is out of range",
-                        "size",
-                        r,
-                    )
-                })?;
-                let now = Timestamp::now();
-                let record = UploadRecord {
-                    user_id: caller.user_id().to_string(),
-                    upload_id: new_id(),
-                    filename: display_name(&body.filename),
-                    content_type,
-                    size,
-                    status: UploadStatus::Pending,
-                    created_at: now,
-                    expires_at: Some(now.plus(PENDING_TTL_SECONDS)),
-                };
-                let signed = self
-                    .presigner
-                    .put(
-                        &record.object_key(),
-                        &record.content_type,
-                        record.size,
-                        PENDING_TAG,
-                        Duration::from_secs(self.url_seconds),
-                        SystemTime::now(),
-                    )
-                    .await?;
-                // The record exists before anyone can upload: every object event finds it.
-                self.uploads.create(&record).await?;
-                tracing::info!(upload_id = %record.upload_id, size, "upload url issued");
-                let headers = signed
-                    .headers
-                    .into_iter()
-                    .map(|(name, value)| (http_case(&name), serde_json::Value::String(value)))
-                    .collect();
-                let created = CreatedUpload {
-                    upload_id: record.upload_id.clone(),
-                    method: "PUT",
-                    url: signed.url,
-                    headers,
-                    expires_at: now.plus(self.url_seconds).rfc3339(),
-                };
-                let mut response = no_store(json(StatusCode::CREATED, &created)?);
-                if let Ok(location) =
-                    HeaderValue::from_str(&format!("/uploads/{}", record.upload_id))
-                {
-                    response.headers_mut().insert(header::LOCATION, location);
-                }
-                Ok(response)
-            })
-            .await
+    async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let body: CreateUploadBody = json_body(request)?;
+        let content_type = self.policy.content_type(&body.content_type).map_err(|r| {
+            invalid(
+                ProblemCode::ContentTypeNotAllowed,
+                "The type is not allowed",
+                "content_type",
+                r,
+            )
+        })?;
+        let size = self.policy.size(body.size).map_err(|r| {
+            invalid(
+                ProblemCode::SizeOutOfRange,
+                "The size is out of range",
+                "size",
+                r,
+            )
+        })?;
+        let now = Timestamp::now();
+        let record = UploadRecord {
+            user_id: caller.user_id().to_string(),
+            upload_id: new_id(),
+            filename: display_name(&body.filename),
+            content_type,
+            size,
+            status: UploadStatus::Pending,
+            created_at: now,
+            expires_at: Some(now.plus(PENDING_TTL_SECONDS)),
+        };
+        let signed = self
+            .presigner
+            .put(
+                &record.object_key(),
+                &record.content_type,
+                record.size,
+                PENDING_TAG,
+                Duration::from_secs(self.url_seconds),
+                SystemTime::now(),
+            )
+            .await?;
+        // The record exists before anyone can upload: every object event finds it.
+        self.uploads.create(&record).await?;
+        tracing::info!(upload_id = %record.upload_id, size, "upload url issued");
+        let headers = signed
+            .headers
+            .into_iter()
+            .map(|(name, value)| (http_case(&name), serde_json::Value::String(value)))
+            .collect();
+        let created = CreatedUpload {
+            upload_id: record.upload_id.clone(),
+            method: "PUT",
+            url: signed.url,
+            headers,
+            expires_at: now.plus(self.url_seconds).rfc3339(),
+        };
+        let mut response = no_store(json(StatusCode::CREATED, &created)?);
+        if let Ok(location) = HeaderValue::from_str(&format!("/uploads/{}", record.upload_id)) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        Ok(response)
     }
 }
 
@@ -233,38 +238,43 @@ impl GetUpload {
             presigner: presigner(env, aws)?,
         })
     }
+}
+
+impl AuthenticatedRoute for GetUpload {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
 
     /// The caller's upload; with a short-lived download URL once it is ready.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let request = &request;
-        self.auth
-            .authenticated(request, |caller| async move {
-                let upload_id = path_id(request, "upload_id").ok_or_else(not_found)?;
-                let record = self
-                    .uploads
-                    .get(caller.user_id(), &upload_id, Timestamp::now())
+    async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let upload_id = path_id(request, "upload_id").ok_or_else(not_found)?;
+        let record = self
+            .uploads
+            .get(caller.user_id(), &upload_id, Timestamp::now())
+            .await?
+            .ok_or_else(not_found)?;
+        let download_url = match record.status {
+            UploadStatus::Ready => Some(
+                self.presigner
+                    .get(
+                        &record.object_key(),
+                        &attachment(&record.filename),
+                        Duration::from_secs(DOWNLOAD_URL_SECONDS),
+                        SystemTime::now(),
+                    )
                     .await?
-                    .ok_or_else(not_found)?;
-                let download_url = match record.status {
-                    UploadStatus::Ready => Some(
-                        self.presigner
-                            .get(
-                                &record.object_key(),
-                                &attachment(&record.filename),
-                                Duration::from_secs(DOWNLOAD_URL_SECONDS),
-                                SystemTime::now(),
-                            )
-                            .await?
-                            .url,
-                    ),
-                    _ => None,
-                };
-                Ok(no_store(json(
-                    StatusCode::OK,
-                    &UploadView::of(record, download_url),
-                )?))
-            })
-            .await
+                    .url,
+            ),
+            _ => None,
+        };
+        Ok(no_store(json(
+            StatusCode::OK,
+            &UploadView::of(record, download_url),
+        )?))
     }
 }
 
@@ -282,30 +292,35 @@ impl ListUploads {
             uploads: upload_store(env, aws)?,
         })
     }
+}
+
+impl AuthenticatedRoute for ListUploads {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
 
     /// A page of the caller's uploads.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let request = &request;
-        self.auth
-            .authenticated(request, |caller| async move {
-                let page_request = PageRequest::from_request(request)?;
-                let page = self
-                    .uploads
-                    .list(
-                        caller.user_id(),
-                        page_request.limit,
-                        page_request.after.as_deref(),
-                        Timestamp::now(),
-                    )
-                    .await?;
-                let uploads: Vec<UploadView> = page
-                    .items
-                    .into_iter()
-                    .map(|r| UploadView::of(r, None))
-                    .collect();
-                page_response("uploads", &uploads, page.next_after.as_deref())
-            })
-            .await
+    async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let page_request = PageRequest::from_request(request)?;
+        let page = self
+            .uploads
+            .list(
+                caller.user_id(),
+                page_request.limit,
+                page_request.after.as_deref(),
+                Timestamp::now(),
+            )
+            .await?;
+        let uploads: Vec<UploadView> = page
+            .items
+            .into_iter()
+            .map(|r| UploadView::of(r, None))
+            .collect();
+        page_response("uploads", &uploads, page.next_after.as_deref())
     }
 }
 
@@ -325,26 +340,31 @@ impl DeleteUpload {
             objects: upload_objects(env, aws)?,
         })
     }
+}
+
+impl AuthenticatedRoute for DeleteUpload {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
 
     /// Removes the object, then the record: a failure between the two leaves
     /// a record whose retry finishes the job, never an object without one.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let request = &request;
-        self.auth
-            .authenticated(request, |caller| async move {
-                let upload_id = path_id(request, "upload_id").ok_or_else(not_found)?;
-                let now = Timestamp::now();
-                let record = self
-                    .uploads
-                    .get(caller.user_id(), &upload_id, now)
-                    .await?
-                    .ok_or_else(not_found)?;
-                self.objects.delete(&record.object_key()).await?;
-                self.uploads.delete(caller.user_id(), &upload_id).await?;
-                tracing::info!(%upload_id, "upload deleted");
-                Ok(no_content())
-            })
-            .await
+    async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let upload_id = path_id(request, "upload_id").ok_or_else(not_found)?;
+        let now = Timestamp::now();
+        let record = self
+            .uploads
+            .get(caller.user_id(), &upload_id, now)
+            .await?
+            .ok_or_else(not_found)?;
+        self.objects.delete(&record.object_key()).await?;
+        self.uploads.delete(caller.user_id(), &upload_id).await?;
+        tracing::info!(%upload_id, "upload deleted");
+        Ok(no_content())
     }
 }
 

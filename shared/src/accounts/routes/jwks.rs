@@ -9,6 +9,7 @@ use crate::accounts::keystore::VerifyingKeys;
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, json};
+use crate::route::Route;
 
 /// `GET /.well-known/jwks.json`.
 pub struct Jwks {
@@ -22,9 +23,15 @@ impl Jwks {
             keys: VerifyingKeys::load(env, aws).await?,
         })
     }
+}
+
+impl Route for Jwks {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
 
     /// The published keys (previous, current and next), cacheable for five minutes.
-    pub async fn handle(&self, _request: Request) -> Result<Response<Body>, Problem> {
+    async fn handle(&self, _request: Request) -> Result<Response<Body>, Problem> {
         let keys = self.keys.current().await.map_err(|error| {
             tracing::error!(%error, "the published keys could not be read");
             Problem::service_unavailable(1)

@@ -19,6 +19,7 @@ use crate::config::{ConfigError, Environment};
 use crate::http::{Problem, ProblemCode, json_body, source_ip};
 use crate::ids::new_id;
 use crate::ratelimit::{Policy, RateLimiter, WhenStoreFails, with_rate_limit};
+use crate::route::Route;
 use crate::time::Timestamp;
 
 /// `POST /auth/login`.
@@ -104,13 +105,70 @@ impl Login {
         })
     }
 
+    async fn check_and_open(
+        &self,
+        request: &Request,
+        body: &LoginBody,
+        email: Option<&Email>,
+        device: Option<DeviceCookie>,
+    ) -> Result<Response<Body>, Problem> {
+        if body.password.chars().count() > password::MAX_CHARS {
+            return Err(invalid_credentials());
+        }
+        let credentials = match email {
+            Some(email) => self.users.credentials(email).await?,
+            None => None,
+        };
+        // Unknown emails are checked against a dummy hash: same answer, same time.
+        if !password::verify(
+            &body.password,
+            credentials.as_ref().map(|c| c.password_hash.as_str()),
+        ) {
+            return Err(invalid_credentials());
+        }
+        let (Some(credentials), Some(email)) = (credentials, email) else {
+            return Err(invalid_credentials());
+        };
+        let now = Timestamp::now();
+        let session_id = new_id();
+        let expires_at = now.plus(self.settings.absolute_ttl_seconds);
+        let session = SessionRecord {
+            user_id: credentials.user_id,
+            session_id,
+            created_at: now,
+            last_seen_at: now,
+            user_agent: user_agent(request),
+            ip: source_ip(request),
+            refresh_nonce: new_id(),
+            refresh_generation: 0,
+            rotated_at: None,
+            idle_expires_at: now.plus(self.settings.idle_ttl_seconds).min(expires_at),
+            expires_at,
+        };
+        self.sessions.create(&session).await?;
+        tracing::info!(user_id = %session.user_id, session_id = %session.session_id, "session opened");
+        let refresh = current_refresh_token(&self.keys, &session);
+        let mut response = token_response(&self.minting, &session, &refresh, now).await?;
+        // A device that logs in becomes (or stays) a known device of the account.
+        device
+            .unwrap_or_else(|| DeviceCookie::issue(&self.keys, email.as_str()))
+            .set_on(&mut response);
+        Ok(response)
+    }
+}
+
+impl Route for Login {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
     /// Checks the credentials and opens a session, within the login limits.
     ///
     /// Every attempt counts against the source IP. A failure counts against
     /// the device or the email: the attempt takes a slot before the password
     /// is checked (so racing guesses cannot overshoot) and gives it back if
     /// it succeeds. Both counts go out at once: one round trip.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
+    async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
         let ip = source_ip(&request);
         let body = json_body::<LoginBody>(&request);
         let email = body
@@ -180,56 +238,5 @@ impl Login {
             _ => {}
         }
         with_rate_limit(outcome, quota)
-    }
-
-    async fn check_and_open(
-        &self,
-        request: &Request,
-        body: &LoginBody,
-        email: Option<&Email>,
-        device: Option<DeviceCookie>,
-    ) -> Result<Response<Body>, Problem> {
-        if body.password.chars().count() > password::MAX_CHARS {
-            return Err(invalid_credentials());
-        }
-        let credentials = match email {
-            Some(email) => self.users.credentials(email).await?,
-            None => None,
-        };
-        // Unknown emails are checked against a dummy hash: same answer, same time.
-        if !password::verify(
-            &body.password,
-            credentials.as_ref().map(|c| c.password_hash.as_str()),
-        ) {
-            return Err(invalid_credentials());
-        }
-        let (Some(credentials), Some(email)) = (credentials, email) else {
-            return Err(invalid_credentials());
-        };
-        let now = Timestamp::now();
-        let session_id = new_id();
-        let expires_at = now.plus(self.settings.absolute_ttl_seconds);
-        let session = SessionRecord {
-            user_id: credentials.user_id,
-            session_id,
-            created_at: now,
-            last_seen_at: now,
-            user_agent: user_agent(request),
-            ip: source_ip(request),
-            refresh_nonce: new_id(),
-            refresh_generation: 0,
-            rotated_at: None,
-            idle_expires_at: now.plus(self.settings.idle_ttl_seconds).min(expires_at),
-            expires_at,
-        };
-        self.sessions.create(&session).await?;
-        tracing::info!(user_id = %session.user_id, session_id = %session.session_id, "session opened");
-        let refresh = current_refresh_token(&self.keys, &session);
-        let mut response = token_response(&self.minting, &session, &refresh, now).await?;
-        // A device that logs in becomes (or stays) a known device of the account.
-        device
-            .unwrap_or_else(|| DeviceCookie::issue(&self.keys, email.as_str()))
-            .set_on(&mut response);
-        Ok(response)
     }
 }

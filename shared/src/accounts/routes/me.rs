@@ -6,10 +6,12 @@ use serde::Serialize;
 
 use super::startup::{StartupError, authenticator, user_store};
 use crate::accounts::auth::Authenticator;
+use crate::accounts::auth::Caller;
 use crate::accounts::users::{UserProfile, UserStore};
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, json, no_store};
+use crate::route::AuthenticatedRoute;
 
 /// The public view of a user.
 #[derive(Debug, Serialize)]
@@ -45,18 +47,24 @@ impl Me {
             users: user_store(env, aws)?,
         })
     }
+}
+
+impl AuthenticatedRoute for Me {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
 
     /// The caller's profile.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        self.auth
-            .authenticated(&request, |caller| async move {
-                let profile = self
-                    .users
-                    .profile(caller.user_id())
-                    .await?
-                    .ok_or_else(crate::accounts::auth::unauthorized)?;
-                Ok(no_store(json(StatusCode::OK, &UserView::from(profile))?))
-            })
-            .await
+    async fn answer(&self, caller: Caller, _request: &Request) -> Result<Response<Body>, Problem> {
+        let profile = self
+            .users
+            .profile(caller.user_id())
+            .await?
+            .ok_or_else(crate::accounts::auth::unauthorized)?;
+        Ok(no_store(json(StatusCode::OK, &UserView::from(profile))?))
     }
 }

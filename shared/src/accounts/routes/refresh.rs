@@ -13,6 +13,7 @@ use crate::accounts::sessions::{SessionRecord, SessionStore};
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, ProblemCode, json_body, source_ip};
+use crate::route::Route;
 use crate::time::Timestamp;
 
 /// `POST /auth/refresh`.
@@ -63,10 +64,24 @@ impl Refresh {
         })
     }
 
+    fn within_grace(&self, session: &SessionRecord, now: Timestamp) -> bool {
+        let grace = self.settings.refresh_grace_seconds;
+        grace > 0
+            && session
+                .rotated_at
+                .is_some_and(|rotated_at| now.0 <= rotated_at.0.saturating_add(grace))
+    }
+}
+
+impl Route for Refresh {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
     /// Rotates the refresh token. An older token that this session was
     /// issued is reuse and revokes the session; a token it was never issued
     /// is refused and changes nothing.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
+    async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
         let presented = if request.body().is_empty() {
             let cookie = cookies::read(&request, cookies::REFRESH_COOKIE).ok_or_else(|| {
                 Problem::invalid_body("send {\"refresh_token\": ...} or the refresh cookie")
@@ -122,13 +137,5 @@ impl Refresh {
         };
         let next = current_refresh_token(&self.keys, &session);
         token_response(&self.minting, &session, &next, now).await
-    }
-
-    fn within_grace(&self, session: &SessionRecord, now: Timestamp) -> bool {
-        let grace = self.settings.refresh_grace_seconds;
-        grace > 0
-            && session
-                .rotated_at
-                .is_some_and(|rotated_at| now.0 <= rotated_at.0.saturating_add(grace))
     }
 }

@@ -14,6 +14,7 @@ use crate::config::Environment;
 use crate::http::{Problem, ProblemCode, json, json_body, no_store, source_ip};
 use crate::ids::new_id;
 use crate::ratelimit::{Policy, RateLimiter, WhenStoreFails, with_rate_limit};
+use crate::route::Route;
 use crate::time::Timestamp;
 
 /// Longest display name, in characters.
@@ -70,15 +71,6 @@ impl Register {
         })
     }
 
-    /// Creates an account, within the per-IP limit (every attempt counts).
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let admitted = self
-            .limiter
-            .admit(&self.per_ip, &source_ip(&request))
-            .await?;
-        with_rate_limit(self.create(&request).await, admitted.quota())
-    }
-
     async fn create(&self, request: &Request) -> Result<Response<Body>, Problem> {
         let body: RegisterBody = json_body(request)?;
         let email = Email::parse(&body.email).map_err(|reason| {
@@ -125,5 +117,20 @@ impl Register {
             StatusCode::CREATED,
             &UserView::from(profile),
         )?))
+    }
+}
+
+impl Route for Register {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws)
+    }
+
+    /// Creates an account, within the per-IP limit (every attempt counts).
+    async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
+        let admitted = self
+            .limiter
+            .admit(&self.per_ip, &source_ip(&request))
+            .await?;
+        with_rate_limit(self.create(&request).await, admitted.quota())
     }
 }

@@ -6,10 +6,12 @@ use serde::Serialize;
 
 use super::startup::{StartupError, authenticator};
 use crate::accounts::auth::Authenticator;
+use crate::accounts::auth::Caller;
 use crate::accounts::sessions::SessionRecord;
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, json, no_content, no_store, path_id};
+use crate::route::AuthenticatedRoute;
 use crate::time::Timestamp;
 
 /// One entry of `GET /auth/sessions` (and of an export, without `current`).
@@ -52,30 +54,36 @@ impl ListSessions {
             auth: authenticator(env, aws).await?,
         })
     }
+}
+
+impl AuthenticatedRoute for ListSessions {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
 
     /// The caller's live sessions, newest first.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        self.auth
-            .authenticated(&request, |caller| async move {
-                let mut sessions = self
-                    .auth
-                    .sessions()
-                    .list(caller.user_id(), Timestamp::now())
-                    .await?;
-                sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
-                let views: Vec<SessionView> = sessions
-                    .into_iter()
-                    .map(|s| {
-                        let current = s.session_id == caller.session_id();
-                        SessionView::of(s, Some(current))
-                    })
-                    .collect();
-                Ok(no_store(json(
-                    StatusCode::OK,
-                    &serde_json::json!({ "sessions": views }),
-                )?))
+    async fn answer(&self, caller: Caller, _request: &Request) -> Result<Response<Body>, Problem> {
+        let mut sessions = self
+            .auth
+            .sessions()
+            .list(caller.user_id(), Timestamp::now())
+            .await?;
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        let views: Vec<SessionView> = sessions
+            .into_iter()
+            .map(|s| {
+                let current = s.session_id == caller.session_id();
+                SessionView::of(s, Some(current))
             })
-            .await
+            .collect();
+        Ok(no_store(json(
+            StatusCode::OK,
+            &serde_json::json!({ "sessions": views }),
+        )?))
     }
 }
 
@@ -91,25 +99,30 @@ impl DeleteSession {
             auth: authenticator(env, aws).await?,
         })
     }
+}
+
+impl AuthenticatedRoute for DeleteSession {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Self::new(env, aws).await
+    }
+
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
 
     /// Ends one of the caller's sessions; anyone else's is 404.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
-        let request = &request;
-        self.auth
-            .authenticated(request, |caller| async move {
-                let not_found = || Problem::not_found("no such session");
-                let session_id = path_id(request, "session_id").ok_or_else(not_found)?;
-                let deleted = self
-                    .auth
-                    .sessions()
-                    .delete(caller.user_id(), &session_id)
-                    .await?;
-                if !deleted {
-                    return Err(not_found());
-                }
-                tracing::info!(%session_id, "session ended");
-                Ok(no_content())
-            })
-            .await
+    async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let not_found = || Problem::not_found("no such session");
+        let session_id = path_id(request, "session_id").ok_or_else(not_found)?;
+        let deleted = self
+            .auth
+            .sessions()
+            .delete(caller.user_id(), &session_id)
+            .await?;
+        if !deleted {
+            return Err(not_found());
+        }
+        tracing::info!(%session_id, "session ended");
+        Ok(no_content())
     }
 }

@@ -1,43 +1,18 @@
-//! What every function of the service is built from at cold start: the
-//! start-up error, the session settings, and the stores and authenticator
-//! each route takes.
+//! What the account routes are built from at cold start: the session
+//! settings, and the stores and authenticator each route takes.
 
 use lambda_http::Request;
 use lambda_http::http::header::{self};
 
-use crate::accounts::account_key::AccountKeyError;
 use crate::accounts::auth::{Authenticator, DEFAULT_REQUESTS_PER_USER_PER_MINUTE, per_user_policy};
-use crate::accounts::keys::KeyError;
-use crate::accounts::keystore::{KeyStoreError, VerifyingKeys};
+use crate::accounts::keystore::VerifyingKeys;
 use crate::accounts::sessions::SessionStore;
 use crate::accounts::tokens::{AccessTokenVerifier, TokenSettings};
 use crate::accounts::users::UserStore;
-use crate::aws::{AwsClients, StoreError};
+use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
 use crate::ratelimit::RateLimiter;
-
-/// Why a function could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// A variable is missing or invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A key is unusable.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    /// The signing keys could not be read.
-    #[error(transparent)]
-    Keys(#[from] KeyStoreError),
-    /// The account key is unusable.
-    #[error(transparent)]
-    AccountKey(#[from] AccountKeyError),
-    /// A secret could not be read.
-    #[error("reading a secret failed: {0}")]
-    Secret(#[source] StoreError),
-    /// The AWS configuration lacks something the function needs.
-    #[error("AWS configuration: {0}")]
-    Aws(&'static str),
-}
+pub use crate::startup::StartupError;
 
 /// How long sessions live, and how long a rotated-away refresh token still works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
