@@ -15,9 +15,9 @@ pub struct Page<T> {
 /// user's uploads, a user's jobs), read strongly consistently.
 #[derive(Debug, Clone, Copy)]
 pub struct Partition<'a> {
-    /// The client.
+    /// The DynamoDB client it reads with.
     pub client: &'a aws_sdk_dynamodb::Client,
-    /// The table.
+    /// The table whose partition it reads.
     pub table: &'a str,
     /// The partition key's name and value.
     pub key: (&'a str, &'a str),

@@ -69,7 +69,7 @@ impl JobStatus {
 pub struct JobRecord {
     /// Whose.
     pub user_id: String,
-    /// Its id.
+    /// Opaque; a keyed request's operation id, so its retry finds this job.
     pub job_id: String,
     /// What it does.
     pub kind: JobKind,

@@ -61,7 +61,7 @@ pub enum Outcome {
     Superseded,
 }
 
-/// The worker.
+/// `job-worker`: runs each job of a batch of SQS messages, at most once.
 pub struct RunJobs {
     jobs: JobStore,
     exporter: Exporter,
