@@ -11,10 +11,10 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use crate::dynamodb_local::{STARTUP, Storage, command};
+use crate::local_names::Resolver;
 use crate::process::free_port;
 use crate::process::{Managed, Output};
 use crate::provision;
-use crate::resolve::Resolver;
 use crate::stack::StackInfo;
 use crate::template::Template;
 

@@ -15,9 +15,9 @@ use shared::cart::routes::{GetCart, PutCart};
 use shared::config::Environment;
 use shared::http::finish;
 use shared::jobs::routes::{CreateJob, GetJob, ListJobs};
-use shared::jobs::worker::{FailJobs, RunJobs, SweepJobs};
+use shared::jobs::worker::{JobFailures, JobSweeper, JobWorker};
 use shared::route::Route;
-use shared::uploads::events::ConfirmUploads;
+use shared::uploads::events::UploadEvents;
 use shared::uploads::routes::{CreateUpload, DeleteUpload, GetUpload, ListUploads};
 
 /// One function's handler.
@@ -41,10 +41,10 @@ pub enum Handler {
     CreateJob(CreateJob),
     ListJobs(ListJobs),
     GetJob(GetJob),
-    ConfirmUploads(ConfirmUploads),
-    RunJobs(RunJobs),
-    FailJobs(FailJobs),
-    SweepJobs(SweepJobs),
+    UploadEvents(UploadEvents),
+    JobWorker(JobWorker),
+    JobFailures(JobFailures),
+    JobSweeper(JobSweeper),
     RotateKeys(RotateKeys),
 }
 
@@ -72,10 +72,10 @@ impl Handler {
             "create-job" => Self::CreateJob(CreateJob::new(env, aws).await?),
             "list-jobs" => Self::ListJobs(ListJobs::new(env, aws).await?),
             "get-job" => Self::GetJob(GetJob::new(env, aws).await?),
-            "upload-events" => Self::ConfirmUploads(ConfirmUploads::new(env, aws)?),
-            "job-worker" => Self::RunJobs(RunJobs::new(env, aws)?),
-            "job-failures" => Self::FailJobs(FailJobs::new(env, aws)?),
-            "job-sweeper" => Self::SweepJobs(SweepJobs::new(env, aws)?),
+            "upload-events" => Self::UploadEvents(UploadEvents::new(env, aws)?),
+            "job-worker" => Self::JobWorker(JobWorker::new(env, aws)?),
+            "job-failures" => Self::JobFailures(JobFailures::new(env, aws)?),
+            "job-sweeper" => Self::JobSweeper(JobSweeper::new(env, aws)?),
             "rotate-keys" => Self::RotateKeys(RotateKeys::new(env, aws)?),
             _ => return Ok(None),
         }))
@@ -85,10 +85,10 @@ impl Handler {
     pub fn consumes_a_queue(&self) -> bool {
         matches!(
             self,
-            Self::ConfirmUploads(_)
-                | Self::RunJobs(_)
-                | Self::FailJobs(_)
-                | Self::SweepJobs(_)
+            Self::UploadEvents(_)
+                | Self::JobWorker(_)
+                | Self::JobFailures(_)
+                | Self::JobSweeper(_)
                 | Self::RotateKeys(_)
         )
     }
@@ -116,10 +116,10 @@ impl Handler {
             Self::CreateJob(route) => route.handle(request).await,
             Self::ListJobs(route) => route.handle(request).await,
             Self::GetJob(route) => route.handle(request).await,
-            Self::ConfirmUploads(_)
-            | Self::RunJobs(_)
-            | Self::FailJobs(_)
-            | Self::SweepJobs(_)
+            Self::UploadEvents(_)
+            | Self::JobWorker(_)
+            | Self::JobFailures(_)
+            | Self::JobSweeper(_)
             | Self::RotateKeys(_) => {
                 return None;
             }
@@ -129,14 +129,14 @@ impl Handler {
     /// A queue consumer's answer to a batch; `None` for a route.
     pub async fn sqs(&self, event: SqsEvent) -> Option<SqsBatchResponse> {
         Some(match self {
-            Self::ConfirmUploads(consumer) => consumer.handle(event).await,
-            Self::RunJobs(worker) => {
+            Self::UploadEvents(consumer) => consumer.handle(event).await,
+            Self::JobWorker(worker) => {
                 worker
                     .handle(event, lambda_runtime::Context::default())
                     .await
             }
-            Self::FailJobs(consumer) => consumer.handle(event).await,
-            Self::SweepJobs(consumer) => consumer.handle(event).await,
+            Self::JobFailures(consumer) => consumer.handle(event).await,
+            Self::JobSweeper(consumer) => consumer.handle(event).await,
             Self::RotateKeys(consumer) => consumer.handle(event).await,
             _ => return None,
         })

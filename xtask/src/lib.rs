@@ -9,16 +9,16 @@ pub mod checks;
 pub mod client;
 pub mod dynamodb;
 pub mod dynamodb_local;
+pub mod event_sources;
 pub mod events;
-pub mod fresh;
+pub mod fresh_process;
 pub mod handlers;
 pub mod http1;
 pub mod imports;
+pub mod local_names;
 pub mod process;
 pub mod prove;
 pub mod provision;
-pub mod pump;
-pub mod resolve;
 pub mod runtime_api;
 pub mod stack;
 pub mod template;
@@ -48,7 +48,7 @@ pub fn workspace_root() -> PathBuf {
 /// profile or instance metadata lookups.
 pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(resolve::REGION))
+        .region(aws_config::Region::new(local_names::REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             stack::LOCAL_ACCESS_KEY,
             stack::LOCAL_ACCESS_KEY,

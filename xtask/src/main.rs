@@ -125,7 +125,7 @@ fn sam_command(args: &[String], limit: Option<u64>) -> Result<Command> {
     }
     if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
     {
-        command.env("AWS_DEFAULT_REGION", xtask::resolve::REGION);
+        command.env("AWS_DEFAULT_REGION", xtask::local_names::REGION);
     }
     Ok(command)
 }

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::config::SharedInterceptor;
 use shared::aws::AwsClients;
 
 use crate::call_log::CallLog;
-use crate::resolve::{LocalResource, Resolver};
+use crate::local_names::{LocalResource, Resolver};
 use crate::template::{Template, get_att, number};
 
 /// The SDK clients of a stack's emulators, with the stack's dummy

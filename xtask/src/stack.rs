@@ -18,11 +18,11 @@ use tokio::task::JoinHandle;
 use crate::call_log::CallLog;
 use crate::checks;
 use crate::dynamodb_local;
+use crate::event_sources::{self, Mapping};
+use crate::local_names::{REGION, Resolver};
 pub use crate::process::free_port;
 use crate::process::{self, Managed, Output};
 use crate::provision;
-use crate::pump::{self, Mapping};
-use crate::resolve::{REGION, Resolver};
 use crate::template::Template;
 use crate::tools::Tools;
 
@@ -283,7 +283,7 @@ impl Stack {
                 });
             }
         }
-        pump::check_distinct(&mappings)?;
+        event_sources::check_distinct(&mappings)?;
         if !options.event_sources {
             mappings.clear();
         }
@@ -292,7 +292,7 @@ impl Stack {
             let stop = stack.stop_pumps.subscribe();
             stack
                 .pumps
-                .push(tokio::spawn(pump::run(sqs, mapping, stop)));
+                .push(tokio::spawn(event_sources::run(sqs, mapping, stop)));
         }
 
         std::fs::write(

@@ -24,16 +24,16 @@ use serde_json::{Value, json};
 use shared::accounts::email::Email;
 use shared::accounts::sessions::{SessionRecord, SessionStore};
 use shared::accounts::users::{UserProfile, UserStore};
-use shared::jobs::exports::{PART_BYTES, export_key};
-use shared::jobs::queue::JobMessage;
+use shared::jobs::export_bucket::{PART_BYTES, export_key};
+use shared::jobs::messages::JobMessage;
 use shared::jobs::records::{JobKind, JobRecord, JobStatus};
 use shared::jobs::store::JobStore;
-use shared::jobs::worker::{FailJobs, JobError, Outcome, RunJobs, SweepJobs};
+use shared::jobs::worker::{JobError, JobFailures, JobSweeper, JobWorker, Outcome};
 use shared::time::Timestamp;
 use shared::uploads::records::{UploadRecord, UploadStatus, UploadStore};
 use support::{Api, Reply, download, poll_until, private_queue};
 use xtask::call_log::CallLog;
-use xtask::pump::{self, Mapping};
+use xtask::event_sources::{self, Mapping};
 use xtask::runtime_api::{Answer, Function, Sandbox, sandbox_user};
 use xtask::stack::{Instance, StackInfo};
 use xtask::template::Template;
@@ -335,7 +335,7 @@ async fn parallel_requests_with_one_key_make_one_job() {
 async fn a_message_delivered_three_times_among_others_does_the_work_once() {
     let (stack, aws) = stack().await;
     let store = job_store(&stack, &aws);
-    let worker = RunJobs::new(&stack.template_environment("job-worker"), &aws).unwrap();
+    let worker = JobWorker::new(&stack.template_environment("job-worker"), &aws).unwrap();
     let (a, b) = (
         stored_job(&store, &shared::ids::new_id()).await,
         stored_job(&store, &shared::ids::new_id()).await,
@@ -407,7 +407,7 @@ async fn futures_join3<T>(
 async fn a_poison_message_is_the_only_one_reported() {
     let (stack, aws) = stack().await;
     let store = job_store(&stack, &aws);
-    let worker = RunJobs::new(&stack.template_environment("job-worker"), &aws).unwrap();
+    let worker = JobWorker::new(&stack.template_environment("job-worker"), &aws).unwrap();
     let (a, b) = (
         stored_job(&store, &shared::ids::new_id()).await,
         stored_job(&store, &shared::ids::new_id()).await,
@@ -452,7 +452,7 @@ async fn a_poison_message_is_the_only_one_reported() {
     let mut deleted = 0;
     let deadline = Instant::now() + Duration::from_secs(20);
     while received < 2 && Instant::now() < deadline {
-        let outcome = pump::deliver_one_batch(aws.sqs(), &mapping, 1)
+        let outcome = event_sources::deliver_one_batch(aws.sqs(), &mapping, 1)
             .await
             .unwrap();
         received += outcome.received;
@@ -511,12 +511,12 @@ async fn a_job_that_keeps_failing_ends_failed_through_the_dead_letter_queue() {
             Instant::now() < deadline,
             "no dead letter after {deliveries} deliveries"
         );
-        let outcome = pump::deliver_one_batch(aws.sqs(), &worker, 1)
+        let outcome = event_sources::deliver_one_batch(aws.sqs(), &worker, 1)
             .await
             .unwrap();
         assert_eq!(outcome.deleted, 0, "a failing job's message was deleted");
         deliveries += outcome.received;
-        dead = pump::deliver_one_batch(aws.sqs(), &failures, 0)
+        dead = event_sources::deliver_one_batch(aws.sqs(), &failures, 0)
             .await
             .unwrap()
             .deleted;
@@ -533,7 +533,7 @@ async fn a_job_that_keeps_failing_ends_failed_through_the_dead_letter_queue() {
     // A dead letter for a finished job changes nothing.
     let store = job_store(&stack, &aws);
     let user = user_id(&api, &token);
-    let handler = FailJobs::new(&stack.template_environment("job-failures"), &aws).unwrap();
+    let handler = JobFailures::new(&stack.template_environment("job-failures"), &aws).unwrap();
     let message = JobMessage {
         user_id: user.clone(),
         job_id: job_id.clone(),
@@ -603,7 +603,9 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     let doomed_worker = Mapping::to_instance(&queue, "job-worker", &doomed.api_url);
     let sqs = aws.sqs().clone();
     let in_flight =
-        tokio::spawn(async move { pump::deliver_one_batch(&sqs, &doomed_worker, 5).await });
+        tokio::spawn(
+            async move { event_sources::deliver_one_batch(&sqs, &doomed_worker, 5).await },
+        );
     let deadline = Instant::now() + Duration::from_secs(60);
     let running = loop {
         let record = store
@@ -639,7 +641,7 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     let deadline =
         Instant::now() + Duration::from_secs(lease_until.0.saturating_sub(Timestamp::now().0) + 60);
     loop {
-        pump::deliver_one_batch(aws.sqs(), &healthy, 1)
+        event_sources::deliver_one_batch(aws.sqs(), &healthy, 1)
             .await
             .unwrap();
         let record = store
@@ -675,7 +677,7 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     let keys: Vec<&str> = objects.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, [export_key(&user, &job_id).as_str()]);
     // The queue is empty: the message was deleted once the job finished.
-    let left = pump::deliver_one_batch(aws.sqs(), &healthy, 3)
+    let left = event_sources::deliver_one_batch(aws.sqs(), &healthy, 3)
         .await
         .unwrap();
     assert_eq!(left.received, 0);
@@ -745,7 +747,7 @@ async fn the_sweep_sends_what_was_never_sent() {
     );
     assert!(store.create(&fresh).await.unwrap());
 
-    let sweep = SweepJobs::new(&stack.template_environment("job-sweeper"), &aws).unwrap();
+    let sweep = JobSweeper::new(&stack.template_environment("job-sweeper"), &aws).unwrap();
     let sent = sweep.sweep(Timestamp::now()).await.unwrap();
     assert!(sent >= 1);
     wait_for_job(
@@ -960,7 +962,7 @@ async fn an_export_document_has_exactly_the_shape_of_format_v1() {
     assert!(tables.jobs.create(&earlier).await.unwrap());
     let job = stored_job_with_id(&tables.jobs, user, "job-2").await;
 
-    let worker = RunJobs::new(&stack.template_environment("job-worker"), &aws).unwrap();
+    let worker = JobWorker::new(&stack.template_environment("job-worker"), &aws).unwrap();
     let lease = Timestamp::now().plus(60);
     let outcome = worker.run(&JobMessage::from(&job), lease).await.unwrap();
     assert_eq!(outcome, Outcome::Succeeded);
@@ -1124,7 +1126,7 @@ async fn a_large_export_is_sent_in_parts_in_bounded_memory_and_a_failed_one_leav
     let key = export_key(&user, &job.job_id);
 
     // Midway failure: the upload is aborted and the job goes back to the queue.
-    let worker = RunJobs::new(&env, &aws).unwrap();
+    let worker = JobWorker::new(&env, &aws).unwrap();
     log.take();
     let failed = worker
         .run(&JobMessage::from(&job), Timestamp::now().plus(60))

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::aws::AwsClients;
+use xtask::event_sources::{self, Mapping};
+use xtask::local_names::Resolver;
 use xtask::provision;
-use xtask::pump::{self, Mapping};
-use xtask::resolve::Resolver;
 use xtask::stack::StackInfo;
 use xtask::template::Template;
 
@@ -308,7 +308,7 @@ async fn the_pump_deletes_all_but_the_reported_failures() {
     let mut received = 0;
     let mut deleted = 0;
     for _ in 0..5 {
-        let outcome = pump::deliver_one_batch(clients.sqs(), &mapping, 1)
+        let outcome = event_sources::deliver_one_batch(clients.sqs(), &mapping, 1)
             .await
             .unwrap();
         received += outcome.received;
@@ -348,7 +348,7 @@ async fn a_failed_invocation_deletes_nothing() {
     };
     let mut received = 0;
     for _ in 0..5 {
-        let outcome = pump::deliver_one_batch(clients.sqs(), &mapping, 1)
+        let outcome = event_sources::deliver_one_batch(clients.sqs(), &mapping, 1)
             .await
             .unwrap();
         assert_eq!(outcome.deleted, 0);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use xtask::client::Client;
-use xtask::fresh::FreshGateway;
+use xtask::fresh_process::FreshGateway;
 use xtask::prove::journey::{self, RoundRobin};
 use xtask::prove::load::{Writes, audit};
 use xtask::prove::{Tally, kill};

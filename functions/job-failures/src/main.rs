@@ -3,11 +3,11 @@
 
 use shared::aws::AwsClients;
 use shared::config::Environment;
-use shared::jobs::worker::FailJobs;
+use shared::jobs::worker::JobFailures;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
-    let failures = FailJobs::new(&Environment::from_process(), &AwsClients::from_env().await)?;
-    shared::queue::serve_batches(|event, _| failures.handle(event)).await
+    let failures = JobFailures::new(&Environment::from_process(), &AwsClients::from_env().await)?;
+    shared::sqs_batch::serve_batches(|event, _| failures.handle(event)).await
 }

@@ -3,11 +3,11 @@
 
 use shared::aws::AwsClients;
 use shared::config::Environment;
-use shared::jobs::worker::SweepJobs;
+use shared::jobs::worker::JobSweeper;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
-    let sweep = SweepJobs::new(&Environment::from_process(), &AwsClients::from_env().await)?;
-    shared::queue::serve_batches(|event, _| sweep.handle(event)).await
+    let sweep = JobSweeper::new(&Environment::from_process(), &AwsClients::from_env().await)?;
+    shared::sqs_batch::serve_batches(|event, _| sweep.handle(event)).await
 }

@@ -3,11 +3,11 @@
 
 use shared::aws::AwsClients;
 use shared::config::Environment;
-use shared::jobs::worker::RunJobs;
+use shared::jobs::worker::JobWorker;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
-    let worker = RunJobs::new(&Environment::from_process(), &AwsClients::from_env().await)?;
-    shared::queue::serve_batches(|event, context| worker.handle(event, context)).await
+    let worker = JobWorker::new(&Environment::from_process(), &AwsClients::from_env().await)?;
+    shared::sqs_batch::serve_batches(|event, context| worker.handle(event, context)).await
 }

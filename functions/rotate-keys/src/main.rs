@@ -10,5 +10,5 @@ use shared::config::Environment;
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
     let rotation = RotateKeys::new(&Environment::from_process(), &AwsClients::from_env().await)?;
-    shared::queue::serve_batches(|event, _| rotation.handle(event)).await
+    shared::sqs_batch::serve_batches(|event, _| rotation.handle(event)).await
 }

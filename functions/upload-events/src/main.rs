@@ -2,11 +2,11 @@
 
 use shared::aws::AwsClients;
 use shared::config::Environment;
-use shared::uploads::events::ConfirmUploads;
+use shared::uploads::events::UploadEvents;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
     shared::telemetry::init()?;
-    let confirm = ConfirmUploads::new(&Environment::from_process(), &AwsClients::from_env().await)?;
-    shared::queue::serve_batches(|event, _| confirm.handle(event)).await
+    let confirm = UploadEvents::new(&Environment::from_process(), &AwsClients::from_env().await)?;
+    shared::sqs_batch::serve_batches(|event, _| confirm.handle(event)).await
 }

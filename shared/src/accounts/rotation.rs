@@ -20,7 +20,7 @@ use super::sessions::SessionStore;
 use super::tokens::LEEWAY_SECONDS;
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
-use crate::queue::process_batch;
+use crate::sqs_batch::process_batch;
 use crate::time::Timestamp;
 
 /// What a message asks of the rotation.

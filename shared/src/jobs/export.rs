@@ -12,7 +12,7 @@ use std::future::Future;
 
 use serde::Serialize;
 
-use super::exports::{ExportObjects, ExportUpload, export_key};
+use super::export_bucket::{ExportObjects, ExportUpload, export_key};
 use super::records::JobRecord;
 use super::routes::JobView;
 use super::store::JobStore;

@@ -4,8 +4,8 @@
 //! job runs at most once however often its message arrives.
 
 pub mod export;
-pub mod exports;
-pub mod queue;
+pub mod export_bucket;
+pub mod messages;
 pub mod records;
 pub mod routes;
 pub mod store;

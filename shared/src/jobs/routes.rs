@@ -21,8 +21,8 @@ use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::exports::{export_file_name, export_key};
-use super::queue::{JobMessage, JobQueue};
+use super::export_bucket::{export_file_name, export_key};
+use super::messages::{JobMessage, JobQueue};
 use super::records::{JobKind, JobRecord, JobStatus};
 use super::store::JobStore;
 use crate::accounts::auth::Authenticator;

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::queue::JobMessage;
+use super::messages::JobMessage;
 use super::records::{Claim, JobKind, JobRecord, JobStatus};
 use crate::aws::{
     Item, Page, Partition, StoreError, conditional, consistent_get, n, number, s, text, timestamp,

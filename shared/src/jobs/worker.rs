@@ -14,14 +14,14 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Context;
 
 use super::export::Exporter;
-use super::queue::{JobMessage, JobQueue};
+use super::messages::{JobMessage, JobQueue};
 use super::records::{Claim, JobKind, JobRecord};
 use super::routes::{job_queue, job_store};
 use super::store::JobStore;
 use crate::accounts::routes::StartupError;
 use crate::aws::{AwsClients, StoreError};
 use crate::config::Environment;
-use crate::queue::{process_batch, retry_all};
+use crate::sqs_batch::{process_batch, retry_all};
 use crate::time::Timestamp;
 
 /// How long a finished job (and its export) is kept.
@@ -62,12 +62,12 @@ pub enum Outcome {
 }
 
 /// `job-worker`: runs each job of a batch of SQS messages, at most once.
-pub struct RunJobs {
+pub struct JobWorker {
     jobs: JobStore,
     exporter: Exporter,
 }
 
-impl RunJobs {
+impl JobWorker {
     /// Built from the jobs table and what the job kinds need.
     pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         let jobs = job_store(env, aws)?;
@@ -152,11 +152,11 @@ impl RunJobs {
 
 /// The dead-letter queue's function: a message that failed `maxReceiveCount`
 /// times marks its job failed, with the last attempt's error.
-pub struct FailJobs {
+pub struct JobFailures {
     jobs: JobStore,
 }
 
-impl FailJobs {
+impl JobFailures {
     /// Built from the jobs table.
     pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
@@ -222,13 +222,13 @@ fn failure_message(record: &JobRecord) -> String {
 
 /// The sweep, run on a schedule (EventBridge through SQS): sends the jobs
 /// still marked unsent a while after their creation.
-pub struct SweepJobs {
+pub struct JobSweeper {
     jobs: JobStore,
     queue: JobQueue,
     after_seconds: u64,
 }
 
-impl SweepJobs {
+impl JobSweeper {
     /// Built from the jobs table, the jobs queue and `JOB_SWEEP_AFTER_SECONDS`.
     pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {

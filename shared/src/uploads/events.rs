@@ -12,7 +12,7 @@ use super::records::{UploadStatus, UploadStore, parse_object_key};
 use crate::accounts::routes::StartupError;
 use crate::aws::{AwsClients, StoreError};
 use crate::config::Environment;
-use crate::queue::process_batch;
+use crate::sqs_batch::process_batch;
 use crate::time::Timestamp;
 
 /// An S3 event notification, as much of it as is read here.
@@ -64,12 +64,12 @@ pub enum Outcome {
 }
 
 /// Confirms uploads from S3 events.
-pub struct ConfirmUploads {
+pub struct UploadEvents {
     uploads: UploadStore,
     objects: UploadObjects,
 }
 
-impl ConfirmUploads {
+impl UploadEvents {
     /// Built from `UPLOADS_TABLE` and `UPLOADS_BUCKET`.
     pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {

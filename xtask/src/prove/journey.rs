@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::Tally;
 use crate::client::{Client, PASSWORD, Reply, get_url, poll, put_presigned, unique_email};
-use crate::fresh::FreshGateway;
+use crate::fresh_process::FreshGateway;
 use crate::stack::{Instance, StackInfo};
 
 /// Instances taken in turn: every request goes to the next one.

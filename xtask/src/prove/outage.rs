@@ -19,7 +19,7 @@ use super::Tally;
 use super::load::{Writes, audit, failed, joined, writer};
 use crate::client::{Client, PASSWORD, unique_email};
 use crate::dynamodb::PrivateDynamoDb;
-use crate::pump::{self, Mapping};
+use crate::event_sources::{self, Mapping};
 use crate::stack::{Instance, StackInfo};
 
 const USERS: usize = 3;
@@ -76,7 +76,12 @@ pub fn run(stack: &StackInfo) -> Result<Tally> {
     let mut store = runtime.block_on(PrivateDynamoDb::start(stack, "outage-store"))?;
     // Its jobs go to a queue of its own, played to its own worker.
     let aws = runtime.block_on(stack.aws_clients());
-    let queue = runtime.block_on(pump::private_queue(aws.sqs(), "jobs-outage", 2, None))?;
+    let queue = runtime.block_on(event_sources::private_queue(
+        aws.sqs(),
+        "jobs-outage",
+        2,
+        None,
+    ))?;
     let instance = Instance::start(
         stack,
         "outage",
@@ -93,7 +98,10 @@ pub fn run(stack: &StackInfo) -> Result<Tally> {
         let (sqs, pumping) = (aws.sqs().clone(), pumping.clone());
         runtime.spawn(async move {
             while pumping.load(Ordering::SeqCst) {
-                if pump::deliver_one_batch(&sqs, &worker, 1).await.is_err() {
+                if event_sources::deliver_one_batch(&sqs, &worker, 1)
+                    .await
+                    .is_err()
+                {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }

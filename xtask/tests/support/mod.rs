@@ -7,7 +7,7 @@ use std::ops::Deref;
 use std::time::Duration;
 
 use serde_json::Value;
-use xtask::pump;
+use xtask::event_sources;
 use xtask::stack::StackInfo;
 
 #[allow(unused_imports)]
@@ -146,7 +146,7 @@ pub async fn private_queue(
     visibility_seconds: u32,
     dead_letter: Option<(&str, u64)>,
 ) -> (String, String) {
-    pump::private_queue(sqs, name, visibility_seconds, dead_letter)
+    event_sources::private_queue(sqs, name, visibility_seconds, dead_letter)
         .await
         .unwrap()
 }

@@ -12,7 +12,7 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::resolve::REGION;
+use crate::local_names::REGION;
 
 /// One event source mapping: a queue feeding a function.
 #[derive(Debug, Clone)]
