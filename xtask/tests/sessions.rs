@@ -72,20 +72,22 @@ fn parse(response: Response<Body>) -> (u16, Value) {
 }
 
 impl Routes {
-    /// Registers a fresh user and logs in: (refresh token, access token).
-    async fn new_session(&self) -> (String, String) {
+    /// Registers a fresh user: its email.
+    async fn new_account(&self) -> String {
         let email = unique_email();
         let body = json!({"email": email, "password": PASSWORD});
         let (status, _) = parse(finish(
             self.register
-                .handle(request(
-                    "register/create-account.json",
-                    Some(body.clone()),
-                    None,
-                ))
+                .handle(request("register/create-account.json", Some(body), None))
                 .await,
         ));
         assert_eq!(status, 201);
+        email
+    }
+
+    /// Registers a fresh user and logs in: (refresh token, access token).
+    async fn new_session(&self) -> (String, String) {
+        let email = self.new_account().await;
         self.login_again(&email).await
     }
 
@@ -190,14 +192,7 @@ async fn only_the_immediately_preceding_token_has_a_grace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reuse_racing_a_legitimate_refresh_never_leaves_a_working_descendant() {
     let routes = routes(0).await;
-    let email = unique_email();
-    let body = json!({"email": email, "password": PASSWORD});
-    parse(finish(
-        routes
-            .register
-            .handle(request("register/create-account.json", Some(body), None))
-            .await,
-    ));
+    let email = routes.new_account().await;
     for round in 0..100 {
         let (t0, _) = routes.login_again(&email).await;
         let (t1, _) = routes.refresh(&t0).await.unwrap();
@@ -322,14 +317,7 @@ impl Intercept for FailSecondWrite {
 async fn a_logout_all_that_fails_halfway_is_finished_by_its_retry() {
     let routes = routes(10).await;
     let stack = StackInfo::from_env().unwrap();
-    let email = unique_email();
-    let body = json!({"email": email, "password": PASSWORD});
-    parse(finish(
-        routes
-            .register
-            .handle(request("register/create-account.json", Some(body), None))
-            .await,
-    ));
+    let email = routes.new_account().await;
     let (_, caller) = routes.login_again(&email).await;
     let (other_refresh, other) = routes.login_again(&email).await;
 
