@@ -14,7 +14,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::{Body, Request, Response};
 
-use super::keystore::VerifyingKeys;
+use super::keystore::{KeyStoreError, VerifyingKeys};
 use super::sessions::{SessionStore, TokenStanding};
 use super::tokens::{AccessClaims, AccessTokenVerifier, TokenError};
 use crate::http::{Problem, ProblemCode};
@@ -133,23 +133,25 @@ impl Authenticator {
     /// The claims of `token`, with the published keys held; on a kid they
     /// do not know, once more with the keys fetched again (at most every few
     /// seconds: a key newer than the copy held verifies, a forged kid costs
-    /// no more than that).
-    async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let keys = self.keys.current().await.map_err(|error| {
+    /// no more than that). 401 for a token that is not ours, 503 when the
+    /// keys cannot be read at all (an outage logs nobody out).
+    async fn verify(&self, token: &str) -> Result<AccessClaims, Problem> {
+        let unavailable = |error: KeyStoreError| {
             tracing::error!(%error, "the published keys could not be read");
-            TokenError::UnknownKey
-        })?;
-        match self.verifier.verify(&keys, token) {
-            Err(TokenError::UnknownKey) => match self.keys.refetch().await {
-                Ok(Some(fresh)) => self.verifier.verify(&fresh, token),
-                Ok(None) => Err(TokenError::UnknownKey),
-                Err(error) => {
-                    tracing::error!(%error, "the published keys could not be read again");
-                    Err(TokenError::UnknownKey)
-                }
+            Problem::service_unavailable(1)
+        };
+        let keys = self.keys.current().await.map_err(unavailable)?;
+        let outcome = match self.verifier.verify(&keys, token) {
+            Err(TokenError::UnknownKey) => match self.keys.refetch().await.map_err(unavailable)? {
+                Some(fresh) => self.verifier.verify(&fresh, token),
+                None => Err(TokenError::UnknownKey),
             },
             outcome => outcome,
-        }
+        };
+        outcome.map_err(|reason| {
+            tracing::info!(%reason, "bearer token refused");
+            unauthorized()
+        })
     }
 
     /// The store it checks standing in.
@@ -165,7 +167,7 @@ impl Authenticator {
             unauthorized()
         };
         let token = bearer_token(request).map_err(refused)?;
-        let claims = self.verify(token).await.map_err(refused)?;
+        let claims = self.verify(token).await?;
         #[cfg(feature = "planted-tmp-session-cache")]
         if super::planted::remembered(&claims) {
             return Ok((Caller { claims }, None));
