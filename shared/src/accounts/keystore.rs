@@ -65,17 +65,8 @@ impl SigningKeySecret {
 
     /// The key set as stored now.
     pub async fn load(&self) -> Result<KeySet, KeyStoreError> {
-        let output = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("SecretsManager.GetSecretValue", e))?;
-        let text = output.secret_string().ok_or_else(|| {
-            StoreError::corrupt("SecretsManager.GetSecretValue", "the secret has no string")
-        })?;
-        Ok(KeySet::from_secret(text)?)
+        let text = secret_string(&self.client, &self.secret_id).await?;
+        Ok(KeySet::from_secret(&text)?)
     }
 
     /// Stores `set` as the secret's new value.
@@ -89,6 +80,24 @@ impl SigningKeySecret {
             .map_err(|e| StoreError::sdk("SecretsManager.PutSecretValue", e))?;
         Ok(())
     }
+}
+
+/// The string value of secret `secret_id`, as stored now.
+pub async fn secret_string(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<String, StoreError> {
+    const OPERATION: &str = "SecretsManager.GetSecretValue";
+    let output = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| StoreError::sdk(OPERATION, e))?;
+    output
+        .secret_string()
+        .map(str::to_string)
+        .ok_or_else(|| StoreError::corrupt(OPERATION, "the secret has no string value"))
 }
 
 /// The published public keys in DynamoDB, and the deny-list of withdrawn kids.

@@ -13,7 +13,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde::Deserialize;
 
-use super::keyset::{Changes, RotationPolicy};
+use super::keyset::{Changes, KeySet, RotationPolicy};
 use super::keystore::{KeyStoreError, PublishedKeys, SigningKeySecret};
 use super::routes::StartupError;
 use super::sessions::SessionStore;
@@ -80,7 +80,12 @@ impl RotateKeys {
 
     /// One step of the rotation at `now`.
     pub async fn tick(&self, now: Timestamp) -> Result<Changes, KeyStoreError> {
-        let mut set = self.secret.load().await?;
+        let set = self.secret.load().await?;
+        self.step(set, now).await
+    }
+
+    /// One step of the rotation of `set`, the key set as stored now.
+    async fn step(&self, mut set: KeySet, now: Timestamp) -> Result<Changes, KeyStoreError> {
         let published = self.published.load().await?;
         let changes = set.advance(now, &self.policy, &published)?;
         if changes.any() {
@@ -110,7 +115,7 @@ impl RotateKeys {
         }
         // Boxed: the SDK's futures nest deep enough to pass the compiler's
         // layout limit when both steps are inlined into one state machine.
-        let mut changes = Box::pin(self.tick(now)).await?;
+        let mut changes = Box::pin(self.step(set, now)).await?;
         changes.retired.push(kid.to_string());
         Ok(changes)
     }

@@ -8,11 +8,11 @@ use serde::Serialize;
 use super::startup::{StartupError, token_settings};
 use crate::accounts::account_key::AccountKeys;
 use crate::accounts::cookies;
-use crate::accounts::keystore::SigningKeys;
+use crate::accounts::keystore::{SigningKeys, secret_string};
 use crate::accounts::refresh_token::RefreshToken;
 use crate::accounts::sessions::SessionRecord;
 use crate::accounts::tokens::AccessTokenIssuer;
-use crate::aws::{AwsClients, StoreError};
+use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, json, no_store};
 use crate::time::Timestamp;
@@ -26,26 +26,16 @@ pub(super) async fn minting_keys(
     aws: &AwsClients,
 ) -> Result<(Minting, AccountKeys), StartupError> {
     let arn = env.require("ACCOUNT_KEY_SECRET_ARN")?;
-    let (signing, account) = tokio::join!(SigningKeys::load(env, aws), async {
-        aws.secrets()
-            .get_secret_value()
-            .secret_id(arn)
-            .send()
-            .await
-            .map_err(|e| StartupError::Secret(StoreError::sdk("SecretsManager.GetSecretValue", e)))
-    });
-    let account = account?;
-    let text = account.secret_string().ok_or_else(|| {
-        StartupError::Secret(StoreError::corrupt(
-            "SecretsManager.GetSecretValue",
-            "the secret has no string value",
-        ))
-    })?;
+    let (signing, account) = tokio::join!(
+        SigningKeys::load(env, aws),
+        secret_string(aws.secrets(), arn)
+    );
+    let text = account.map_err(StartupError::Secret)?;
     let minting = Minting {
         issuer: AccessTokenIssuer::new(token_settings(env)?),
         keys: signing?,
     };
-    Ok((minting, AccountKeys::from_secret(text)?))
+    Ok((minting, AccountKeys::from_secret(&text)?))
 }
 
 /// Signs access tokens with the current signing key.
