@@ -5,7 +5,11 @@ use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
+use crate::aws::AwsClients;
+use crate::config::Environment;
 use crate::http::{Problem, json};
+use crate::route::{Calls, Route};
+use crate::startup::StartupError;
 
 /// The version reported by `/health`: the workspace's package version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -19,18 +23,30 @@ pub struct HealthStatus {
     pub version: &'static str,
 }
 
-/// Handles `GET /health`.
-pub async fn handle(_request: Request) -> Result<Response<Body>, Problem> {
-    let mut response = json(
-        StatusCode::OK,
-        &HealthStatus {
-            status: "ok",
-            version: VERSION,
-        },
-    )?;
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+/// `GET /health`.
+pub struct Health;
+
+impl Route for Health {
+    const CALLS: Calls = Calls::NONE;
+
+    /// Needs nothing.
+    async fn build(_env: &Environment, _aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self)
+    }
+
+    /// `ok` and the version, never cached.
+    async fn handle(&self, _request: Request) -> Result<Response<Body>, Problem> {
+        let mut response = json(
+            StatusCode::OK,
+            &HealthStatus {
+                status: "ok",
+                version: VERSION,
+            },
+        )?;
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+        Ok(response)
+    }
 }

@@ -1,12 +1,45 @@
 //! SQS-triggered functions: each message is handled on its own, and only the
 //! ones that failed are reported back (`ReportBatchItemFailures`), so one bad
 //! message never makes the others run again.
+//!
+//! A queue's consumer is a type, like a route: built once at cold start,
+//! then one `handle` per batch. Its function's `main` is one line:
+//! `shared::sqs_batch::run::<JobWorker>().await`.
 
 use std::fmt::Display;
 use std::future::Future;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent, service_fn};
+
+use crate::aws::AwsClients;
+use crate::config::Environment;
+use crate::startup::StartupError;
+
+/// A consumer of an SQS queue: one function's handler.
+pub trait Consumer: Sized + Sync {
+    /// Builds it from the function's environment and clients (cold start).
+    fn build(
+        env: &Environment,
+        aws: &AwsClients,
+    ) -> impl Future<Output = Result<Self, StartupError>> + Send;
+
+    /// Its answer to one batch: the messages to deliver again. The context
+    /// carries the invocation's deadline.
+    fn handle(
+        &self,
+        event: SqsEvent,
+        context: Context,
+    ) -> impl Future<Output = SqsBatchResponse> + Send;
+}
+
+/// A consumer function's whole `main`: logging, consumer `C` built once,
+/// then every batch until the runtime stops.
+pub async fn run<C: Consumer>() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init()?;
+    let consumer = C::build(&Environment::from_process(), &AwsClients::from_env().await).await?;
+    serve_batches(|event, context| consumer.handle(event, context)).await
+}
 
 /// Runs `handle` on every message of `event`; the messages it failed on are
 /// the batch item failures (a message without an id fails the whole batch,
@@ -48,7 +81,7 @@ fn item_failure(id: String) -> BatchItemFailure {
 
 /// Runs `handler` for every SQS batch until the runtime stops; it gets the
 /// invocation's context too (its deadline bounds a worker's lease).
-pub async fn serve_batches<H, F>(handler: H) -> Result<(), lambda_runtime::Error>
+async fn serve_batches<H, F>(handler: H) -> Result<(), lambda_runtime::Error>
 where
     H: Fn(SqsEvent, Context) -> F,
     F: Future<Output = SqsBatchResponse> + Send,

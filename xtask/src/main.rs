@@ -196,6 +196,7 @@ fn keygen() -> Result<()> {
 /// Drives the signing keys' rotation of a running stack, as its schedule
 /// (`tick`) or an operator (`withdraw <kid>`) would through its queue.
 fn keys(args: &[String]) -> Result<()> {
+    use shared::sqs_batch::Consumer as _;
     let stack_file = std::env::var_os("STACK_FILE")
         .map_or_else(|| root().join(".tools/run/dev/stack.json"), Into::into);
     let text = std::fs::read_to_string(&stack_file).with_context(|| {
@@ -206,10 +207,11 @@ fn keys(args: &[String]) -> Result<()> {
     })?;
     let info: xtask::stack::StackInfo = serde_json::from_str(&text)?;
     runtime()?.block_on(async {
-        let rotation = shared::accounts::rotation::RotateKeys::new(
+        let rotation = shared::accounts::rotation::RotateKeys::build(
             &info.template_environment("rotate-keys"),
             &info.aws_clients().await,
-        )?;
+        )
+        .await?;
         let now = shared::time::Timestamp::now();
         let changes = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
             ["tick"] => rotation.tick(now).await?,

@@ -55,7 +55,7 @@ async fn every_sample_event_runs_through_its_handler() {
                 .await
                 .unwrap_or_else(|| {
                     panic!(
-                        "no handler for {} in xtask/tests/handlers.rs",
+                        "{} of template.yaml has no function under functions/",
                         function.binary
                     )
                 });

@@ -29,6 +29,7 @@ use shared::jobs::messages::JobMessage;
 use shared::jobs::records::{JobKind, JobRecord, JobStatus};
 use shared::jobs::store::JobStore;
 use shared::jobs::worker::{JobError, JobFailures, JobSweeper, JobWorker, Outcome};
+use shared::sqs_batch::Consumer;
 use shared::time::Timestamp;
 use shared::uploads::records::{UploadRecord, UploadStatus, UploadStore};
 use support::{Api, Reply, download, poll_until, private_queue};
@@ -335,7 +336,9 @@ async fn parallel_requests_with_one_key_make_one_job() {
 async fn a_message_delivered_three_times_among_others_does_the_work_once() {
     let (stack, aws) = stack().await;
     let store = job_store(&stack, &aws);
-    let worker = JobWorker::new(&stack.template_environment("job-worker"), &aws).unwrap();
+    let worker = JobWorker::build(&stack.template_environment("job-worker"), &aws)
+        .await
+        .unwrap();
     let (a, b) = (
         stored_job(&store, &shared::ids::new_id()).await,
         stored_job(&store, &shared::ids::new_id()).await,
@@ -407,7 +410,9 @@ async fn futures_join3<T>(
 async fn a_poison_message_is_the_only_one_reported() {
     let (stack, aws) = stack().await;
     let store = job_store(&stack, &aws);
-    let worker = JobWorker::new(&stack.template_environment("job-worker"), &aws).unwrap();
+    let worker = JobWorker::build(&stack.template_environment("job-worker"), &aws)
+        .await
+        .unwrap();
     let (a, b) = (
         stored_job(&store, &shared::ids::new_id()).await,
         stored_job(&store, &shared::ids::new_id()).await,
@@ -533,7 +538,9 @@ async fn a_job_that_keeps_failing_ends_failed_through_the_dead_letter_queue() {
     // A dead letter for a finished job changes nothing.
     let store = job_store(&stack, &aws);
     let user = user_id(&api, &token);
-    let handler = JobFailures::new(&stack.template_environment("job-failures"), &aws).unwrap();
+    let handler = JobFailures::build(&stack.template_environment("job-failures"), &aws)
+        .await
+        .unwrap();
     let message = JobMessage {
         user_id: user.clone(),
         job_id: job_id.clone(),
@@ -747,7 +754,9 @@ async fn the_sweep_sends_what_was_never_sent() {
     );
     assert!(store.create(&fresh).await.unwrap());
 
-    let sweep = JobSweeper::new(&stack.template_environment("job-sweeper"), &aws).unwrap();
+    let sweep = JobSweeper::build(&stack.template_environment("job-sweeper"), &aws)
+        .await
+        .unwrap();
     let sent = sweep.sweep(Timestamp::now()).await.unwrap();
     assert!(sent >= 1);
     wait_for_job(
@@ -962,7 +971,9 @@ async fn an_export_document_has_exactly_the_shape_of_format_v1() {
     assert!(tables.jobs.create(&earlier).await.unwrap());
     let job = stored_job_with_id(&tables.jobs, user, "job-2").await;
 
-    let worker = JobWorker::new(&stack.template_environment("job-worker"), &aws).unwrap();
+    let worker = JobWorker::build(&stack.template_environment("job-worker"), &aws)
+        .await
+        .unwrap();
     let lease = Timestamp::now().plus(60);
     let outcome = worker.run(&JobMessage::from(&job), lease).await.unwrap();
     assert_eq!(outcome, Outcome::Succeeded);
@@ -1126,7 +1137,7 @@ async fn a_large_export_is_sent_in_parts_in_bounded_memory_and_a_failed_one_leav
     let key = export_key(&user, &job.job_id);
 
     // Midway failure: the upload is aborted and the job goes back to the queue.
-    let worker = JobWorker::new(&env, &aws).unwrap();
+    let worker = JobWorker::build(&env, &aws).await.unwrap();
     log.take();
     let failed = worker
         .run(&JobMessage::from(&job), Timestamp::now().plus(60))

@@ -27,6 +27,7 @@ use shared::accounts::rotation::RotateKeys;
 use shared::accounts::tokens::{AccessTokenIssuer, TokenSettings};
 use shared::aws::AwsClients;
 use shared::config::Environment;
+use shared::sqs_batch::Consumer;
 use shared::time::Timestamp;
 use support::{Api, PASSWORD};
 use xtask::stack::{Instance, StackInfo};
@@ -110,12 +111,14 @@ impl PrivateKeys {
 
     /// The rotation over these keys: a key every tick that has no next
     /// one, signing two seconds after it is published.
-    fn rotation(&self, stack: &StackInfo, aws: &AwsClients) -> RotateKeys {
+    async fn rotation(&self, stack: &StackInfo, aws: &AwsClients) -> RotateKeys {
         let mut env = stack.environment_of("rotate-keys");
         env.extend(self.overrides.iter().cloned());
         env.insert("KEY_PROPAGATION_SECONDS".into(), "2".into());
         env.insert("KEY_ROTATION_DAYS".into(), "0".into());
-        RotateKeys::new(&Environment::from_pairs(env), aws).unwrap()
+        RotateKeys::build(&Environment::from_pairs(env), aws)
+            .await
+            .unwrap()
     }
 }
 
@@ -158,7 +161,7 @@ impl TwoInstances {
             Instance::start(&stack, &format!("{name}-a"), &keys.overrides()).unwrap(),
             Instance::start(&stack, &format!("{name}-b"), &keys.overrides()).unwrap(),
         ];
-        let rotation = keys.rotation(&stack, &aws);
+        let rotation = keys.rotation(&stack, &aws).await;
         let (a, b) = (
             Api::at(&instances[0].api_url),
             Api::at(&instances[1].api_url),

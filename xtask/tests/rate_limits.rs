@@ -18,7 +18,7 @@ use shared::accounts::routes::{Login, Me, Register};
 use shared::config::Environment;
 use shared::http::finish;
 use shared::ratelimit::{Policy, RateLimiter, WhenStoreFails};
-use shared::route::Route;
+use shared::route::{Authenticated, Route};
 use shared::time::Timestamp;
 use support::{Api, PASSWORD, unique_email};
 use xtask::stack::{Instance, StackInfo};
@@ -308,7 +308,7 @@ async fn twenty_attempts_per_source_ip_whatever_x_forwarded_for_says() {
         "login",
         &[("LOGIN_ATTEMPTS_PER_IP_PER_MINUTE", "20")],
     );
-    let login = Login::new(&env, &aws).await.unwrap();
+    let login = Login::build(&env, &aws).await.unwrap();
     let (ip, other_ip) = (random_ip(), random_ip());
     fit_in_window(60, 20);
 
@@ -349,7 +349,7 @@ async fn unreachable_counters_close_login_and_open_the_user_budget_and_say_so() 
     let log = Log::default();
     let _guard = log.install();
 
-    let login = Login::new(&environment(&stack, "login", &missing), &aws)
+    let login = Login::build(&environment(&stack, "login", &missing), &aws)
         .await
         .unwrap();
     let body = json!({"email": unique_email(), "password": PASSWORD}).to_string();
@@ -361,7 +361,7 @@ async fn unreachable_counters_close_login_and_open_the_user_budget_and_say_so() 
     );
     assert!(log.text().contains("fail closed"), "{}", log.text());
 
-    let me = Me::new(&environment(&stack, "me", &missing), &aws)
+    let me = Authenticated::<Me>::build(&environment(&stack, "me", &missing), &aws)
         .await
         .unwrap();
     let response = finish(me.handle(me_request(&token)).await);
@@ -389,7 +389,9 @@ async fn registrations_are_limited_per_source_ip_and_fail_closed() {
     let stack = StackInfo::from_env().unwrap();
     let aws = stack.aws_clients().await;
     let limit = [("REGISTER_ATTEMPTS_PER_IP_PER_HOUR", "3")];
-    let register = Register::new(&environment(&stack, "register", &limit), &aws).unwrap();
+    let register = Register::build(&environment(&stack, "register", &limit), &aws)
+        .await
+        .unwrap();
     let attempt = |ip: &str, body: &str| {
         register.handle(event_from(
             "register/create-account.json",
@@ -415,7 +417,9 @@ async fn registrations_are_limited_per_source_ip_and_fail_closed() {
     assert_eq!(finish(attempt(&random_ip(), &other).await).status(), 201);
 
     let missing = [("RATE_LIMITS_TABLE", "no-such-rate-limits-table")];
-    let closed = Register::new(&environment(&stack, "register", &missing), &aws).unwrap();
+    let closed = Register::build(&environment(&stack, "register", &missing), &aws)
+        .await
+        .unwrap();
     let body = json!({"email": unique_email(), "password": PASSWORD}).to_string();
     let response = finish(
         closed
@@ -451,7 +455,7 @@ async fn guesses_lock_an_email_out_of_unknown_devices_never_out_of_a_known_one()
     let stack = StackInfo::from_env().unwrap();
     let aws = stack.aws_clients().await;
     let env = environment(&stack, "login", &[("LOGIN_FAILURES_PER_EMAIL", "3")]);
-    let login = Login::new(&env, &aws).await.unwrap();
+    let login = Login::build(&env, &aws).await.unwrap();
     let log = Log::default();
     let _guard = log.install();
     let email = unique_email();
@@ -533,7 +537,7 @@ async fn guesses_lock_an_email_out_of_unknown_devices_never_out_of_a_known_one()
 async fn a_revoked_token_costs_the_users_live_sessions_nothing() {
     let stack = StackInfo::from_env().unwrap();
     let aws = stack.aws_clients().await;
-    let me = Me::new(
+    let me = Authenticated::<Me>::build(
         &environment(&stack, "me", &[("REQUESTS_PER_USER_PER_MINUTE", "5")]),
         &aws,
     )

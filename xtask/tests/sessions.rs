@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use shared::accounts::routes::{Login, LogoutAll, Me, Refresh, Register};
 use shared::config::Environment;
 use shared::http::finish;
-use shared::route::Route;
+use shared::route::{Authenticated, Route};
 use support::unique_email;
 use xtask::stack::StackInfo;
 
@@ -31,7 +31,7 @@ struct Routes {
     register: Register,
     login: Login,
     refresh: Refresh,
-    me: Me,
+    me: Authenticated<Me>,
 }
 
 async fn routes(grace_seconds: u64) -> Arc<Routes> {
@@ -41,12 +41,12 @@ async fn routes(grace_seconds: u64) -> Arc<Routes> {
     let mut refresh_env = stack.function_env["refresh"].clone();
     refresh_env.insert("REFRESH_GRACE_SECONDS".into(), grace_seconds.to_string());
     Arc::new(Routes {
-        register: Register::new(&env("register"), &aws).unwrap(),
-        login: Login::new(&env("login"), &aws).await.unwrap(),
-        refresh: Refresh::new(&Environment::from_pairs(refresh_env), &aws)
+        register: Register::build(&env("register"), &aws).await.unwrap(),
+        login: Login::build(&env("login"), &aws).await.unwrap(),
+        refresh: Refresh::build(&Environment::from_pairs(refresh_env), &aws)
             .await
             .unwrap(),
-        me: Me::new(&env("me"), &aws).await.unwrap(),
+        me: Authenticated::<Me>::build(&env("me"), &aws).await.unwrap(),
     })
 }
 
@@ -333,8 +333,10 @@ async fn a_logout_all_that_fails_halfway_is_finished_by_its_retry() {
             .await
             .with_dynamodb(aws_sdk_dynamodb::Client::from_conf(config))
     };
-    let breaking = LogoutAll::new(&env, &breaking).await.unwrap();
-    let working = LogoutAll::new(&env, &stack.aws_clients().await)
+    let breaking = Authenticated::<LogoutAll>::build(&env, &breaking)
+        .await
+        .unwrap();
+    let working = Authenticated::<LogoutAll>::build(&env, &stack.aws_clients().await)
         .await
         .unwrap();
     let logout_all = || request("logout-all/bearer.json", None, Some(&caller));

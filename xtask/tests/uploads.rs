@@ -12,6 +12,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use shared::sqs_batch::Consumer;
 use shared::uploads::events::{Outcome, UploadEvents};
 use support::{Api, poll_until, put_bytes};
 use xtask::stack::StackInfo;
@@ -202,10 +203,11 @@ async fn objects_that_do_not_match_their_upload_are_rejected_and_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_for_unknown_keys_do_no_harm_and_repeats_change_nothing() {
     let stack = StackInfo::from_env().unwrap();
-    let confirm = UploadEvents::new(
+    let confirm = UploadEvents::build(
         &stack.template_environment("upload-events"),
         &stack.aws_clients().await,
     )
+    .await
     .unwrap();
     // An object no record names is removed.
     let orphan = format!(

@@ -3,8 +3,9 @@
 //! the test that proves the statelessness suite catches one.
 
 use shared::accounts::routes::Me;
+use shared::route::Authenticated;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
-    shared::route::run::<Me>().await
+    shared::route::run::<Authenticated<Me>>().await
 }

@@ -3,12 +3,8 @@
 //! key at once (`{"withdraw": "<kid>"}` on its queue).
 
 use shared::accounts::rotation::RotateKeys;
-use shared::aws::AwsClients;
-use shared::config::Environment;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::http::LambdaError> {
-    shared::telemetry::init()?;
-    let rotation = RotateKeys::new(&Environment::from_process(), &AwsClients::from_env().await)?;
-    shared::sqs_batch::serve_batches(|event, _| rotation.handle(event)).await
+    shared::sqs_batch::run::<RotateKeys>().await
 }

@@ -24,6 +24,10 @@ use crate::time::Timestamp;
 /// The default per-user budget of an authenticated function, per minute.
 pub const DEFAULT_REQUESTS_PER_USER_PER_MINUTE: u32 = 300;
 
+/// The AWS calls of the bearer check on its happy path: the session's
+/// standing and the per-user rate limit, made at once (one round trip).
+pub const AUTH_CALLS: usize = 2;
+
 /// The per-user budget: fails open, since it is about fairness, not secrets.
 pub fn per_user_policy(requests_per_minute: u32) -> Policy {
     Policy {

@@ -11,6 +11,7 @@
 //! published set, and if it was signing, a new key signs in its place.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::Context;
 use serde::Deserialize;
 
 use super::keyset::{Changes, KeySet, RotationPolicy};
@@ -20,7 +21,7 @@ use super::sessions::SessionStore;
 use super::tokens::LEEWAY_SECONDS;
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
-use crate::sqs_batch::process_batch;
+use crate::sqs_batch::{Consumer, process_batch};
 use crate::time::Timestamp;
 
 /// What a message asks of the rotation.
@@ -40,39 +41,6 @@ pub struct RotateKeys {
 }
 
 impl RotateKeys {
-    /// Built from the secret, the published keys table, the deny-list and
-    /// the delays: `KEY_ROTATION_DAYS` (default 30), `KEY_PROPAGATION_SECONDS`
-    /// (default: what verifiers keep the set, plus a minute; never less).
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        let verifier_max_age: u64 = env.parse_or("TOKEN_KEYS_MAX_AGE_SECONDS", 300)?;
-        let signer_max_age: u64 = env.parse_or("SIGNING_KEY_MAX_AGE_SECONDS", 60)?;
-        let access_ttl: u64 = env.parse_or("ACCESS_TOKEN_TTL_SECONDS", 900)?;
-        let propagation = env.parse_or("KEY_PROPAGATION_SECONDS", verifier_max_age + 60)?;
-        if propagation <= verifier_max_age {
-            return Err(ConfigError::Invalid {
-                name: "KEY_PROPAGATION_SECONDS",
-                reason: "must be longer than TOKEN_KEYS_MAX_AGE_SECONDS, or a verifier \
-                         could meet a token of a key it has not seen"
-                    .into(),
-            }
-            .into());
-        }
-        let rotate_days: u64 = env.parse_or("KEY_ROTATION_DAYS", 30)?;
-        Ok(Self {
-            secret: SigningKeySecret::new(env, aws)?,
-            published: PublishedKeys::new(env, aws)?,
-            sessions: super::routes::session_store(env, aws)?,
-            policy: RotationPolicy {
-                rotate_every: rotate_days.saturating_mul(24 * 3600),
-                propagation,
-                // A signer may sign with a key until it rereads the secret;
-                // that token then lives its lifetime (plus the skew allowed).
-                retire_after: signer_max_age + access_ttl + LEEWAY_SECONDS,
-            },
-            verifier_max_age,
-        })
-    }
-
     /// The delays it rotates with.
     pub fn policy(&self) -> &RotationPolicy {
         &self.policy
@@ -119,9 +87,44 @@ impl RotateKeys {
         changes.retired.push(kid.to_string());
         Ok(changes)
     }
+}
+
+impl Consumer for RotateKeys {
+    /// Built from the secret, the published keys table, the deny-list and
+    /// the delays: `KEY_ROTATION_DAYS` (default 30), `KEY_PROPAGATION_SECONDS`
+    /// (default: what verifiers keep the set, plus a minute; never less).
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        let verifier_max_age: u64 = env.parse_or("TOKEN_KEYS_MAX_AGE_SECONDS", 300)?;
+        let signer_max_age: u64 = env.parse_or("SIGNING_KEY_MAX_AGE_SECONDS", 60)?;
+        let access_ttl: u64 = env.parse_or("ACCESS_TOKEN_TTL_SECONDS", 900)?;
+        let propagation = env.parse_or("KEY_PROPAGATION_SECONDS", verifier_max_age + 60)?;
+        if propagation <= verifier_max_age {
+            return Err(ConfigError::Invalid {
+                name: "KEY_PROPAGATION_SECONDS",
+                reason: "must be longer than TOKEN_KEYS_MAX_AGE_SECONDS, or a verifier \
+                         could meet a token of a key it has not seen"
+                    .into(),
+            }
+            .into());
+        }
+        let rotate_days: u64 = env.parse_or("KEY_ROTATION_DAYS", 30)?;
+        Ok(Self {
+            secret: SigningKeySecret::new(env, aws)?,
+            published: PublishedKeys::new(env, aws)?,
+            sessions: super::routes::session_store(env, aws)?,
+            policy: RotationPolicy {
+                rotate_every: rotate_days.saturating_mul(24 * 3600),
+                propagation,
+                // A signer may sign with a key until it rereads the secret;
+                // that token then lives its lifetime (plus the skew allowed).
+                retire_after: signer_max_age + access_ttl + LEEWAY_SECONDS,
+            },
+            verifier_max_age,
+        })
+    }
 
     /// Every message of the batch: a withdrawal, or a tick (a schedule's event).
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+    async fn handle(&self, event: SqsEvent, _context: Context) -> SqsBatchResponse {
         process_batch(event, |message| async move {
             let body = message.body.unwrap_or_default();
             let now = Timestamp::now();

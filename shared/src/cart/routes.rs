@@ -9,13 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use super::items::{CartItems, CartLine, InvalidItems, RawLine};
 use super::store::{Cart, CartStore};
-use crate::accounts::auth::Authenticator;
 use crate::accounts::auth::Caller;
-use crate::accounts::routes::{StartupError, authenticator};
+use crate::accounts::routes::StartupError;
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
 use crate::http::{Problem, ProblemCode, json, json_body};
-use crate::route::AuthenticatedRoute;
+use crate::route::{AuthenticatedRoute, Calls};
 use crate::time::Timestamp;
 
 /// Most entity tags one `If-Match` may list.
@@ -142,27 +141,16 @@ fn parse_entity_tag(raw: &str) -> Option<EntityTag> {
 
 /// `GET /cart`.
 pub struct GetCart {
-    auth: Authenticator,
     carts: CartStore,
 }
 
-impl GetCart {
-    /// Built from the tables and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+impl AuthenticatedRoute for GetCart {
+    const CALLS: Calls = Calls::new(1, "the cart");
+
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws).await?,
             carts: cart_store(env, aws)?,
         })
-    }
-}
-
-impl AuthenticatedRoute for GetCart {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
-
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
     }
 
     /// The caller's cart and its ETag; 304 when `If-None-Match` names it.
@@ -191,7 +179,6 @@ impl AuthenticatedRoute for GetCart {
 
 /// `PUT /cart`.
 pub struct PutCart {
-    auth: Authenticator,
     carts: CartStore,
 }
 
@@ -210,23 +197,13 @@ fn precondition_required(detail: &str) -> Problem {
     )
 }
 
-impl PutCart {
-    /// Built from the tables and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+impl AuthenticatedRoute for PutCart {
+    const CALLS: Calls = Calls::new(1, "one conditional write");
+
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws).await?,
             carts: cart_store(env, aws)?,
         })
-    }
-}
-
-impl AuthenticatedRoute for PutCart {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
-
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
     }
 
     /// Replaces the caller's lines if the cart is still at the `If-Match` version.

@@ -25,9 +25,8 @@ use super::export_bucket::{export_file_name, export_key};
 use super::messages::{JobMessage, JobQueue};
 use super::records::{JobKind, JobRecord, JobStatus};
 use super::store::JobStore;
-use crate::accounts::auth::Authenticator;
 use crate::accounts::auth::Caller;
-use crate::accounts::routes::{StartupError, authenticator};
+use crate::accounts::routes::StartupError;
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
 use crate::http::{
@@ -35,7 +34,7 @@ use crate::http::{
 };
 use crate::idempotency::{Attempt, Idempotency};
 use crate::presign::Presigner;
-use crate::route::AuthenticatedRoute;
+use crate::route::{AuthenticatedRoute, Calls};
 use crate::time::Timestamp;
 
 /// Life of an export's download URL.
@@ -103,7 +102,6 @@ fn not_found() -> Problem {
 
 /// `POST /jobs`.
 pub struct CreateJob {
-    auth: Authenticator,
     idempotency: Idempotency,
     jobs: JobStore,
     queue: JobQueue,
@@ -127,16 +125,6 @@ fn unknown_type() -> Problem {
 }
 
 impl CreateJob {
-    /// Built from the jobs and idempotency tables, the jobs queue and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Ok(Self {
-            auth: authenticator(env, aws).await?,
-            idempotency: Idempotency::from_env(env, aws, "POST /jobs")?,
-            jobs: job_store(env, aws)?,
-            queue: job_queue(env, aws)?,
-        })
-    }
-
     async fn create(
         &self,
         user_id: &str,
@@ -188,12 +176,19 @@ impl CreateJob {
 }
 
 impl AuthenticatedRoute for CreateJob {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
+    const CALLS: Calls = Calls::new(
+        5,
+        "the idempotency claim, the job record, the message, the record marked sent, \
+         the claim completed",
+    );
 
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
+    /// Built from the jobs and idempotency tables and the jobs queue.
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            idempotency: Idempotency::from_env(env, aws, "POST /jobs")?,
+            jobs: job_store(env, aws)?,
+            queue: job_queue(env, aws)?,
+        })
     }
 
     /// Queues a job; with an `Idempotency-Key`, at most one per key.
@@ -208,21 +203,11 @@ impl AuthenticatedRoute for CreateJob {
 
 /// `GET /jobs/{job_id}`.
 pub struct GetJob {
-    auth: Authenticator,
     jobs: JobStore,
     presigner: Presigner,
 }
 
 impl GetJob {
-    /// Built from the jobs table, the exports bucket and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Ok(Self {
-            auth: authenticator(env, aws).await?,
-            jobs: job_store(env, aws)?,
-            presigner: Presigner::from_env(env, aws, "EXPORTS_BUCKET")?,
-        })
-    }
-
     async fn download(&self, job: &JobRecord) -> Result<JobResult, Problem> {
         // The key is always derived from the owner and the id, never read
         // from the record, so a record can only ever point into its owner's prefix.
@@ -245,12 +230,13 @@ impl GetJob {
 }
 
 impl AuthenticatedRoute for GetJob {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
+    const CALLS: Calls = Calls::new(1, "the job (the result URL is presigned locally)");
 
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            jobs: job_store(env, aws)?,
+            presigner: Presigner::from_env(env, aws, "EXPORTS_BUCKET")?,
+        })
     }
 
     /// The caller's job; a short-lived download URL once it succeeded.
@@ -271,27 +257,16 @@ impl AuthenticatedRoute for GetJob {
 
 /// `GET /jobs`.
 pub struct ListJobs {
-    auth: Authenticator,
     jobs: JobStore,
 }
 
-impl ListJobs {
-    /// Built from the jobs table and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+impl AuthenticatedRoute for ListJobs {
+    const CALLS: Calls = Calls::new(1, "one query");
+
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws).await?,
             jobs: job_store(env, aws)?,
         })
-    }
-}
-
-impl AuthenticatedRoute for ListJobs {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
-
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
     }
 
     /// A page of the caller's jobs (without download URLs: ask for the job).

@@ -21,7 +21,7 @@ use super::store::JobStore;
 use crate::accounts::routes::StartupError;
 use crate::aws::{AwsClients, StoreError};
 use crate::config::Environment;
-use crate::sqs_batch::{process_batch, retry_all};
+use crate::sqs_batch::{Consumer, process_batch, retry_all};
 use crate::time::Timestamp;
 
 /// How long a finished job (and its export) is kept.
@@ -68,26 +68,6 @@ pub struct JobWorker {
 }
 
 impl JobWorker {
-    /// Built from the jobs table and what the job kinds need.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        let jobs = job_store(env, aws)?;
-        Ok(Self {
-            exporter: Exporter::new(env, aws, jobs.clone())?,
-            jobs,
-        })
-    }
-
-    /// Handles a batch; only the messages that failed are reported.
-    pub async fn handle(&self, event: SqsEvent, context: Context) -> SqsBatchResponse {
-        let now = Timestamp::now();
-        let lease_until =
-            Timestamp::invocation_deadline(Some(context.deadline), now, FALLBACK_LEASE_SECONDS);
-        process_batch(event, |message| {
-            Box::pin(self.message(message, lease_until))
-        })
-        .await
-    }
-
     async fn message(&self, message: SqsMessage, lease_until: Timestamp) -> Result<(), JobError> {
         let body = message.body.unwrap_or_default();
         let job = JobMessage::parse(&body).map_err(|e| JobError::Malformed(e.to_string()))?;
@@ -150,6 +130,28 @@ impl JobWorker {
     }
 }
 
+impl Consumer for JobWorker {
+    /// Built from the jobs table and what the job kinds need.
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        let jobs = job_store(env, aws)?;
+        Ok(Self {
+            exporter: Exporter::new(env, aws, jobs.clone())?,
+            jobs,
+        })
+    }
+
+    /// Handles a batch; only the messages that failed are reported.
+    async fn handle(&self, event: SqsEvent, context: Context) -> SqsBatchResponse {
+        let now = Timestamp::now();
+        let lease_until =
+            Timestamp::invocation_deadline(Some(context.deadline), now, FALLBACK_LEASE_SECONDS);
+        process_batch(event, |message| {
+            Box::pin(self.message(message, lease_until))
+        })
+        .await
+    }
+}
+
 /// The dead-letter queue's function: a message that failed `maxReceiveCount`
 /// times marks its job failed, with the last attempt's error.
 pub struct JobFailures {
@@ -157,18 +159,6 @@ pub struct JobFailures {
 }
 
 impl JobFailures {
-    /// Built from the jobs table.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Ok(Self {
-            jobs: job_store(env, aws)?,
-        })
-    }
-
-    /// Handles a batch of dead letters.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_batch(event, |message| Box::pin(self.message(message))).await
-    }
-
     async fn message(&self, message: SqsMessage) -> Result<(), StoreError> {
         let body = message.body.unwrap_or_default();
         let Ok(job) = JobMessage::parse(&body) else {
@@ -207,6 +197,20 @@ impl JobFailures {
     }
 }
 
+impl Consumer for JobFailures {
+    /// Built from the jobs table.
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            jobs: job_store(env, aws)?,
+        })
+    }
+
+    /// Handles a batch of dead letters.
+    async fn handle(&self, event: SqsEvent, _context: Context) -> SqsBatchResponse {
+        process_batch(event, |message| Box::pin(self.message(message))).await
+    }
+}
+
 /// What a user reads about a job that was given up.
 fn failure_message(record: &JobRecord) -> String {
     match (&record.last_error, record.attempts) {
@@ -229,29 +233,6 @@ pub struct JobSweeper {
 }
 
 impl JobSweeper {
-    /// Built from the jobs table, the jobs queue and `JOB_SWEEP_AFTER_SECONDS`.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Ok(Self {
-            jobs: job_store(env, aws)?,
-            queue: job_queue(env, aws)?,
-            after_seconds: env.parse_or("JOB_SWEEP_AFTER_SECONDS", DEFAULT_SWEEP_AFTER_SECONDS)?,
-        })
-    }
-
-    /// One sweep per batch of schedule ticks; if it fails, the ticks come back.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        match self.sweep(Timestamp::now()).await {
-            Ok(sent) => {
-                tracing::info!(sent, "sweep done");
-                SqsBatchResponse::default()
-            }
-            Err(error) => {
-                tracing::error!(%error, "sweep failed; the tick will be retried");
-                retry_all(event)
-            }
-        }
-    }
-
     /// Sends every job left unsent since before `now - after`; how many.
     pub async fn sweep(&self, now: Timestamp) -> Result<usize, StoreError> {
         let cutoff = Timestamp(now.0.saturating_sub(self.after_seconds));
@@ -264,6 +245,31 @@ impl JobSweeper {
             tracing::info!(job_id = %message.job_id, "unsent job sent by the sweep");
         }
         Ok(unsent.len())
+    }
+}
+
+impl Consumer for JobSweeper {
+    /// Built from the jobs table, the jobs queue and `JOB_SWEEP_AFTER_SECONDS`.
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            jobs: job_store(env, aws)?,
+            queue: job_queue(env, aws)?,
+            after_seconds: env.parse_or("JOB_SWEEP_AFTER_SECONDS", DEFAULT_SWEEP_AFTER_SECONDS)?,
+        })
+    }
+
+    /// One sweep per batch of schedule ticks; if it fails, the ticks come back.
+    async fn handle(&self, event: SqsEvent, _context: Context) -> SqsBatchResponse {
+        match self.sweep(Timestamp::now()).await {
+            Ok(sent) => {
+                tracing::info!(sent, "sweep done");
+                SqsBatchResponse::default()
+            }
+            Err(error) => {
+                tracing::error!(%error, "sweep failed; the tick will be retried");
+                retry_all(event)
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! change again, so the same event twice does nothing the second time.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::Context;
 use serde::Deserialize;
 
 use super::objects::UploadObjects;
@@ -12,7 +13,7 @@ use super::records::{UploadStatus, UploadStore, parse_object_key};
 use crate::accounts::routes::StartupError;
 use crate::aws::{AwsClients, StoreError};
 use crate::config::Environment;
-use crate::sqs_batch::process_batch;
+use crate::sqs_batch::{Consumer, process_batch};
 use crate::time::Timestamp;
 
 /// An S3 event notification, as much of it as is read here.
@@ -70,21 +71,6 @@ pub struct UploadEvents {
 }
 
 impl UploadEvents {
-    /// Built from `UPLOADS_TABLE` and `UPLOADS_BUCKET`.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Ok(Self {
-            uploads: UploadStore::new(aws.dynamodb().clone(), env.require("UPLOADS_TABLE")?),
-            objects: UploadObjects::new(aws.s3().clone(), env.require("UPLOADS_BUCKET")?),
-        })
-    }
-
-    /// Handles a batch; the failed messages are reported for retry.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        // Boxed: the SDK's futures nest deep enough to exhaust the compiler's
-        // layout recursion limit in the function's `main` otherwise.
-        process_batch(event, |message| Box::pin(self.message(message))).await
-    }
-
     async fn message(&self, message: SqsMessage) -> Result<(), UploadEventError> {
         let body = message.body.unwrap_or_default();
         let notification: Notification =
@@ -142,6 +128,23 @@ impl UploadEvents {
             tracing::warn!(%upload_id, expected = record.size, got = facts.size, "object does not match its upload: rejected");
             Ok(Outcome::Rejected)
         }
+    }
+}
+
+impl Consumer for UploadEvents {
+    /// Built from `UPLOADS_TABLE` and `UPLOADS_BUCKET`.
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            uploads: UploadStore::new(aws.dynamodb().clone(), env.require("UPLOADS_TABLE")?),
+            objects: UploadObjects::new(aws.s3().clone(), env.require("UPLOADS_BUCKET")?),
+        })
+    }
+
+    /// Handles a batch; the failed messages are reported for retry.
+    async fn handle(&self, event: SqsEvent, _context: Context) -> SqsBatchResponse {
+        // Boxed: the SDK's futures nest deep enough to exhaust the compiler's
+        // layout recursion limit in the function's `main` otherwise.
+        process_batch(event, |message| Box::pin(self.message(message))).await
     }
 }
 

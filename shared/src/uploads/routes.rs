@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::files::{UploadPolicy, attachment, display_name};
 use super::objects::{PENDING_TAG, UploadObjects};
 use super::records::{UploadRecord, UploadStatus, UploadStore};
-use crate::accounts::auth::Authenticator;
 use crate::accounts::auth::Caller;
-use crate::accounts::routes::{StartupError, authenticator};
+use crate::accounts::routes::StartupError;
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
 use crate::http::{
@@ -23,7 +22,7 @@ use crate::http::{
 };
 use crate::ids::new_id;
 use crate::presign::Presigner;
-use crate::route::AuthenticatedRoute;
+use crate::route::{AuthenticatedRoute, Calls};
 use crate::time::Timestamp;
 
 /// Longest life of an upload URL (`shared/openapi.yaml`: at most 10 minutes).
@@ -87,7 +86,6 @@ impl UploadView {
 
 /// `POST /uploads`.
 pub struct CreateUpload {
-    auth: Authenticator,
     uploads: UploadStore,
     presigner: Presigner,
     policy: UploadPolicy,
@@ -120,11 +118,11 @@ fn invalid(code: ProblemCode, title: &'static str, field: &str, reason: String) 
     )
 }
 
-impl CreateUpload {
-    /// Built from the table, the bucket, the upload policy and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+impl AuthenticatedRoute for CreateUpload {
+    const CALLS: Calls = Calls::new(1, "the pending upload's record (presigning is local)");
+
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws).await?,
             uploads: upload_store(env, aws)?,
             presigner: presigner(env, aws)?,
             policy: UploadPolicy::from_env(env)?,
@@ -132,16 +130,6 @@ impl CreateUpload {
                 .parse_or("UPLOAD_URL_TTL_SECONDS", MAX_UPLOAD_URL_SECONDS)?
                 .clamp(1, MAX_UPLOAD_URL_SECONDS),
         })
-    }
-}
-
-impl AuthenticatedRoute for CreateUpload {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
-
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
     }
 
     /// Records a pending upload and hands out the URL to PUT it to.
@@ -224,29 +212,18 @@ fn http_case(name: &str) -> String {
 
 /// `GET /uploads/{upload_id}`.
 pub struct GetUpload {
-    auth: Authenticator,
     uploads: UploadStore,
     presigner: Presigner,
 }
 
-impl GetUpload {
-    /// Built from the table, the bucket and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+impl AuthenticatedRoute for GetUpload {
+    const CALLS: Calls = Calls::new(1, "the record (the download URL is presigned locally)");
+
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws).await?,
             uploads: upload_store(env, aws)?,
             presigner: presigner(env, aws)?,
         })
-    }
-}
-
-impl AuthenticatedRoute for GetUpload {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
-
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
     }
 
     /// The caller's upload; with a short-lived download URL once it is ready.
@@ -280,27 +257,16 @@ impl AuthenticatedRoute for GetUpload {
 
 /// `GET /uploads`.
 pub struct ListUploads {
-    auth: Authenticator,
     uploads: UploadStore,
 }
 
-impl ListUploads {
-    /// Built from the table and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+impl AuthenticatedRoute for ListUploads {
+    const CALLS: Calls = Calls::new(1, "one query");
+
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws).await?,
             uploads: upload_store(env, aws)?,
         })
-    }
-}
-
-impl AuthenticatedRoute for ListUploads {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
-
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
     }
 
     /// A page of the caller's uploads.
@@ -326,29 +292,18 @@ impl AuthenticatedRoute for ListUploads {
 
 /// `DELETE /uploads/{upload_id}`.
 pub struct DeleteUpload {
-    auth: Authenticator,
     uploads: UploadStore,
     objects: UploadObjects,
 }
 
-impl DeleteUpload {
-    /// Built from the table, the bucket and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+impl AuthenticatedRoute for DeleteUpload {
+    const CALLS: Calls = Calls::new(3, "the record (for its key), the object, the record");
+
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws).await?,
             uploads: upload_store(env, aws)?,
             objects: upload_objects(env, aws)?,
         })
-    }
-}
-
-impl AuthenticatedRoute for DeleteUpload {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
-
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
     }
 
     /// Removes the object, then the record: a failure between the two leaves

@@ -1,14 +1,13 @@
 //! `cargo xtask bench`: every performance measure in one run, written to
 //! `BENCHMARKS.md`. Release builds and package sizes ([`build`]), the CPU of
 //! the hot paths ([`cpu`]), cold starts beside Node.js and Python and peak
-//! memory ([`processes`], events from [`fixtures`]), AWS calls per route
+//! memory ([`processes`], events from [`crate::happy_path`]), AWS calls per route
 //! ([`crate::calls`]), local load with wrk ([`load`]) and what all that
 //! costs on Lambda ([`cost`]). [`render`] writes the file.
 
 pub mod build;
 pub mod cost;
 pub mod cpu;
-pub mod fixtures;
 pub mod load;
 pub mod processes;
 pub mod render;
@@ -21,9 +20,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::calls::RouteCalls;
+use crate::happy_path::HappyPath;
 use crate::stack::{Instance, StackInfo};
 use crate::tools::Tools;
-use fixtures::Fixtures;
 use processes::{ColdStarts, SIGNING_KEY_VARIABLE, Steady, Subject, Workspace};
 
 /// How much of each measure to take.
@@ -144,7 +143,7 @@ pub async fn on_stack(
 ) -> Result<OnStack> {
     let tools = Tools::new(&crate::workspace_root());
     let api = stack.api_url.clone();
-    let fixtures = tokio::task::spawn_blocking(move || Fixtures::new(&api)).await??;
+    let happy = tokio::task::spawn_blocking(move || HappyPath::new(&api)).await??;
     let workspace = Workspace {
         sandboxes: stack.logs_dir.join("bench"),
         log: stack.logs_dir.join("bench-functions.log"),
@@ -154,18 +153,18 @@ pub async fn on_stack(
     for subject in subjects(stack, bin_dir, &tools)? {
         let name = &subject.function.name;
         progress(&format!("{} {}", subject.language, subject.title()));
-        let cold = events_for(&fixtures, name, options.cold_runs)?;
+        let cold = events_for(&happy, name, options.cold_runs)?;
         measured
             .cold
             .push(processes::cold_starts(&subject, &cold, &workspace).await?);
-        let steady = events_for(&fixtures, name, options.steady_events)?;
+        let steady = events_for(&happy, name, options.steady_events)?;
         measured
             .steady
             .push(processes::steady(&subject, &steady, &workspace).await?);
     }
     progress("AWS calls per route");
     measured.calls = crate::calls::per_route(stack).await?;
-    measured.loads = loads(stack, &tools, &fixtures, options, &progress).await?;
+    measured.loads = loads(stack, &tools, &happy, options, &progress).await?;
     for route in load::ROUTES {
         let binary = std::fs::canonicalize(bin_dir.join(route.binary))?;
         if let Some(peak) = load::peak_rss_of(&binary).into_iter().max() {
@@ -175,9 +174,9 @@ pub async fn on_stack(
     Ok(measured)
 }
 
-fn events_for(fixtures: &Fixtures, binary: &str, count: usize) -> Result<Vec<serde_json::Value>> {
-    // Fixtures call the API with a blocking client.
-    tokio::task::block_in_place(|| fixtures.events(binary, count))
+fn events_for(happy: &HappyPath, binary: &str, count: usize) -> Result<Vec<serde_json::Value>> {
+    // The happy path calls the API with a blocking client.
+    tokio::task::block_in_place(|| happy.events(binary, count))
 }
 
 /// Every route of [`load::ROUTES`] on one instance, then on two; each
@@ -185,14 +184,14 @@ fn events_for(fixtures: &Fixtures, binary: &str, count: usize) -> Result<Vec<ser
 async fn loads(
     stack: &StackInfo,
     tools: &Tools,
-    fixtures: &Fixtures,
+    happy: &HappyPath,
     options: Options,
     progress: &impl Fn(&str),
 ) -> Result<Vec<load::Load>> {
     let second = tokio::task::block_in_place(|| Instance::start(stack, "bench-second", &[]))?;
     // Each instance starts a route's process on its first request: not under load.
     for url in [&stack.api_url, &second.api_url] {
-        tokio::task::block_in_place(|| warm_up(url, &fixtures.new_user()?))?;
+        tokio::task::block_in_place(|| warm_up(url, &happy.new_user()?))?;
     }
     let first = load::address(&stack.api_url)?;
     let scripts = stack.logs_dir.join("bench");
@@ -204,7 +203,7 @@ async fn loads(
             progress(&format!("load {} on {instances} instance(s)", route.label));
             let users = tokio::task::block_in_place(|| {
                 (0..options.concurrency)
-                    .map(|_| fixtures.new_user())
+                    .map(|_| happy.new_user())
                     .collect::<Result<Vec<_>>>()
             })?;
             let measured = load::run(

@@ -10,7 +10,6 @@ use super::cpu::HotPath;
 use super::processes::{ColdStarts, Outcomes, Steady};
 use super::stats::{median, ms, percentile};
 use super::{OnStack, Options};
-use crate::calls::BUDGETS;
 
 /// Everything one `cargo xtask bench` measured.
 #[derive(Debug, Clone)]
@@ -87,12 +86,7 @@ pub fn render(report: &Report) -> String {
     let over_budget: Vec<&str> = on
         .calls
         .iter()
-        .filter(|route| {
-            BUDGETS
-                .iter()
-                .find(|b| b.binary == route.binary)
-                .is_none_or(|b| route.calls.len() > b.calls)
-        })
+        .filter(|route| route.over_budget())
         .map(|route| route.binary.as_str())
         .collect();
 
@@ -294,7 +288,7 @@ fn cold_starts(out: &mut String, on: &OnStack, options: Options) {
         "Each run spawns a fresh process under a loopback stub of the Lambda Runtime API \
          (`xtask::runtime_api`) in an empty sandbox, with the function's template \
          environment pointed at the local emulators, and gives it one event that takes \
-         its real path (`xtask/src/bench/fixtures.rs`). **init** is spawn to the first \
+         its real path (`xtask/src/happy_path.rs`). **init** is spawn to the first \
          `GET /runtime/invocation/next` (SDK clients, keys, configuration); **first \
          answer** is spawn to the posted response. {} runs each.\n\n\
          The Node.js ({}) and Python ({}) rows are `GET /me` with the same init and \
@@ -423,13 +417,12 @@ fn calls(out: &mut String, on: &OnStack) {
         "| route's function | calls | budget | what they are |\n|---|---:|---:|---|"
     );
     for route in &on.calls {
-        let budget = BUDGETS.iter().find(|b| b.binary == route.binary);
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} |",
             route.binary,
             route.calls.len(),
-            budget.map_or_else(|| "none".to_string(), |b| b.calls.to_string()),
+            route.budget.total(),
             route.calls.join(", ")
         );
     }

@@ -9,25 +9,24 @@ use crate::accounts::keystore::VerifyingKeys;
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, json};
-use crate::route::Route;
+use crate::route::{Calls, Route};
 
 /// `GET /.well-known/jwks.json`.
 pub struct Jwks {
     keys: VerifyingKeys,
 }
 
-impl Jwks {
+impl Route for Jwks {
+    const CALLS: Calls = Calls::new(
+        0,
+        "none: the published keys are read at cold start and held for their max-age",
+    );
+
     /// Built from `TOKEN_KEYS_TABLE`: the published keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
             keys: VerifyingKeys::load(env, aws).await?,
         })
-    }
-}
-
-impl Route for Jwks {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
     }
 
     /// The published keys (previous, current and next), cacheable for five minutes.

@@ -19,7 +19,7 @@ use crate::config::{ConfigError, Environment};
 use crate::http::{Problem, ProblemCode, json_body, source_ip};
 use crate::ids::new_id;
 use crate::ratelimit::{Policy, RateLimiter, WhenStoreFails, with_rate_limit};
-use crate::route::Route;
+use crate::route::{Calls, Route};
 use crate::time::Timestamp;
 
 /// `POST /auth/login`.
@@ -91,20 +91,6 @@ fn invalid_credentials() -> Problem {
 }
 
 impl Login {
-    /// Built from the tables, token settings and the two secrets.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        let (minting, keys) = minting_keys(env, aws).await?;
-        Ok(Self {
-            users: user_store(env, aws)?,
-            sessions: session_store(env, aws)?,
-            minting,
-            keys,
-            settings: SessionSettings::from_env(env)?,
-            limiter: rate_limiter(env, aws)?,
-            limits: LoginLimits::from_env(env)?,
-        })
-    }
-
     async fn check_and_open(
         &self,
         request: &Request,
@@ -158,8 +144,24 @@ impl Login {
 }
 
 impl Route for Login {
+    const CALLS: Calls = Calls::new(
+        5,
+        "the per-IP limit and the failure slot (per email, or per known device) at once, \
+         the credentials, the session, the slot given back",
+    );
+
+    /// Built from the tables, token settings and the two secrets.
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
+        let (minting, keys) = minting_keys(env, aws).await?;
+        Ok(Self {
+            users: user_store(env, aws)?,
+            sessions: session_store(env, aws)?,
+            minting,
+            keys,
+            settings: SessionSettings::from_env(env)?,
+            limiter: rate_limiter(env, aws)?,
+            limits: LoginLimits::from_env(env)?,
+        })
     }
 
     /// Checks the credentials and opens a session, within the login limits.

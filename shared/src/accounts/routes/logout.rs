@@ -2,42 +2,35 @@
 
 use lambda_http::{Body, Request, Response};
 
-use super::startup::{StartupError, authenticator};
-use crate::accounts::auth::Authenticator;
+use super::startup::{StartupError, session_store};
 use crate::accounts::auth::Caller;
 use crate::accounts::cookies;
+use crate::accounts::sessions::SessionStore;
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, no_content};
-use crate::route::AuthenticatedRoute;
+use crate::route::{AuthenticatedRoute, Calls};
 
 /// `POST /auth/logout`.
 pub struct Logout {
-    auth: Authenticator,
-}
-
-impl Logout {
-    /// Built from the tables and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Ok(Self {
-            auth: authenticator(env, aws).await?,
-        })
-    }
+    sessions: SessionStore,
 }
 
 impl AuthenticatedRoute for Logout {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
+    const CALLS: Calls = Calls::new(
+        1,
+        "one transaction: the session gone, the access token revoked",
+    );
 
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            sessions: session_store(env, aws)?,
+        })
     }
 
     /// Ends this session and refuses this access token from now on.
     async fn answer(&self, caller: Caller, _request: &Request) -> Result<Response<Body>, Problem> {
-        self.auth
-            .sessions()
+        self.sessions
             .revoke_token_and_end_session(&caller.claims)
             .await?;
         tracing::info!(session_id = %caller.session_id(), "logged out");
@@ -49,30 +42,24 @@ impl AuthenticatedRoute for Logout {
 
 /// `POST /auth/logout-all`.
 pub struct LogoutAll {
-    auth: Authenticator,
-}
-
-impl LogoutAll {
-    /// Built from the tables and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Ok(Self {
-            auth: authenticator(env, aws).await?,
-        })
-    }
+    sessions: SessionStore,
 }
 
 impl AuthenticatedRoute for LogoutAll {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
+    const CALLS: Calls = Calls::new(
+        2,
+        "a query of the others (+1 batch delete per 25 of them), the token revoked with its session",
+    );
 
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            sessions: session_store(env, aws)?,
+        })
     }
 
     /// Ends every session of the caller: every token issued before now is refused.
     async fn answer(&self, caller: Caller, _request: &Request) -> Result<Response<Body>, Problem> {
-        let sessions = self.auth.sessions();
+        let sessions = &self.sessions;
         // The others first, the caller's own last: if a step fails,
         // the caller's token still works and a retry finishes the job.
         sessions

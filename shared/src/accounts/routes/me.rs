@@ -4,14 +4,13 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
-use super::startup::{StartupError, authenticator, user_store};
-use crate::accounts::auth::Authenticator;
+use super::startup::{StartupError, user_store};
 use crate::accounts::auth::Caller;
 use crate::accounts::users::{UserProfile, UserStore};
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, json, no_store};
-use crate::route::AuthenticatedRoute;
+use crate::route::{AuthenticatedRoute, Calls};
 
 /// The public view of a user.
 #[derive(Debug, Serialize)]
@@ -35,27 +34,16 @@ impl From<UserProfile> for UserView {
 
 /// `GET /me`.
 pub struct Me {
-    auth: Authenticator,
     users: UserStore,
 }
 
-impl Me {
-    /// Built from the tables and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+impl AuthenticatedRoute for Me {
+    const CALLS: Calls = Calls::new(1, "the user");
+
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: authenticator(env, aws).await?,
             users: user_store(env, aws)?,
         })
-    }
-}
-
-impl AuthenticatedRoute for Me {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
-
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
     }
 
     /// The caller's profile.

@@ -13,7 +13,7 @@ use crate::accounts::sessions::{SessionRecord, SessionStore};
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, ProblemCode, json_body, source_ip};
-use crate::route::Route;
+use crate::route::{Calls, Route};
 use crate::time::Timestamp;
 
 /// `POST /auth/refresh`.
@@ -51,19 +51,6 @@ fn origin_not_allowed() -> Problem {
 }
 
 impl Refresh {
-    /// Built from the sessions table, token settings, the two secrets and
-    /// `ALLOWED_ORIGINS`.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        let (minting, keys) = minting_keys(env, aws).await?;
-        Ok(Self {
-            sessions: session_store(env, aws)?,
-            minting,
-            keys,
-            settings: SessionSettings::from_env(env)?,
-            origins: AllowedOrigins::from_env(env)?,
-        })
-    }
-
     fn within_grace(&self, session: &SessionRecord, now: Timestamp) -> bool {
         let grace = self.settings.refresh_grace_seconds;
         grace > 0
@@ -74,8 +61,22 @@ impl Refresh {
 }
 
 impl Route for Refresh {
+    const CALLS: Calls = Calls::new(
+        2,
+        "the session, its conditional rotation (no access token: no auth)",
+    );
+
+    /// Built from the sessions table, token settings, the two secrets and
+    /// `ALLOWED_ORIGINS`.
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
+        let (minting, keys) = minting_keys(env, aws).await?;
+        Ok(Self {
+            sessions: session_store(env, aws)?,
+            minting,
+            keys,
+            settings: SessionSettings::from_env(env)?,
+            origins: AllowedOrigins::from_env(env)?,
+        })
     }
 
     /// Rotates the refresh token. An older token that this session was

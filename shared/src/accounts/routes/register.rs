@@ -14,7 +14,7 @@ use crate::config::Environment;
 use crate::http::{Problem, ProblemCode, json, json_body, no_store, source_ip};
 use crate::ids::new_id;
 use crate::ratelimit::{Policy, RateLimiter, WhenStoreFails, with_rate_limit};
-use crate::route::Route;
+use crate::route::{Calls, Route};
 use crate::time::Timestamp;
 
 /// Longest display name, in characters.
@@ -54,23 +54,6 @@ fn parse_name(raw: Option<String>) -> Result<Option<String>, Problem> {
 }
 
 impl Register {
-    /// Built from `USERS_TABLE` and `RATE_LIMITS_TABLE`; at most
-    /// `REGISTER_ATTEMPTS_PER_IP_PER_HOUR` attempts (default 20) per source IP.
-    pub fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Ok(Self {
-            users: user_store(env, aws)?,
-            limiter: rate_limiter(env, aws)?,
-            per_ip: Policy {
-                name: "register-ip",
-                limit: env.parse_or("REGISTER_ATTEMPTS_PER_IP_PER_HOUR", 20)?,
-                window_seconds: 3600,
-                // Every attempt costs an argon2id hash, and a 409 tells
-                // whether an email has an account: closed when unsure.
-                when_store_fails: WhenStoreFails::Refuse,
-            },
-        })
-    }
-
     async fn create(&self, request: &Request) -> Result<Response<Body>, Problem> {
         let body: RegisterBody = json_body(request)?;
         let email = Email::parse(&body.email).map_err(|reason| {
@@ -121,8 +104,26 @@ impl Register {
 }
 
 impl Route for Register {
+    const CALLS: Calls = Calls::new(
+        2,
+        "the per-IP limit, one transaction: the user and the claim on its email",
+    );
+
+    /// Built from `USERS_TABLE` and `RATE_LIMITS_TABLE`; at most
+    /// `REGISTER_ATTEMPTS_PER_IP_PER_HOUR` attempts (default 20) per source IP.
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws)
+        Ok(Self {
+            users: user_store(env, aws)?,
+            limiter: rate_limiter(env, aws)?,
+            per_ip: Policy {
+                name: "register-ip",
+                limit: env.parse_or("REGISTER_ATTEMPTS_PER_IP_PER_HOUR", 20)?,
+                window_seconds: 3600,
+                // Every attempt costs an argon2id hash, and a 409 tells
+                // whether an email has an account: closed when unsure.
+                when_store_fails: WhenStoreFails::Refuse,
+            },
+        })
     }
 
     /// Creates an account, within the per-IP limit (every attempt counts).

@@ -4,14 +4,14 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
-use super::startup::{StartupError, authenticator};
-use crate::accounts::auth::Authenticator;
+use super::startup::{StartupError, session_store};
 use crate::accounts::auth::Caller;
 use crate::accounts::sessions::SessionRecord;
+use crate::accounts::sessions::SessionStore;
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, json, no_content, no_store, path_id};
-use crate::route::AuthenticatedRoute;
+use crate::route::{AuthenticatedRoute, Calls};
 use crate::time::Timestamp;
 
 /// One entry of `GET /auth/sessions` (and of an export, without `current`).
@@ -44,32 +44,22 @@ impl SessionView {
 
 /// `GET /auth/sessions`.
 pub struct ListSessions {
-    auth: Authenticator,
-}
-
-impl ListSessions {
-    /// Built from the tables and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Ok(Self {
-            auth: authenticator(env, aws).await?,
-        })
-    }
+    sessions: SessionStore,
 }
 
 impl AuthenticatedRoute for ListSessions {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
+    const CALLS: Calls = Calls::new(1, "one query");
 
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            sessions: session_store(env, aws)?,
+        })
     }
 
     /// The caller's live sessions, newest first.
     async fn answer(&self, caller: Caller, _request: &Request) -> Result<Response<Body>, Problem> {
         let mut sessions = self
-            .auth
-            .sessions()
+            .sessions
             .list(caller.user_id(), Timestamp::now())
             .await?;
         sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
@@ -89,36 +79,23 @@ impl AuthenticatedRoute for ListSessions {
 
 /// `DELETE /auth/sessions/{session_id}`.
 pub struct DeleteSession {
-    auth: Authenticator,
-}
-
-impl DeleteSession {
-    /// Built from the tables and the public keys.
-    pub async fn new(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Ok(Self {
-            auth: authenticator(env, aws).await?,
-        })
-    }
+    sessions: SessionStore,
 }
 
 impl AuthenticatedRoute for DeleteSession {
-    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
-        Self::new(env, aws).await
-    }
+    const CALLS: Calls = Calls::new(1, "one conditional delete");
 
-    fn authenticator(&self) -> &Authenticator {
-        &self.auth
+    async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
+        Ok(Self {
+            sessions: session_store(env, aws)?,
+        })
     }
 
     /// Ends one of the caller's sessions; anyone else's is 404.
     async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
         let not_found = || Problem::not_found("no such session");
         let session_id = path_id(request, "session_id").ok_or_else(not_found)?;
-        let deleted = self
-            .auth
-            .sessions()
-            .delete(caller.user_id(), &session_id)
-            .await?;
+        let deleted = self.sessions.delete(caller.user_id(), &session_id).await?;
         if !deleted {
             return Err(not_found());
         }
