@@ -20,6 +20,8 @@ commands:
            requests, instances, kills, outages, failures and lost writes
   bench    the performance measures (release builds and sizes, cold starts beside
            Node.js and Python, CPU, AWS calls, memory, local load, cost) into BENCHMARKS.md
+  routes   write the `cargo lambda watch` router in Cargo.toml from template.yaml
+           (dev does it before it starts; a test fails when it is stale)
   install  install the pinned local tools into .tools/ (dev and test do it when needed)
   lint     cfn-lint and checkov on template.yaml
   keygen   a deployment's first signing key and its account key (two secrets)
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("prove") => prove(),
         Some("bench") => bench(),
+        Some("routes") => routes(),
         Some("install") => install(),
         Some("lint") => install().and_then(|()| lint()).and_then(|()| checkov()),
         Some("sam") => sam(&args[1..]),
@@ -260,7 +263,18 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Writes the router from the template, saying whether it changed.
+fn routes() -> Result<()> {
+    if xtask::router::write(&root())? {
+        println!("xtask: wrote the router in Cargo.toml from template.yaml");
+    } else {
+        println!("xtask: the router in Cargo.toml is the template's already");
+    }
+    Ok(())
+}
+
 fn dev() -> Result<()> {
+    routes()?;
     install()?;
     build_functions()?;
     runtime()?.block_on(async {
