@@ -23,6 +23,8 @@ fn the_router_holds_exactly_the_template_routes() {
     let problems =
         checks::router_mismatches(&template_routes, &checks::router_routes(&root).unwrap());
     assert!(problems.is_empty(), "{problems:#?}");
+    // And it reads exactly as `cargo xtask routes` writes it.
+    xtask::router::check(&root).unwrap();
 }
 
 #[test]
@@ -158,4 +160,180 @@ fn no_file_of_shared_is_over_400_lines_and_no_source_cites_a_file_outside_the_re
             );
         }
     }
+}
+
+/// A copy of the tree's sources (no build output, tools or history),
+/// removed when dropped, even when the test fails.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn copy_of(root: &std::path::Path) -> Self {
+        fn copy(from: &std::path::Path, to: &std::path::Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                let name = entry.file_name();
+                if [".git", ".tools", ".aws-sam", "target", "node_modules"]
+                    .contains(&name.to_string_lossy().as_ref())
+                {
+                    continue;
+                }
+                let (from, to) = (entry.path(), to.join(&name));
+                if entry.file_type().unwrap().is_dir() {
+                    copy(&from, &to);
+                } else {
+                    std::fs::copy(&from, &to).unwrap();
+                }
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("add-a-route-{}", shared::ids::new_id()));
+        copy(root, &dir);
+        Self(dir)
+    }
+
+    fn write(&self, file: &str, text: &str) {
+        let path = self.0.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Puts `text` right after the line `anchor` of `file`.
+    fn insert_after(&self, file: &str, anchor: &str, text: &str) {
+        let old = std::fs::read_to_string(self.0.join(file)).unwrap();
+        let at = old
+            .find(&format!("\n{anchor}\n"))
+            .unwrap_or_else(|| panic!("{file} has no line {anchor:?}"))
+            + anchor.len()
+            + 2;
+        self.write(file, &format!("{}{text}{}", &old[..at], &old[at..]));
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The code blocks of the README's "Adding a route", by the file each names
+/// (` ```rust shared/src/greeting.rs `).
+fn readme_route_blocks() -> std::collections::BTreeMap<String, String> {
+    let readme = std::fs::read_to_string(xtask::workspace_root().join("README.md")).unwrap();
+    let section = readme
+        .split("\n### Adding a route\n")
+        .nth(1)
+        .expect("the README has an \"Adding a route\" section");
+    let section = section.split("\n### ").next().unwrap();
+    let mut blocks = std::collections::BTreeMap::new();
+    let mut lines = section.lines();
+    while let Some(line) = lines.next() {
+        let Some(info) = line.strip_prefix("```") else {
+            continue;
+        };
+        let file = info
+            .split_whitespace()
+            .nth(1)
+            .expect("a block names its file");
+        let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        blocks.insert(file.to_string(), format!("{}\n", body.join("\n")));
+    }
+    blocks
+}
+
+#[test]
+fn a_route_added_in_the_four_places_of_the_readme_passes_every_static_guard() {
+    let blocks = readme_route_blocks();
+    let block = |file: &str| {
+        blocks
+            .get(file)
+            .unwrap_or_else(|| panic!("the README shows no block for {file}"))
+    };
+    let tree = Scratch::copy_of(&xtask::workspace_root());
+    let root = &tree.0;
+    let template = || Template::load(&root.join("template.yaml")).unwrap();
+
+    // 1. The route in `shared`.
+    tree.write("shared/src/greeting.rs", block("shared/src/greeting.rs"));
+    tree.insert_after(
+        "shared/src/lib.rs",
+        "pub mod config;",
+        block("shared/src/lib.rs"),
+    );
+    // 2. Its function: the registry reads it, as `build.rs` does.
+    for file in [
+        "functions/greeting/Cargo.toml",
+        "functions/greeting/src/main.rs",
+    ] {
+        tree.write(file, block(file));
+    }
+    let mains = xtask::function_mains::read(root).unwrap();
+    let greeting = mains.iter().find(|m| m.binary == "greeting").unwrap();
+    assert_eq!(greeting.kind, xtask::function_mains::Kind::Route);
+    assert_eq!(greeting.handler, "Authenticated < Greeting >");
+    // A function the template lacks is caught.
+    assert_eq!(
+        checks::binary_mismatches(&template(), root).unwrap(),
+        ["binary greeting is not a function in template.yaml"]
+    );
+    // 3. Its block in the template, and its sample event.
+    tree.insert_after("template.yaml", "Resources:", block("template.yaml"));
+    let sample = std::fs::read_to_string(root.join("events/me/bearer.json")).unwrap();
+    tree.write(
+        "events/greeting/bearer.json",
+        &sample
+            .replace("\"/me\"", "\"/greeting\"")
+            .replace("GET /me", "GET /greeting"),
+    );
+    // A route the spec lacks is caught.
+    let deployed: std::collections::BTreeSet<_> = checks::template_routes(&template())
+        .unwrap()
+        .into_iter()
+        .map(|(route, _)| route)
+        .collect();
+    let described =
+        |root: &std::path::Path| xtask::openapi::routes(&xtask::openapi::load(root).unwrap());
+    assert_ne!(described(root), deployed);
+    // 4. Its entry in the contract.
+    tree.insert_after(
+        "shared/openapi.yaml",
+        "paths:",
+        block("shared/openapi.yaml"),
+    );
+    assert_eq!(described(root), deployed);
+
+    // Derived: the router, written as `cargo xtask routes` writes it.
+    assert!(xtask::router::check(root).is_err(), "the router was stale");
+    assert!(xtask::router::write(root).unwrap());
+    xtask::router::check(root).unwrap();
+
+    let template = template();
+    let mut problems = checks::router_mismatches(
+        &checks::template_routes(&template).unwrap(),
+        &checks::router_routes(root).unwrap(),
+    );
+    problems.extend(checks::binary_mismatches(&template, root).unwrap());
+    problems.extend(checks::event_mismatches(&template, root).unwrap());
+    problems.extend(checks::iam_violations(&template).unwrap());
+    problems.extend(checks::log_retention_violations(&template));
+    problems.extend(checks::tls_violations(&template));
+    problems.extend(checks::queue_encryption_violations(&template));
+    problems.extend(checks::table_protection_violations(
+        &template,
+        checks::EPHEMERAL_TABLES,
+    ));
+    let graph = xtask::imports::graph(&root.join("shared/src")).unwrap();
+    problems.extend(
+        xtask::imports::circles(&graph)
+            .into_iter()
+            .map(|circle| format!("import circle {circle:?}")),
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(
+        template
+            .functions()
+            .unwrap()
+            .iter()
+            .any(|f| f.binary == "greeting"),
+        "the route is deployed"
+    );
 }
