@@ -76,6 +76,21 @@ impl<'t> Resolver<'t> {
         self.resources.insert(logical_id.to_string(), resource);
     }
 
+    /// Records `logical_id` as provisioned under `name`, at the ARN it was
+    /// known to have, with no URL (a table, a bucket).
+    pub fn record_named(&mut self, logical_id: &str, name: String) -> Result<()> {
+        let arn = self.arn_of(logical_id)?;
+        self.record(
+            logical_id,
+            LocalResource {
+                name,
+                arn,
+                url: None,
+            },
+        );
+        Ok(())
+    }
+
     /// What was provisioned for `logical_id`.
     pub fn provisioned(&self, logical_id: &str) -> Option<&LocalResource> {
         self.resources.get(logical_id)

@@ -267,16 +267,7 @@ async fn create_table(
                 .map_err(aws_sdk_dynamodb::Error::from)?;
         }
     }
-    let arn = resolver.arn_of(id)?;
-    resolver.record(
-        id,
-        LocalResource {
-            name,
-            arn,
-            url: None,
-        },
-    );
-    Ok(())
+    resolver.record_named(id, name)
 }
 
 fn list_of<'a>(value: &'a Value, key: &str) -> &'a [Value] {
@@ -437,14 +428,5 @@ async fn create_bucket(
             .await
             .map_err(aws_sdk_s3::Error::from)?;
     }
-    let arn = resolver.arn_of(id)?;
-    resolver.record(
-        id,
-        LocalResource {
-            name,
-            arn,
-            url: None,
-        },
-    );
-    Ok(())
+    resolver.record_named(id, name)
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::codes::ProblemCode;
 use super::{Problem, json, no_store};
+use crate::aws::Page;
 use crate::ids::is_id;
 
 /// Default page size.
@@ -58,16 +59,18 @@ pub fn cursor_after(id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("after:{id}"))
 }
 
-/// A listing's answer, never cached: `{"<field>": [...], "next_cursor": ...}`,
-/// the cursor `null` on the last page.
-pub fn page_response<T: Serialize>(
+/// A listing's answer, never cached: `{"<field>": [...], "next_cursor": ...}`
+/// with each record of `page` shown as `view` shows it, the cursor `null` on
+/// the last page.
+pub fn page_response<T, V: Serialize>(
     field: &str,
-    items: &[T],
-    next_after: Option<&str>,
+    page: Page<T>,
+    view: impl FnMut(T) -> V,
 ) -> Result<Response<Body>, Problem> {
+    let items: Vec<V> = page.items.into_iter().map(view).collect();
     let body = serde_json::json!({
         field: items,
-        "next_cursor": next_after.map(cursor_after),
+        "next_cursor": page.next_after.as_deref().map(cursor_after),
     });
     Ok(no_store(json(StatusCode::OK, &body)?))
 }

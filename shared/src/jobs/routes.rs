@@ -281,11 +281,6 @@ impl AuthenticatedRoute for ListJobs {
                 Timestamp::now(),
             )
             .await?;
-        let jobs: Vec<JobView> = page
-            .items
-            .into_iter()
-            .map(|j| JobView::of(j, None))
-            .collect();
-        page_response("jobs", &jobs, page.next_after.as_deref())
+        page_response("jobs", page, |job| JobView::of(job, None))
     }
 }

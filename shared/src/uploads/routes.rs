@@ -281,12 +281,7 @@ impl AuthenticatedRoute for ListUploads {
                 Timestamp::now(),
             )
             .await?;
-        let uploads: Vec<UploadView> = page
-            .items
-            .into_iter()
-            .map(|r| UploadView::of(r, None))
-            .collect();
-        page_response("uploads", &uploads, page.next_after.as_deref())
+        page_response("uploads", page, |record| UploadView::of(record, None))
     }
 }
 
