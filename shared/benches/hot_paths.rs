@@ -22,7 +22,7 @@ use shared::accounts::tokens::{AccessTokenIssuer, AccessTokenVerifier, TokenSett
 use shared::cart::routes::{cart_response, replacement};
 use shared::cart::store::Cart;
 use shared::http::finish;
-use shared::ids::new_id;
+use shared::ids::{SessionId, UserId};
 use shared::presign::Presigner;
 use shared::time::Timestamp;
 
@@ -36,7 +36,7 @@ fn tokens() -> (String, PublicKeys, AccessTokenVerifier) {
     let (_, key) = SigningKey::generate("bench-key").unwrap();
     let jwks = serde_json::json!({ "keys": [key.public_jwk()] }).to_string();
     let (token, _) = AccessTokenIssuer::new(settings.clone())
-        .issue(&key, &new_id(), &new_id(), Timestamp::now())
+        .issue(&key, &UserId::new(), &SessionId::new(), Timestamp::now())
         .unwrap();
     let keys = PublicKeys::from_jwks(&jwks).unwrap();
     (token, keys, AccessTokenVerifier::new(&settings))
@@ -109,7 +109,13 @@ impl Fixture {
             keys,
             event: put_cart_event(&token),
             token,
-            refresh: RefreshToken::issue(&account_keys, &new_id(), &new_id(), "nonce", 3),
+            refresh: RefreshToken::issue(
+                &account_keys,
+                &UserId::new(),
+                &SessionId::new(),
+                "nonce",
+                3,
+            ),
             account_keys,
             runtime: tokio::runtime::Builder::new_current_thread()
                 .build()

@@ -1,6 +1,13 @@
 //! Opaque, URL-safe identifiers with 128 bits of randomness: session ids,
 //! user ids, token ids. Parsing checks the shape, so a malformed id from a
 //! path or a token never reaches a store.
+//!
+//! The ids that travel in pairs have types of their own ([`UserId`],
+//! [`SessionId`], [`JobId`], [`UploadId`]), so a store call cannot take a
+//! user's id for a job's. Each reads as its text (`Deref<Target = str>`)
+//! wherever text is wanted: a key, a log field, a JSON body.
+
+use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -33,6 +40,91 @@ pub fn is_id(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A fresh random one.
+            pub fn new() -> Self {
+                Self(new_id())
+            }
+
+            /// As text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        /// From text this service gave out and read back (a stored item, a
+        /// verified token); a path parameter is checked first (`path_id`).
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                Self(text)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                Self(text.to_string())
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A user's id: the partition of everything the user owns.
+    UserId
+);
+typed_id!(
+    /// A session's id (`sid` of its tokens).
+    SessionId
+);
+typed_id!(
+    /// A job's id.
+    JobId
+);
+typed_id!(
+    /// An upload's id.
+    UploadId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +135,19 @@ mod tests {
         let b = new_id();
         assert!(is_id(&a), "{a}");
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_typed_id_reads_and_serialises_as_its_text() {
+        let id = JobId::from("abc");
+        assert_eq!(id, "abc");
+        assert_eq!(id.len(), 3);
+        assert_eq!(
+            serde_json::json!({ "job_id": id }).to_string(),
+            r#"{"job_id":"abc"}"#
+        );
+        assert!(is_id(&JobId::new()));
+        assert_ne!(UserId::new(), UserId::new());
     }
 
     #[test]

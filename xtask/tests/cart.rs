@@ -138,7 +138,7 @@ async fn fifty_concurrent_store_writes_from_one_version_land_once() {
         aws.dynamodb().clone(),
         env.require("CARTS_TABLE").unwrap(),
     ));
-    let user = format!("store-race-{}", shared::ids::new_id());
+    let user = shared::ids::UserId::from(format!("store-race-{}", shared::ids::new_id()));
     let tasks: Vec<_> = (0..50u64)
         .map(|i| {
             let store = Arc::clone(&store);

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use shared::accounts::email::Email;
 use shared::accounts::sessions::{SessionRecord, SessionStore};
 use shared::accounts::users::{UserProfile, UserStore};
+use shared::ids::{JobId, UserId};
 use shared::jobs::export_bucket::{PART_BYTES, export_key};
 use shared::jobs::messages::JobMessage;
 use shared::jobs::records::{JobKind, JobRecord, JobStatus};
@@ -66,9 +67,9 @@ fn list_jobs(api: &Api, token: &str) -> Vec<Value> {
 }
 
 /// The user id behind an access token (its `sub`).
-fn user_id(api: &Api, token: &str) -> String {
+fn user_id(api: &Api, token: &str) -> UserId {
     let reply = api.send("GET", "/me", Some(token), &[], None);
-    reply.body["user_id"].as_str().unwrap().to_string()
+    reply.body["user_id"].as_str().unwrap().into()
 }
 
 async fn stack() -> (StackInfo, shared::aws::AwsClients) {
@@ -84,13 +85,8 @@ fn job_store(stack: &StackInfo, aws: &shared::aws::AwsClients) -> JobStore {
 
 /// A queued job written straight to the store, already "sent", so neither
 /// the stack's worker nor the sweep will ever see it: only the test runs it.
-async fn stored_job(store: &JobStore, user_id: &str) -> JobRecord {
-    let mut record = JobRecord::queued(
-        user_id,
-        &shared::ids::new_id(),
-        JobKind::Export,
-        Timestamp::now(),
-    );
+async fn stored_job(store: &JobStore, user_id: &UserId) -> JobRecord {
+    let mut record = JobRecord::queued(user_id, &JobId::new(), JobKind::Export, Timestamp::now());
     record.unsent = false;
     assert!(store.create(&record).await.unwrap());
     record
@@ -170,7 +166,7 @@ async fn an_export_holds_the_users_data_and_nobody_elses() {
 
     let me = user_id(&api, &token);
     assert_eq!(document["format"], shared::jobs::export::EXPORT_FORMAT);
-    assert_eq!(document["user_id"], me);
+    assert_eq!(document["user_id"], me.as_str());
     assert_eq!(document["profile"]["email"], email);
     assert_eq!(document["cart"]["items"][0]["sku"], "SKU-MINE-1");
     assert_eq!(
@@ -340,8 +336,8 @@ async fn a_message_delivered_three_times_among_others_does_the_work_once() {
         .await
         .unwrap();
     let (a, b) = (
-        stored_job(&store, &shared::ids::new_id()).await,
-        stored_job(&store, &shared::ids::new_id()).await,
+        stored_job(&store, &UserId::new()).await,
+        stored_job(&store, &UserId::new()).await,
     );
     let event = batch(vec![
         sqs_message("a-1", &job_body(&a)),
@@ -364,7 +360,7 @@ async fn a_message_delivered_three_times_among_others_does_the_work_once() {
     }
 
     // Concurrent copies: one does the work, the others find it taken or done.
-    let c = stored_job(&store, &shared::ids::new_id()).await;
+    let c = stored_job(&store, &UserId::new()).await;
     let message = JobMessage::from(&c);
     let lease = Timestamp::now().plus(60);
     let outcomes = futures_join3(
@@ -414,8 +410,8 @@ async fn a_poison_message_is_the_only_one_reported() {
         .await
         .unwrap();
     let (a, b) = (
-        stored_job(&store, &shared::ids::new_id()).await,
-        stored_job(&store, &shared::ids::new_id()).await,
+        stored_job(&store, &UserId::new()).await,
+        stored_job(&store, &UserId::new()).await,
     );
     let event = batch(vec![
         sqs_message("ok-1", &job_body(&a)),
@@ -442,7 +438,7 @@ async fn a_poison_message_is_the_only_one_reported() {
 
     // Through the event source: the good messages are deleted, the poison stays.
     let queue = private_queue(aws.sqs(), "jobs-batch", 30, None).await;
-    let c = stored_job(&store, &shared::ids::new_id()).await;
+    let c = stored_job(&store, &UserId::new()).await;
     for body in [job_body(&c), "not json".to_string()] {
         aws.sqs()
             .send_message()
@@ -504,7 +500,7 @@ async fn a_job_that_keeps_failing_ends_failed_through_the_dead_letter_queue() {
     let (_, token) = api.new_user();
     let created = create_job(&api, &token, None, EXPORT);
     assert_eq!(created.status, 202, "{}", created.body);
-    let job_id = created.body["job_id"].as_str().unwrap().to_string();
+    let job_id = JobId::from(created.body["job_id"].as_str().unwrap());
 
     let worker = Mapping::to_instance(&jobs, "job-worker", &broken.api_url);
     let failures = Mapping::to_instance(&dead_letters, "job-failures", &stack.api_url);
@@ -605,7 +601,7 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     let user = user_id(&api, &token);
     let created = create_job(&api, &token, None, EXPORT);
     assert_eq!(created.status, 202, "{}", created.body);
-    let job_id = created.body["job_id"].as_str().unwrap().to_string();
+    let job_id = JobId::from(created.body["job_id"].as_str().unwrap());
 
     let doomed_worker = Mapping::to_instance(&queue, "job-worker", &doomed.api_url);
     let sqs = aws.sqs().clone();
@@ -671,7 +667,7 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     );
     let (status, text) = download(done["result"]["download_url"].as_str().unwrap());
     assert_eq!(status, 200);
-    assert!(text.contains(&user));
+    assert!(text.contains(user.as_str()));
     let bucket = stack.template_environment("job-worker");
     let objects = aws
         .s3()
@@ -741,17 +737,12 @@ async fn the_sweep_sends_what_was_never_sent() {
     // A job whose route died between the record and the message.
     let job = JobRecord::queued(
         &user,
-        &shared::ids::new_id(),
+        &JobId::new(),
         JobKind::Export,
         Timestamp(Timestamp::now().0 - 120),
     );
     assert!(store.create(&job).await.unwrap());
-    let fresh = JobRecord::queued(
-        &user,
-        &shared::ids::new_id(),
-        JobKind::Export,
-        Timestamp::now(),
-    );
+    let fresh = JobRecord::queued(&user, &JobId::new(), JobKind::Export, Timestamp::now());
     assert!(store.create(&fresh).await.unwrap());
 
     let sweep = JobSweeper::build(&stack.template_environment("job-sweeper"), &aws)
@@ -850,7 +841,7 @@ fn export_tables(stack: &StackInfo, aws: &shared::aws::AwsClients) -> ExportTabl
 
 /// A user written straight to the users table, created at `created_at`.
 async fn stored_user(users: &UserStore, created_at: Timestamp) -> UserProfile {
-    let user_id = shared::ids::new_id();
+    let user_id = UserId::new();
     let email = Email::parse(&format!("export-{}@example.com", user_id.to_lowercase())).unwrap();
     let profile = UserProfile {
         user_id,
@@ -878,7 +869,8 @@ fn ready_upload(user_id: &str, upload_id: &str, filename: &str, created_at: u64)
 
 /// A job of `user_id` given up after five attempts with `error`.
 fn failed_job(user_id: &str, job_id: &str, error: &str, created_at: u64) -> JobRecord {
-    let mut record = JobRecord::queued(user_id, job_id, JobKind::Export, Timestamp(created_at));
+    let (user_id, job_id) = (UserId::from(user_id), JobId::from(job_id));
+    let mut record = JobRecord::queued(&user_id, &job_id, JobKind::Export, Timestamp(created_at));
     record.status = JobStatus::Failed;
     record.attempts = 5;
     record.updated_at = Timestamp(created_at + 100);
@@ -891,7 +883,9 @@ fn failed_job(user_id: &str, job_id: &str, error: &str, created_at: u64) -> JobR
 /// A job of `user_id` with the id `job_id`, queued and already "sent" (only
 /// the test runs it).
 async fn stored_job_with_id(store: &JobStore, user_id: &str, job_id: &str) -> JobRecord {
-    let mut record = JobRecord::queued(user_id, job_id, JobKind::Export, Timestamp(1_700_000_500));
+    let (user_id, job_id) = (UserId::from(user_id), JobId::from(job_id));
+    let mut record =
+        JobRecord::queued(&user_id, &job_id, JobKind::Export, Timestamp(1_700_000_500));
     record.unsent = false;
     assert!(store.create(&record).await.unwrap());
     record
@@ -977,7 +971,12 @@ async fn an_export_document_has_exactly_the_shape_of_format_v1() {
     let lease = Timestamp::now().plus(60);
     let outcome = worker.run(&JobMessage::from(&job), lease).await.unwrap();
     assert_eq!(outcome, Outcome::Succeeded);
-    let text = export_text(&aws, &tables.bucket, &export_key(user, "job-2")).await;
+    let text = export_text(
+        &aws,
+        &tables.bucket,
+        &export_key(&user.into(), &"job-2".into()),
+    )
+    .await;
     let document: Value = serde_json::from_str(&text).unwrap();
     // The two times only the run itself decides: when it exported, and when
     // it claimed the job it is part of.
@@ -1122,7 +1121,7 @@ async fn a_large_export_is_sent_in_parts_in_bounded_memory_and_a_failed_one_leav
     aws.dynamodb()
         .put_item()
         .table_name(jobs_table)
-        .item("user_id", AttributeValue::S(user.clone()))
+        .item("user_id", AttributeValue::S(user.to_string()))
         .item("job_id", AttributeValue::S("job-99999".into()))
         .item("type", AttributeValue::S("export".into()))
         .send()
@@ -1190,7 +1189,7 @@ async fn a_large_export_is_sent_in_parts_in_bounded_memory_and_a_failed_one_leav
     aws.dynamodb()
         .delete_item()
         .table_name(jobs_table)
-        .key("user_id", AttributeValue::S(user.clone()))
+        .key("user_id", AttributeValue::S(user.to_string()))
         .key("job_id", AttributeValue::S("job-99999".into()))
         .send()
         .await

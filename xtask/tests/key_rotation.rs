@@ -204,8 +204,8 @@ async fn two_rotations_under_traffic_refuse_no_valid_token_and_retired_keys_are_
     let (long_lived, _) = AccessTokenIssuer::new(settings)
         .issue(
             &keys.first.signing_key().unwrap(),
-            &claim(&token, "sub"),
-            &claim(&token, "sid"),
+            &claim(&token, "sub").into(),
+            &claim(&token, "sid").into(),
             Timestamp::now(),
         )
         .unwrap();

@@ -10,6 +10,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::random_bytes;
+use crate::ids::{SessionId, UserId};
 
 /// Bytes of key material in the secret.
 const KEY_BYTES: usize = 32;
@@ -111,8 +112,8 @@ impl AccountKeys {
     /// The refresh-token secret of `generation` of a session.
     pub fn refresh_secret(
         &self,
-        user_id: &str,
-        session_id: &str,
+        user_id: &UserId,
+        session_id: &SessionId,
         nonce: &str,
         generation: u64,
     ) -> String {
@@ -155,8 +156,8 @@ mod tests {
         let (secret, keys) = AccountKeys::generate();
         let again = AccountKeys::from_secret(&secret).unwrap();
         assert_eq!(
-            keys.refresh_secret("u", "s", "n", 3),
-            again.refresh_secret("u", "s", "n", 3)
+            keys.refresh_secret(&"u".into(), &"s".into(), "n", 3),
+            again.refresh_secret(&"u".into(), &"s".into(), "n", 3)
         );
         assert!(!format!("{keys:?}").contains(&secret));
     }
@@ -164,18 +165,18 @@ mod tests {
     #[test]
     fn each_purpose_and_input_gives_another_mac() {
         let (_, keys) = AccountKeys::generate();
-        let base = keys.refresh_secret("u", "s", "n", 1);
+        let base = keys.refresh_secret(&"u".into(), &"s".into(), "n", 1);
         assert_eq!(base.len(), 43);
-        assert_ne!(base, keys.refresh_secret("u", "s", "n", 2));
-        assert_ne!(base, keys.refresh_secret("u", "s", "m", 1));
+        assert_ne!(base, keys.refresh_secret(&"u".into(), &"s".into(), "n", 2));
+        assert_ne!(base, keys.refresh_secret(&"u".into(), &"s".into(), "m", 1));
         assert_ne!(
             base,
-            keys.refresh_secret("us", "", "n", 1),
+            keys.refresh_secret(&"us".into(), &"".into(), "n", 1),
             "parts are framed"
         );
         assert_ne!(keys.device_signature("a", "n"), keys.log_digest("a"));
         let (_, other) = AccountKeys::generate();
-        assert_ne!(base, other.refresh_secret("u", "s", "n", 1));
+        assert_ne!(base, other.refresh_secret(&"u".into(), &"s".into(), "n", 1));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::keystore::{KeyStoreError, VerifyingKeys};
 use super::sessions::{SessionStore, TokenStanding};
 use super::tokens::{AccessClaims, AccessTokenVerifier, TokenError};
 use crate::http::{Problem, ProblemCode};
+use crate::ids::{SessionId, UserId};
 use crate::ratelimit::{Policy, Quota, RateLimiter, WhenStoreFails, with_rate_limit};
 use crate::time::Timestamp;
 
@@ -47,12 +48,12 @@ pub struct Caller {
 
 impl Caller {
     /// The caller's user id.
-    pub fn user_id(&self) -> &str {
+    pub fn user_id(&self) -> &UserId {
         &self.claims.sub
     }
 
     /// The session the caller's token belongs to.
-    pub fn session_id(&self) -> &str {
+    pub fn session_id(&self) -> &SessionId {
         &self.claims.sid
     }
 }

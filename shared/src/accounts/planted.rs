@@ -12,7 +12,7 @@ use super::tokens::AccessClaims;
 fn entry(claims: &AccessClaims) -> PathBuf {
     std::env::temp_dir()
         .join("planted-session-cache")
-        .join(&claims.sid)
+        .join(claims.sid.as_str())
 }
 
 /// Whether this session was found valid before.

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::account_key::{AccountKeys, same};
-use crate::ids::is_id;
+use crate::ids::{SessionId, UserId, is_id};
 
 /// An opaque refresh token: `<user_id>.<session_id>.<generation>.<secret>`.
 ///
@@ -17,8 +17,8 @@ use crate::ids::is_id;
 /// (Secrets Manager) and the nonce (DynamoDB). `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshToken {
-    user_id: String,
-    session_id: String,
+    user_id: UserId,
+    session_id: SessionId,
     generation: u64,
     value: String,
 }
@@ -42,15 +42,15 @@ impl RefreshToken {
     /// The token of `generation` of the session with this nonce.
     pub fn issue(
         keys: &AccountKeys,
-        user_id: &str,
-        session_id: &str,
+        user_id: &UserId,
+        session_id: &SessionId,
         nonce: &str,
         generation: u64,
     ) -> Self {
         let secret = keys.refresh_secret(user_id, session_id, nonce, generation);
         Self {
-            user_id: user_id.to_string(),
-            session_id: session_id.to_string(),
+            user_id: user_id.clone(),
+            session_id: session_id.clone(),
             generation,
             value: format!("{user_id}.{session_id}.{generation}.{secret}"),
         }
@@ -81,8 +81,8 @@ impl RefreshToken {
             return None;
         }
         Some(Self {
-            user_id: user_id.to_string(),
-            session_id: session_id.to_string(),
+            user_id: user_id.into(),
+            session_id: session_id.into(),
             generation: generation.parse().ok()?,
             value: text.to_string(),
         })
@@ -103,12 +103,12 @@ impl RefreshToken {
     }
 
     /// The user it was issued to.
-    pub fn user_id(&self) -> &str {
+    pub fn user_id(&self) -> &UserId {
         &self.user_id
     }
 
     /// The session it refreshes.
-    pub fn session_id(&self) -> &str {
+    pub fn session_id(&self) -> &SessionId {
         &self.session_id
     }
 
@@ -126,10 +126,9 @@ impl RefreshToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::new_id;
 
     fn refresh(keys: &AccountKeys, nonce: &str, generation: u64) -> RefreshToken {
-        RefreshToken::issue(keys, &new_id(), &new_id(), nonce, generation)
+        RefreshToken::issue(keys, &UserId::new(), &SessionId::new(), nonce, generation)
     }
 
     #[test]

@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{PublicKeys, SigningKey};
-use crate::ids::{is_id, new_id};
+use crate::ids::{SessionId, UserId, is_id, new_id};
 use crate::time::Timestamp;
 
 /// The `typ` header of our access tokens (RFC 9068).
@@ -28,9 +28,9 @@ pub struct AccessClaims {
     /// Audience.
     pub aud: String,
     /// The user id.
-    pub sub: String,
+    pub sub: UserId,
     /// The session this token belongs to.
-    pub sid: String,
+    pub sid: SessionId,
     /// This token's unique id (the deny-list key).
     pub jti: String,
     /// Issued at (seconds since the epoch).
@@ -99,15 +99,15 @@ impl AccessTokenIssuer {
     pub fn issue(
         &self,
         key: &SigningKey,
-        user_id: &str,
-        session_id: &str,
+        user_id: &UserId,
+        session_id: &SessionId,
         now: Timestamp,
     ) -> Result<(String, AccessClaims), TokenError> {
         let claims = AccessClaims {
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone(),
-            sub: user_id.to_string(),
-            sid: session_id.to_string(),
+            sub: user_id.clone(),
+            sid: session_id.clone(),
             jti: new_id(),
             iat: now.0,
             nbf: now.0,
@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn an_issued_token_verifies() {
         let p = pair();
-        let (user, session) = (new_id(), new_id());
+        let (user, session) = (UserId::new(), SessionId::new());
         let (token, claims) = p
             .issuer
             .issue(&p.key, &user, &session, Timestamp::now())
@@ -232,7 +232,7 @@ mod tests {
         let (_, other) = SigningKey::generate("k2").unwrap();
         let (token, _) = p
             .issuer
-            .issue(&other, &new_id(), &new_id(), Timestamp::now())
+            .issue(&other, &UserId::new(), &SessionId::new(), Timestamp::now())
             .unwrap();
         assert_eq!(
             p.verifier.verify(&p.keys, &token),
@@ -250,7 +250,7 @@ mod tests {
         let long_ago = Timestamp(Timestamp::now().0 - 901 - LEEWAY_SECONDS);
         let (token, _) = p
             .issuer
-            .issue(&p.key, &new_id(), &new_id(), long_ago)
+            .issue(&p.key, &UserId::new(), &SessionId::new(), long_ago)
             .unwrap();
         assert!(matches!(
             p.verifier.verify(&p.keys, &token),

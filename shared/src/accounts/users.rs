@@ -10,13 +10,14 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use super::email::Email;
 use crate::aws::{Item, StoreError, consistent_get, n, s, text, timestamp};
+use crate::ids::UserId;
 use crate::time::Timestamp;
 
 /// A user's public profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserProfile {
     /// Opaque id.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Normalised email.
     pub email: String,
     /// Display name, if given.
@@ -29,7 +30,7 @@ pub struct UserProfile {
 #[derive(Debug, Clone)]
 pub struct Credentials {
     /// The user the email belongs to.
-    pub user_id: String,
+    pub user_id: UserId,
     /// argon2id PHC string.
     pub password_hash: String,
 }
@@ -139,7 +140,7 @@ impl UserStore {
         };
         match (text(&item, "user_id"), text(&item, "password_hash")) {
             (Some(user_id), Some(password_hash)) => Ok(Some(Credentials {
-                user_id,
+                user_id: user_id.into(),
                 password_hash,
             })),
             _ => Err(StoreError::corrupt(
@@ -150,7 +151,7 @@ impl UserStore {
     }
 
     /// The profile of `user_id`, if the user exists.
-    pub async fn profile(&self, user_id: &str) -> Result<Option<UserProfile>, StoreError> {
+    pub async fn profile(&self, user_id: &UserId) -> Result<Option<UserProfile>, StoreError> {
         let Some(item) = self.item(format!("user#{user_id}")).await? else {
             return Ok(None);
         };
@@ -160,7 +161,7 @@ impl UserStore {
             timestamp(&item, "created_at"),
         ) {
             (Some(user_id), Some(email), Some(created_at)) => Ok(Some(UserProfile {
-                user_id,
+                user_id: user_id.into(),
                 email,
                 name: text(&item, "name"),
                 created_at,

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::items::{CartItems, RawLine};
 use crate::aws::{Item, StoreError, conditional_output, consistent_get, n, number, s};
+use crate::ids::UserId;
 use crate::time::Timestamp;
 
 /// A user's cart and the version it was read at (0: never written).
@@ -36,7 +37,7 @@ impl CartStore {
 
     /// The user's cart (empty at version 0 when never written), read strongly
     /// consistently so a write on any instance is seen at once.
-    pub async fn get(&self, user_id: &str) -> Result<Cart, StoreError> {
+    pub async fn get(&self, user_id: &UserId) -> Result<Cart, StoreError> {
         let key = Item::from([("user_id".into(), s(user_id))]);
         match consistent_get(&self.client, &self.table, key).await? {
             None => Ok(Cart::default()),
@@ -48,7 +49,7 @@ impl CartStore {
     /// the new cart, or `None` when it has moved on.
     pub async fn replace(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         items: &CartItems,
         versions: &[u64],
         now: Timestamp,

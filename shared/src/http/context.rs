@@ -7,12 +7,12 @@ use crate::ids::is_id;
 
 /// The path parameter `name` (`/uploads/{upload_id}`), if it is an id this
 /// service could have issued; anything else names nothing that exists.
-pub fn path_id(request: &Request, name: &str) -> Option<String> {
+pub fn path_id<T: From<String>>(request: &Request, name: &str) -> Option<T> {
     request
         .path_parameters_ref()
         .and_then(|p| p.first(name))
         .filter(|id| is_id(id))
-        .map(str::to_string)
+        .map(|id| T::from(id.to_string()))
 }
 
 /// The client's address as API Gateway saw it (`requestContext.http.sourceIp`),

@@ -23,6 +23,7 @@ use crate::aws::{AwsClients, Page, StoreError};
 use crate::cart::routes::{CartView, cart_store};
 use crate::cart::store::CartStore;
 use crate::config::Environment;
+use crate::ids::UserId;
 use crate::time::Timestamp;
 use crate::uploads::records::UploadStore;
 use crate::uploads::routes::{UploadView, upload_store};
@@ -75,7 +76,7 @@ impl Exporter {
 
     async fn write(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
         upload: &mut ExportUpload<'_>,
     ) -> Result<(), StoreError> {

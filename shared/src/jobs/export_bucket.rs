@@ -14,18 +14,19 @@
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use crate::aws::StoreError;
+use crate::ids::{JobId, UserId};
 
 /// The size of every part of a multipart export but the last: S3's
 /// smallest, so that a worker holds as little of a document as S3 allows.
 pub const PART_BYTES: usize = 5 * 1024 * 1024;
 
 /// The key of `job_id`'s export.
-pub fn export_key(user_id: &str, job_id: &str) -> String {
+pub fn export_key(user_id: &UserId, job_id: &JobId) -> String {
     format!("users/{user_id}/exports/{job_id}.json")
 }
 
 /// The name an export downloads under.
-pub fn export_file_name(job_id: &str) -> String {
+pub fn export_file_name(job_id: &JobId) -> String {
     format!("export-{job_id}.json")
 }
 

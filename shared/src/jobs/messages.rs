@@ -5,15 +5,16 @@ use serde::{Deserialize, Serialize};
 
 use super::records::JobRecord;
 use crate::aws::StoreError;
+use crate::ids::{JobId, UserId};
 
 /// The body of a job's message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobMessage {
     /// Whose job.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Which job.
-    pub job_id: String,
+    pub job_id: JobId,
 }
 
 impl JobMessage {

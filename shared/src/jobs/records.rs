@@ -1,6 +1,7 @@
 //! A job as the service knows it: what it does, where it stands, and what
 //! claiming it for a worker found. Its table is `store`'s.
 
+use crate::ids::{JobId, UserId};
 use crate::time::Timestamp;
 
 /// What a job does.
@@ -68,9 +69,9 @@ impl JobStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
     /// Whose.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Opaque; a keyed request's operation id, so its retry finds this job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// What it does.
     pub kind: JobKind,
     /// Where it stands.
@@ -106,10 +107,10 @@ impl JobRecord {
     }
 
     /// A new job, queued and not yet sent.
-    pub fn queued(user_id: &str, job_id: &str, kind: JobKind, now: Timestamp) -> Self {
+    pub fn queued(user_id: &UserId, job_id: &JobId, kind: JobKind, now: Timestamp) -> Self {
         Self {
-            user_id: user_id.to_string(),
-            job_id: job_id.to_string(),
+            user_id: user_id.clone(),
+            job_id: job_id.clone(),
             kind,
             status: JobStatus::Queued,
             attempts: 0,
@@ -144,7 +145,8 @@ mod tests {
 
     #[test]
     fn a_finished_job_lapses_with_its_ttl() {
-        let mut record = JobRecord::queued("u", "j", JobKind::Export, Timestamp(10));
+        let mut record =
+            JobRecord::queued(&"u".into(), &"j".into(), JobKind::Export, Timestamp(10));
         assert!(record.clone().live(Timestamp(u64::MAX)).is_some());
         record.expires_at = Some(Timestamp(20));
         assert!(record.clone().live(Timestamp(19)).is_some());

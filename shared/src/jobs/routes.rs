@@ -33,6 +33,7 @@ use crate::http::{
     PageRequest, Problem, ProblemCode, json, json_body, no_store, page_response, path_id,
 };
 use crate::idempotency::{Attempt, Idempotency};
+use crate::ids::{JobId, UserId};
 use crate::presign::Presigner;
 use crate::route::{AuthenticatedRoute, Calls};
 use crate::time::Timestamp;
@@ -57,7 +58,7 @@ pub(crate) fn job_queue(env: &Environment, aws: &AwsClients) -> Result<JobQueue,
 /// A job as the API shows it.
 #[derive(Debug, Serialize)]
 pub(crate) struct JobView {
-    job_id: String,
+    job_id: JobId,
     #[serde(rename = "type")]
     kind: &'static str,
     status: &'static str,
@@ -127,21 +128,23 @@ fn unknown_type() -> Problem {
 impl CreateJob {
     async fn create(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         request: &Request,
         attempt: Attempt,
     ) -> Result<Response<Body>, Problem> {
         let body: CreateJobBody = json_body(request)?;
         let kind = JobKind::parse(&body.kind).ok_or_else(unknown_type)?;
         let now = Timestamp::now();
-        let fresh = JobRecord::queued(user_id, attempt.operation_id(), kind, now);
+        // The job is the request's operation: a retry of it finds the same job.
+        let job_id = JobId::from(attempt.operation_id());
+        let fresh = JobRecord::queued(user_id, &job_id, kind, now);
         let job = if self.jobs.create(&fresh).await? {
             tracing::info!(job_id = %fresh.job_id, kind = kind.as_str(), "job created");
             fresh
         } else {
             // An earlier attempt of this same request made it.
             self.jobs
-                .get(user_id, attempt.operation_id(), now)
+                .get(user_id, &job_id, now)
                 .await?
                 .ok_or_else(|| Problem::service_unavailable(1))?
         };

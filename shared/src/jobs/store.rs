@@ -19,6 +19,7 @@ use super::records::{Claim, JobKind, JobRecord, JobStatus};
 use crate::aws::{
     Item, Page, Partition, StoreError, conditional, consistent_get, n, number, s, text, timestamp,
 };
+use crate::ids::{JobId, UserId};
 use crate::time::Timestamp;
 
 /// The sparse index of jobs whose message may not have been sent.
@@ -58,8 +59,8 @@ impl JobStore {
     /// The job, if it exists and has not lapsed.
     pub async fn get(
         &self,
-        user_id: &str,
-        job_id: &str,
+        user_id: &UserId,
+        job_id: &JobId,
         now: Timestamp,
     ) -> Result<Option<JobRecord>, StoreError> {
         match consistent_get(&self.client, &self.table, key(user_id, job_id)).await? {
@@ -71,7 +72,7 @@ impl JobStore {
     /// Up to `limit` of the user's live jobs after `after`, by id.
     pub async fn list(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         limit: u32,
         after: Option<&str>,
         now: Timestamp,
@@ -82,13 +83,17 @@ impl JobStore {
     }
 
     /// Every live job of the user.
-    pub async fn all(&self, user_id: &str, now: Timestamp) -> Result<Vec<JobRecord>, StoreError> {
+    pub async fn all(
+        &self,
+        user_id: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<JobRecord>, StoreError> {
         self.partition(user_id)
             .all(|item| live_from(item, now))
             .await
     }
 
-    fn partition<'a>(&'a self, user_id: &'a str) -> Partition<'a> {
+    fn partition<'a>(&'a self, user_id: &'a UserId) -> Partition<'a> {
         Partition {
             client: &self.client,
             table: &self.table,
@@ -98,7 +103,7 @@ impl JobStore {
     }
 
     /// Clears the unsent mark once the job's message is on the queue.
-    pub async fn mark_sent(&self, user_id: &str, job_id: &str) -> Result<bool, StoreError> {
+    pub async fn mark_sent(&self, user_id: &UserId, job_id: &JobId) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -113,7 +118,11 @@ impl JobStore {
 
     /// Deletes a job that was never sent (its creation is being undone);
     /// `false` when it is no longer an unsent, queued job.
-    pub async fn delete_unsent(&self, user_id: &str, job_id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_unsent(
+        &self,
+        user_id: &UserId,
+        job_id: &JobId,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .delete_item()
@@ -131,8 +140,8 @@ impl JobStore {
     /// running under a lease that has lapsed (its worker died).
     pub async fn claim(
         &self,
-        user_id: &str,
-        job_id: &str,
+        user_id: &UserId,
+        job_id: &JobId,
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Claim, StoreError> {
@@ -233,8 +242,8 @@ impl JobStore {
     /// has already finished (or is gone).
     pub async fn give_up(
         &self,
-        user_id: &str,
-        job_id: &str,
+        user_id: &UserId,
+        job_id: &JobId,
         error: &str,
         now: Timestamp,
         expires_at: Timestamp,
@@ -286,7 +295,10 @@ impl JobStore {
             .items()
             .iter()
             .map(|item| match (text(item, "user_id"), text(item, "job_id")) {
-                (Some(user_id), Some(job_id)) => Ok(JobMessage { user_id, job_id }),
+                (Some(user_id), Some(job_id)) => Ok(JobMessage {
+                    user_id: user_id.into(),
+                    job_id: job_id.into(),
+                }),
                 _ => Err(StoreError::corrupt(
                     OPERATION,
                     "unsent index entry without a key",
@@ -311,7 +323,7 @@ impl JobStore {
     }
 }
 
-fn key(user_id: &str, job_id: &str) -> Item {
+fn key(user_id: &UserId, job_id: &JobId) -> Item {
     Item::from([
         ("user_id".to_string(), s(user_id)),
         ("job_id".to_string(), s(job_id)),
@@ -351,8 +363,8 @@ fn record_from(item: &Item, operation: &'static str) -> Result<JobRecord, StoreE
     let field = |name: &str| text(item, name).ok_or_else(|| corrupt(name));
     let attempts = number(item, "attempts").ok_or_else(|| corrupt("attempts"))?;
     Ok(JobRecord {
-        user_id: field("user_id")?,
-        job_id: field("job_id")?,
+        user_id: field("user_id")?.into(),
+        job_id: field("job_id")?.into(),
         kind: JobKind::parse(&field("type")?).ok_or_else(|| corrupt("type"))?,
         status: JobStatus::parse(&field("status")?).ok_or_else(|| corrupt("status"))?,
         attempts,
@@ -373,7 +385,8 @@ mod tests {
 
     #[test]
     fn a_record_round_trips_through_its_item() {
-        let mut record = JobRecord::queued("u", "j", JobKind::Export, Timestamp(10));
+        let mut record =
+            JobRecord::queued(&"u".into(), &"j".into(), JobKind::Export, Timestamp(10));
         assert_eq!(record_from(&item_from(&record), "test").unwrap(), record);
         record.unsent = false;
         record.status = JobStatus::Succeeded;

@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn a_given_up_job_says_why_in_words() {
-        let mut record = JobRecord::queued("u", "j", JobKind::Export, Timestamp(1));
+        let mut record = JobRecord::queued(&"u".into(), &"j".into(), JobKind::Export, Timestamp(1));
         assert_eq!(
             failure_message(&record),
             "the job was given up: no worker could start it"

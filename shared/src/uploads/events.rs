@@ -95,7 +95,7 @@ impl UploadEvents {
         };
         let Some(record) = self
             .uploads
-            .get(user_id, upload_id, Timestamp::now())
+            .get(&user_id, &upload_id, Timestamp::now())
             .await?
         else {
             self.objects.delete(key).await?;
@@ -116,14 +116,14 @@ impl UploadEvents {
             // Tag first: a retry after a failure here still finds it pending.
             self.objects.mark_ready(key).await?;
             self.uploads
-                .settle(user_id, upload_id, UploadStatus::Ready)
+                .settle(&user_id, &upload_id, UploadStatus::Ready)
                 .await?;
             Ok(Outcome::Ready)
         } else {
             // Delete first: a retry after a failure here still finds it pending.
             self.objects.delete(key).await?;
             self.uploads
-                .settle(user_id, upload_id, UploadStatus::Rejected)
+                .settle(&user_id, &upload_id, UploadStatus::Rejected)
                 .await?;
             tracing::warn!(%upload_id, expected = record.size, got = facts.size, "object does not match its upload: rejected");
             Ok(Outcome::Rejected)

@@ -6,6 +6,7 @@
 use crate::aws::{
     Item, Page, Partition, StoreError, conditional, consistent_get, n, number, s, text, timestamp,
 };
+use crate::ids::{UploadId, UserId};
 use crate::time::Timestamp;
 
 /// Where an upload stands.
@@ -43,9 +44,9 @@ impl UploadStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadRecord {
     /// Whose.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Its id (the last segment of its object key).
-    pub upload_id: String,
+    pub upload_id: UploadId,
     /// The display name (sanitised, never part of the key).
     pub filename: String,
     /// The type the object must have.
@@ -68,16 +69,16 @@ impl UploadRecord {
 }
 
 /// The S3 key of `user_id`'s upload `upload_id`.
-pub fn object_key(user_id: &str, upload_id: &str) -> String {
+pub fn object_key(user_id: &UserId, upload_id: &UploadId) -> String {
     format!("users/{user_id}/uploads/{upload_id}")
 }
 
 /// The owner and upload id named by an object key, if it is one of ours.
-pub fn parse_object_key(key: &str) -> Option<(&str, &str)> {
+pub fn parse_object_key(key: &str) -> Option<(UserId, UploadId)> {
     let rest = key.strip_prefix("users/")?;
     let (user_id, upload_id) = rest.split_once("/uploads/")?;
     let ids_only = |s: &str| crate::ids::is_id(s);
-    (ids_only(user_id) && ids_only(upload_id)).then_some((user_id, upload_id))
+    (ids_only(user_id) && ids_only(upload_id)).then(|| (user_id.into(), upload_id.into()))
 }
 
 /// Upload records in DynamoDB.
@@ -131,8 +132,8 @@ impl UploadStore {
     /// The record, if it exists and has not lapsed.
     pub async fn get(
         &self,
-        user_id: &str,
-        upload_id: &str,
+        user_id: &UserId,
+        upload_id: &UploadId,
         now: Timestamp,
     ) -> Result<Option<UploadRecord>, StoreError> {
         let key = Item::from([
@@ -148,7 +149,7 @@ impl UploadStore {
     /// Up to `limit` of the user's live uploads after `after`, by id.
     pub async fn list(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         limit: u32,
         after: Option<&str>,
         now: Timestamp,
@@ -158,7 +159,7 @@ impl UploadStore {
             .await
     }
 
-    fn partition<'a>(&'a self, user_id: &'a str) -> Partition<'a> {
+    fn partition<'a>(&'a self, user_id: &'a UserId) -> Partition<'a> {
         Partition {
             client: &self.client,
             table: &self.table,
@@ -171,8 +172,8 @@ impl UploadStore {
     /// `rejected`; `false` when it is not pending (already settled, or gone).
     pub async fn settle(
         &self,
-        user_id: &str,
-        upload_id: &str,
+        user_id: &UserId,
+        upload_id: &UploadId,
         to: UploadStatus,
     ) -> Result<bool, StoreError> {
         let update = match to {
@@ -197,7 +198,7 @@ impl UploadStore {
 
     /// Deletes the record (deleting one that is not there succeeds: the
     /// route has already found it, and a retry must not fail).
-    pub async fn delete(&self, user_id: &str, upload_id: &str) -> Result<(), StoreError> {
+    pub async fn delete(&self, user_id: &UserId, upload_id: &UploadId) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -227,8 +228,8 @@ fn record_from(item: &Item, operation: &'static str) -> Result<UploadRecord, Sto
     let field = |name: &str| text(item, name).ok_or_else(|| corrupt(name));
     let size = number(item, "size").ok_or_else(|| corrupt("size"))?;
     Ok(UploadRecord {
-        user_id: field("user_id")?,
-        upload_id: field("upload_id")?,
+        user_id: field("user_id")?.into(),
+        upload_id: field("upload_id")?.into(),
         filename: field("filename")?,
         content_type: field("content_type")?,
         size,
@@ -244,14 +245,11 @@ mod tests {
 
     #[test]
     fn keys_are_ids_under_the_owners_prefix_and_round_trip() {
-        let user = crate::ids::new_id();
-        let upload = crate::ids::new_id();
+        let user = UserId::new();
+        let upload = UploadId::new();
         let key = object_key(&user, &upload);
         assert_eq!(key, format!("users/{user}/uploads/{upload}"));
-        assert_eq!(
-            parse_object_key(&key),
-            Some((user.as_str(), upload.as_str()))
-        );
+        assert_eq!(parse_object_key(&key), Some((user, upload)));
     }
 
     #[test]

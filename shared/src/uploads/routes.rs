@@ -20,7 +20,7 @@ use crate::http::{
     PageRequest, Problem, ProblemCode, json, json_body, no_content, no_store, page_response,
     path_id,
 };
-use crate::ids::new_id;
+use crate::ids::UploadId;
 use crate::presign::Presigner;
 use crate::route::{AuthenticatedRoute, Calls};
 use crate::time::Timestamp;
@@ -60,7 +60,7 @@ fn not_found() -> Problem {
 /// An upload as the API shows it.
 #[derive(Debug, Serialize)]
 pub(crate) struct UploadView {
-    upload_id: String,
+    upload_id: UploadId,
     filename: String,
     content_type: String,
     size: u64,
@@ -102,7 +102,7 @@ struct CreateUploadBody {
 
 #[derive(Serialize)]
 struct CreatedUpload {
-    upload_id: String,
+    upload_id: UploadId,
     method: &'static str,
     url: String,
     headers: serde_json::Map<String, serde_json::Value>,
@@ -153,8 +153,8 @@ impl AuthenticatedRoute for CreateUpload {
         })?;
         let now = Timestamp::now();
         let record = UploadRecord {
-            user_id: caller.user_id().to_string(),
-            upload_id: new_id(),
+            user_id: caller.user_id().clone(),
+            upload_id: UploadId::new(),
             filename: display_name(&body.filename),
             content_type,
             size,

@@ -15,6 +15,7 @@ use crate::accounts::tokens::AccessTokenIssuer;
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, json, no_store};
+use crate::ids::SessionId;
 use crate::time::Timestamp;
 
 /// What the token-minting functions (login and refresh only) read from
@@ -52,7 +53,7 @@ struct TokenResponse {
     expires_in: u64,
     refresh_token: String,
     refresh_expires_in: u64,
-    session_id: String,
+    session_id: SessionId,
 }
 
 /// Issues an access token and answers with both tokens, body and cookie.

@@ -17,7 +17,7 @@ use crate::accounts::users::UserStore;
 use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
 use crate::http::{Problem, ProblemCode, json_body, source_ip};
-use crate::ids::new_id;
+use crate::ids::{SessionId, new_id};
 use crate::ratelimit::{Policy, RateLimiter, WhenStoreFails, with_rate_limit};
 use crate::route::{Calls, Route};
 use crate::time::Timestamp;
@@ -116,7 +116,7 @@ impl Login {
             return Err(invalid_credentials());
         };
         let now = Timestamp::now();
-        let session_id = new_id();
+        let session_id = SessionId::new();
         let expires_at = now.plus(self.settings.absolute_ttl_seconds);
         let session = SessionRecord {
             user_id: credentials.user_id,

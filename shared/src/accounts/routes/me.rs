@@ -10,12 +10,13 @@ use crate::accounts::users::{UserProfile, UserStore};
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, json, no_store};
+use crate::ids::UserId;
 use crate::route::{AuthenticatedRoute, Calls};
 
 /// The public view of a user.
 #[derive(Debug, Serialize)]
 pub(crate) struct UserView {
-    user_id: String,
+    user_id: UserId,
     email: String,
     name: Option<String>,
     created_at: String,

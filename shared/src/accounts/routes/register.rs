@@ -12,7 +12,7 @@ use crate::accounts::users::{RegisterError, UserProfile, UserStore};
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, ProblemCode, json, json_body, no_store, source_ip};
-use crate::ids::new_id;
+use crate::ids::UserId;
 use crate::ratelimit::{Policy, RateLimiter, WhenStoreFails, with_rate_limit};
 use crate::route::{Calls, Route};
 use crate::time::Timestamp;
@@ -78,7 +78,7 @@ impl Register {
             Problem::internal()
         })?;
         let profile = UserProfile {
-            user_id: new_id(),
+            user_id: UserId::new(),
             email: email.as_str().to_string(),
             name,
             created_at: Timestamp::now(),

@@ -11,13 +11,14 @@ use crate::accounts::sessions::SessionStore;
 use crate::aws::AwsClients;
 use crate::config::Environment;
 use crate::http::{Problem, json, no_content, no_store, path_id};
+use crate::ids::SessionId;
 use crate::route::{AuthenticatedRoute, Calls};
 use crate::time::Timestamp;
 
 /// One entry of `GET /auth/sessions` (and of an export, without `current`).
 #[derive(Debug, Serialize)]
 pub(crate) struct SessionView {
-    session_id: String,
+    session_id: SessionId,
     created_at: String,
     last_seen_at: String,
     expires_at: String,
@@ -66,7 +67,7 @@ impl AuthenticatedRoute for ListSessions {
         let views: Vec<SessionView> = sessions
             .into_iter()
             .map(|s| {
-                let current = s.session_id == caller.session_id();
+                let current = s.session_id == *caller.session_id();
                 SessionView::of(s, Some(current))
             })
             .collect();

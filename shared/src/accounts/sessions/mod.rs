@@ -18,15 +18,16 @@ use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use crate::aws::{
     Item, Page, Partition, StoreError, conditional, n, number, s, text, timestamp as time,
 };
+use crate::ids::{SessionId, UserId};
 use crate::time::Timestamp;
 
 /// One login's session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// The owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Opaque id (128 random bits).
-    pub session_id: String,
+    pub session_id: SessionId,
     /// When the login happened.
     pub created_at: Timestamp,
     /// Last login or refresh.
@@ -68,7 +69,7 @@ pub struct SessionStore {
     revoked_table: String,
 }
 
-fn session_key(user_id: &str, session_id: &str) -> Item {
+fn session_key(user_id: &UserId, session_id: &SessionId) -> Item {
     HashMap::from([
         ("user_id".to_string(), s(user_id)),
         ("session_id".to_string(), s(session_id)),
@@ -97,8 +98,8 @@ impl SessionStore {
             )
         };
         Ok(SessionRecord {
-            user_id: text(item, "user_id").ok_or_else(corrupt)?,
-            session_id: text(item, "session_id").ok_or_else(corrupt)?,
+            user_id: text(item, "user_id").ok_or_else(corrupt)?.into(),
+            session_id: text(item, "session_id").ok_or_else(corrupt)?.into(),
             created_at: time(item, "created_at").ok_or_else(corrupt)?,
             last_seen_at: time(item, "last_seen_at").ok_or_else(corrupt)?,
             user_agent: text(item, "user_agent").unwrap_or_default(),
@@ -143,8 +144,8 @@ impl SessionStore {
     /// The session, if it exists and has not expired at `now`.
     pub async fn get(
         &self,
-        user_id: &str,
-        session_id: &str,
+        user_id: &UserId,
+        session_id: &SessionId,
         now: Timestamp,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let output = self
@@ -197,7 +198,11 @@ impl SessionStore {
     }
 
     /// Ends one session; `false` if there was none.
-    pub async fn delete(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
+    pub async fn delete(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .delete_item()
@@ -212,7 +217,7 @@ impl SessionStore {
     /// Every live session of `user_id` (strongly consistent).
     pub async fn list(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
     ) -> Result<Vec<SessionRecord>, StoreError> {
         let mut sessions = Vec::new();
@@ -246,7 +251,7 @@ impl SessionStore {
     /// `after`, by id (strongly consistent): a listing read a page at a time.
     pub async fn page(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         limit: u32,
         after: Option<&str>,
         now: Timestamp,
@@ -265,9 +270,13 @@ impl SessionStore {
     }
 
     /// Ends every session of `user_id` but `keep`, expired ones included.
-    pub async fn delete_all_but(&self, user_id: &str, keep: &str) -> Result<(), StoreError> {
+    pub async fn delete_all_but(
+        &self,
+        user_id: &UserId,
+        keep: &SessionId,
+    ) -> Result<(), StoreError> {
         let mut others = self.list(user_id, Timestamp(0)).await?;
-        others.retain(|session| session.session_id != keep);
+        others.retain(|session| session.session_id != *keep);
         for chunk in others.chunks(25) {
             let mut requests: Vec<WriteRequest> = chunk
                 .iter()
