@@ -88,6 +88,11 @@ impl Client {
         }
     }
 
+    /// The base URL it calls.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// How many requests this client has sent.
     pub fn requests(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)

@@ -7,13 +7,42 @@
 //! everywhere) get one of their own per event. Any other function gets its
 //! sample event (`events/<binary>/`), with this run's token if the sample
 //! carries one: a new route that needs nothing made first needs no entry
-//! here.
+//! here. The journey of `cargo xtask prove` sends each as an HTTP request
+//! too ([`HappyPath::http_calls`]), over whichever instances it is proving.
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 
 use crate::client::{Client, PASSWORD, text, unique_email};
 use crate::events::{Call, sample};
+use crate::template::Template;
+
+/// A route's happy-path event as an HTTP request to the API.
+#[derive(Debug, Clone)]
+pub struct HttpCall {
+    /// The function that serves it.
+    pub binary: String,
+    pub method: String,
+    /// The path with its parameters and query.
+    pub path: String,
+    /// The bearer token, if the event carries one.
+    pub token: Option<String>,
+    /// The other headers a client sets (lower-case names).
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+/// Headers that API Gateway or the transport set, or that the client
+/// sets from the token and the body itself.
+const SET_BY_THE_CLIENT: &[&str] = &[
+    "authorization",
+    "content-type",
+    "host",
+    "content-length",
+    "x-forwarded-for",
+    "x-forwarded-port",
+    "x-forwarded-proto",
+];
 
 /// A user of the run's own and what it owns, made through the API.
 pub struct HappyPath {
@@ -179,6 +208,70 @@ impl HappyPath {
             })
             .collect()
     }
+}
+
+impl HappyPath {
+    /// Every route of `template` once, as an HTTP request that takes its
+    /// happy path when sent (each made just before it is returned).
+    pub fn http_calls(&self, template: &Template) -> Result<Vec<HttpCall>> {
+        let mut calls = Vec::new();
+        for function in template.functions()? {
+            let Some(route) = function.routes.first() else {
+                continue;
+            };
+            let events = self.events(&function.binary, 1)?;
+            let event = events
+                .first()
+                .with_context(|| format!("no event for {}", function.binary))?;
+            calls.push(http_call(
+                &function.binary,
+                &route.method,
+                &route.path,
+                event,
+            )?);
+        }
+        Ok(calls)
+    }
+}
+
+/// `event` (API Gateway v2) as the request that makes it, for the route
+/// `method path` (its `{parameters}` from the event's).
+fn http_call(binary: &str, method: &str, path: &str, event: &Value) -> Result<HttpCall> {
+    let mut path = path.to_string();
+    for (name, value) in event["pathParameters"].as_object().into_iter().flatten() {
+        let value = value
+            .as_str()
+            .with_context(|| format!("{binary}: path parameter {name}"))?;
+        path = path.replace(&format!("{{{name}}}"), value);
+    }
+    ensure!(
+        !path.contains('{'),
+        "{binary}: {path} lacks a path parameter"
+    );
+    if let Some(query) = event["rawQueryString"].as_str().filter(|q| !q.is_empty()) {
+        path = format!("{path}?{query}");
+    }
+    let headers = event["headers"].as_object().into_iter().flatten();
+    let token = event["headers"]["authorization"]
+        .as_str()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let body = match event["body"].as_str().filter(|b| !b.is_empty()) {
+        None => None,
+        Some(_) if event["isBase64Encoded"] == true => bail!("{binary}: a binary body"),
+        Some(text) => Some(serde_json::from_str(text).with_context(|| format!("{binary}: body"))?),
+    };
+    Ok(HttpCall {
+        binary: binary.to_string(),
+        method: method.to_string(),
+        path,
+        token,
+        headers: headers
+            .filter(|(name, _)| !SET_BY_THE_CLIENT.contains(&name.as_str()))
+            .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_string())))
+            .collect(),
+        body,
+    })
 }
 
 fn upload(api: &Client, token: &str) -> Result<String> {

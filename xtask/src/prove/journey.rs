@@ -1,7 +1,8 @@
-//! One user journey (register, login, cart, upload, job, refresh, logout)
-//! gives one transcript of what it saw, free of ids and times; it must read
-//! the same on one instance, on two taken in turn, and on a fresh process
-//! per request.
+//! One user journey (register, login, cart, upload, job, refresh, logout),
+//! then every route once on its happy path (the happy-path table), gives
+//! one transcript of what it saw, free of ids and times; it must read the
+//! same on one instance, on two taken in turn, and on a fresh process per
+//! request.
 
 use std::cell::Cell;
 use std::time::Duration;
@@ -12,20 +13,37 @@ use serde_json::{Value, json};
 use super::Tally;
 use crate::client::{Client, PASSWORD, Reply, get_url, poll, put_presigned, unique_email};
 use crate::fresh_process::FreshGateway;
+use crate::happy_path::HappyPath;
 use crate::stack::{Instance, StackInfo};
+use crate::template::Template;
 
 /// Instances taken in turn: every request goes to the next one.
 pub struct RoundRobin<'a> {
     apis: Vec<&'a Client>,
     next: Cell<usize>,
+    /// Where the happy paths make what they need first (a user, an upload).
+    setup: String,
 }
 
 impl<'a> RoundRobin<'a> {
+    /// `apis` in turn; the happy paths' setup through the first.
     pub fn new(apis: Vec<&'a Client>) -> Self {
+        let setup = apis
+            .first()
+            .map(|api| api.base().to_string())
+            .unwrap_or_default();
         Self {
             apis,
             next: Cell::new(0),
+            setup,
         }
+    }
+
+    /// The same, with the happy paths' setup sent to `url` instead (so a
+    /// gateway that counts its requests sees only the journey's).
+    pub fn with_setup(mut self, url: &str) -> Self {
+        self.setup = url.to_string();
+        self
     }
 
     /// How many requests went out through this.
@@ -181,6 +199,29 @@ pub fn journey(apis: &RoundRobin) -> Result<Vec<String>> {
         "refresh after logout {} {}",
         reply.status, reply.body["code"]
     ));
+
+    // Every route once on its happy path, whichever instance it meets.
+    let template = Template::load(&crate::workspace_root().join("template.yaml"))?;
+    let happy = HappyPath::new(&apis.setup)?;
+    let mut not_2xx = Vec::new();
+    for call in happy.http_calls(&template)? {
+        let headers: Vec<(&str, &str)> = call
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        let reply = apis.send(
+            &call.method,
+            &call.path,
+            call.token.as_deref(),
+            &headers,
+            call.body.as_ref(),
+        )?;
+        if !(200..300).contains(&reply.status) {
+            not_2xx.push(format!("{} {} {}", call.binary, reply.status, reply.body));
+        }
+    }
+    seen.push(format!("every route's happy path, not 2xx: {not_2xx:?}"));
     Ok(seen)
 }
 
@@ -208,6 +249,7 @@ pub fn expected() -> Vec<String> {
         "me after logout 401",
         "me after logout 401",
         "refresh after logout 401 \"invalid_refresh_token\"",
+        "every route's happy path, not 2xx: []",
     ]
     .map(String::from)
     .to_vec()
@@ -261,7 +303,7 @@ pub fn on_two_instances_in_turn(stack: &StackInfo) -> Result<Tally> {
 pub fn with_a_fresh_process_per_request(stack: &StackInfo) -> Result<Tally> {
     let gateway = FreshGateway::start(stack)?;
     let fresh = Client::at(&gateway.api_url);
-    let apis = RoundRobin::new(vec![&fresh]);
+    let apis = RoundRobin::new(vec![&fresh]).with_setup(&stack.api_url);
     let mut tally = Tally::new("journey, a fresh process per request", 0);
     walk(&apis, &mut tally);
     let record = gateway.record();
