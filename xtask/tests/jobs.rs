@@ -165,7 +165,10 @@ async fn an_export_holds_the_users_data_and_nobody_elses() {
     let document: Value = serde_json::from_str(&text).unwrap();
 
     let me = user_id(&api, &token);
-    assert_eq!(document["format"], shared::jobs::export::EXPORT_FORMAT);
+    assert_eq!(
+        document["format"],
+        shared::jobs::export_format::EXPORT_FORMAT
+    );
     assert_eq!(document["user_id"], me.as_str());
     assert_eq!(document["profile"]["email"], email);
     assert_eq!(document["cart"]["items"][0]["sku"], "SKU-MINE-1");

@@ -29,7 +29,7 @@ pub(crate) fn cart_store(env: &Environment, aws: &AwsClients) -> Result<CartStor
 
 /// The body of both routes.
 #[derive(Debug, Serialize)]
-pub(crate) struct CartView<'a> {
+struct CartView<'a> {
     items: &'a [CartLine],
     version: u64,
 }

@@ -13,23 +13,20 @@ use std::future::Future;
 use serde::Serialize;
 
 use super::export_bucket::{ExportObjects, ExportUpload, export_key};
+use super::export_format::{self as format, EXPORT_FORMAT};
 use super::records::JobRecord;
-use super::routes::JobView;
 use super::store::JobStore;
-use crate::accounts::routes::{SessionView, StartupError, UserView, session_store, user_store};
+use crate::accounts::routes::{StartupError, session_store, user_store};
 use crate::accounts::sessions::SessionStore;
 use crate::accounts::users::UserStore;
 use crate::aws::{AwsClients, Page, StoreError};
-use crate::cart::routes::{CartView, cart_store};
+use crate::cart::routes::cart_store;
 use crate::cart::store::CartStore;
 use crate::config::Environment;
 use crate::ids::UserId;
 use crate::time::Timestamp;
 use crate::uploads::records::UploadStore;
-use crate::uploads::routes::{UploadView, upload_store};
-
-/// The `format` of every export document; bumped when its shape changes.
-pub const EXPORT_FORMAT: &str = "stateless-lambda.export.v1";
+use crate::uploads::routes::upload_store;
 
 /// How many records of a list one read brings.
 const PAGE_ITEMS: u32 = 100;
@@ -96,7 +93,7 @@ impl Exporter {
         document.field("exported_at", &now.rfc3339()).await?;
         document.field("user_id", &user_id).await?;
         document
-            .field("profile", &profile.map(UserView::from))
+            .field("profile", &profile.map(format::Profile::from))
             .await?;
         document
             .list(
@@ -107,10 +104,10 @@ impl Exporter {
                         .page(user_id, PAGE_ITEMS, Some(&after), now)
                         .await
                 },
-                |session| SessionView::of(session, None),
+                format::Session::from,
             )
             .await?;
-        document.field("cart", &CartView::of(&cart)).await?;
+        document.field("cart", &format::Cart::from(&cart)).await?;
         document
             .list(
                 "uploads",
@@ -120,7 +117,7 @@ impl Exporter {
                         .list(user_id, PAGE_ITEMS, Some(&after), now)
                         .await
                 },
-                |upload| UploadView::of(upload, None),
+                format::Upload::from,
             )
             .await?;
         document
@@ -128,7 +125,7 @@ impl Exporter {
                 "jobs",
                 jobs,
                 |after| async move { self.jobs.list(user_id, PAGE_ITEMS, Some(&after), now).await },
-                |job| JobView::of(job, None),
+                format::Job::from,
             )
             .await?;
         document.end().await

@@ -5,6 +5,7 @@
 
 pub mod export;
 pub mod export_bucket;
+pub mod export_format;
 pub mod messages;
 pub mod records;
 pub mod routes;

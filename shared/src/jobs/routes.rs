@@ -57,7 +57,7 @@ pub(crate) fn job_queue(env: &Environment, aws: &AwsClients) -> Result<JobQueue,
 
 /// A job as the API shows it.
 #[derive(Debug, Serialize)]
-pub(crate) struct JobView {
+struct JobView {
     job_id: JobId,
     #[serde(rename = "type")]
     kind: &'static str,

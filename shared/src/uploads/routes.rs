@@ -59,7 +59,7 @@ fn not_found() -> Problem {
 
 /// An upload as the API shows it.
 #[derive(Debug, Serialize)]
-pub(crate) struct UploadView {
+struct UploadView {
     upload_id: UploadId,
     filename: String,
     content_type: String,

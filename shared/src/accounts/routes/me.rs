@@ -15,7 +15,7 @@ use crate::route::{AuthenticatedRoute, Calls};
 
 /// The public view of a user.
 #[derive(Debug, Serialize)]
-pub(crate) struct UserView {
+pub(super) struct UserView {
     user_id: UserId,
     email: String,
     name: Option<String>,

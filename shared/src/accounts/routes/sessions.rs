@@ -15,9 +15,9 @@ use crate::ids::SessionId;
 use crate::route::{AuthenticatedRoute, Calls};
 use crate::time::Timestamp;
 
-/// One entry of `GET /auth/sessions` (and of an export, without `current`).
+/// One entry of `GET /auth/sessions`.
 #[derive(Debug, Serialize)]
-pub(crate) struct SessionView {
+struct SessionView {
     session_id: SessionId,
     created_at: String,
     last_seen_at: String,
