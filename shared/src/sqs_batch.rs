@@ -12,8 +12,12 @@ use std::future::Future;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent, service_fn};
 
+use tracing::Instrument;
+
 use crate::aws::AwsClients;
 use crate::config::Environment;
+use crate::correlation;
+use crate::metrics::{self, Metric};
 use crate::startup::StartupError;
 
 /// A consumer of an SQS queue: one function's handler.
@@ -38,7 +42,20 @@ pub trait Consumer: Sized + Sync {
 pub async fn run<C: Consumer>() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init()?;
     let consumer = C::build(&Environment::from_process(), &AwsClients::from_env().await).await?;
-    serve_batches(|event, context| consumer.handle(event, context)).await
+    serve_batches(|event, context| {
+        let messages = event.records.len();
+        let answer = consumer.handle(event, context);
+        async move {
+            let answer = answer.await;
+            metrics::add(Metric::Messages, messages as u64);
+            metrics::add(
+                Metric::MessagesFailed,
+                answer.batch_item_failures.len() as u64,
+            );
+            answer
+        }
+    })
+    .await
 }
 
 /// Runs `handle` on every message of `event`; the messages it failed on are
@@ -51,13 +68,27 @@ where
     E: Display,
 {
     let mut response = SqsBatchResponse::default();
+    let mut correlation_ids = Vec::new();
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
-        if let Err(error) = handle(message).await {
-            tracing::error!(message_id = %id, %error, "message failed; it will be retried");
+        // The sender's id when it sent one (a route's request), else the message's.
+        let correlation_id = message
+            .message_attributes
+            .get(correlation::ATTRIBUTE)
+            .and_then(|attribute| attribute.string_value.clone())
+            .unwrap_or_else(|| id.clone());
+        let span =
+            tracing::info_span!("message", message_id = %id, correlation_id = %correlation_id);
+        correlation_ids.push(correlation_id.clone());
+        let outcome = correlation::scoped(correlation_id, handle(message))
+            .instrument(span.clone())
+            .await;
+        if let Err(error) = outcome {
+            span.in_scope(|| tracing::error!(%error, "message failed; it will be retried"));
             response.batch_item_failures.push(item_failure(id));
         }
     }
+    metrics::property("correlation_ids", correlation_ids);
     response
 }
 
@@ -87,7 +118,7 @@ where
     F: Future<Output = SqsBatchResponse> + Send,
 {
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        let outcome = handler(event.payload, event.context);
+        let outcome = metrics::recorded(handler(event.payload, event.context));
         async move { Ok::<_, lambda_runtime::Error>(outcome.await) }
     }))
     .await

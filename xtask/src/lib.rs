@@ -9,6 +9,7 @@ pub mod checks;
 pub mod client;
 pub mod dynamodb;
 pub mod dynamodb_local;
+pub mod emf;
 pub mod event_sources;
 pub mod events;
 pub mod fresh_process;

@@ -1,6 +1,7 @@
 //! The AWS SDK: its configuration and the clients every store shares; the
 //! store error, DynamoDB item helpers and paging are modules of their own.
 
+mod counted;
 mod error;
 mod items;
 mod paging;
@@ -72,27 +73,35 @@ impl AwsClients {
 
     /// DynamoDB.
     pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
-        self.dynamodb
-            .get_or_init(|| aws_sdk_dynamodb::Client::new(&self.config))
+        self.dynamodb.get_or_init(|| {
+            let config = aws_sdk_dynamodb::config::Builder::from(&self.config);
+            aws_sdk_dynamodb::Client::from_conf(config.interceptor(counted::Counted).build())
+        })
     }
 
     /// Secrets Manager (only the token-minting functions may read their secret).
     pub fn secrets(&self) -> &aws_sdk_secretsmanager::Client {
-        self.secrets
-            .get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.config))
+        self.secrets.get_or_init(|| {
+            let config = aws_sdk_secretsmanager::config::Builder::from(&self.config);
+            aws_sdk_secretsmanager::Client::from_conf(config.interceptor(counted::Counted).build())
+        })
     }
 
     /// S3 (object metadata, deletion and export documents; upload bytes
     /// never pass through a function).
     pub fn s3(&self) -> &aws_sdk_s3::Client {
-        self.s3
-            .get_or_init(|| aws_sdk_s3::Client::new(&self.config))
+        self.s3.get_or_init(|| {
+            let config = aws_sdk_s3::config::Builder::from(&self.config);
+            aws_sdk_s3::Client::from_conf(config.interceptor(counted::Counted).build())
+        })
     }
 
     /// SQS (job messages).
     pub fn sqs(&self) -> &aws_sdk_sqs::Client {
-        self.sqs
-            .get_or_init(|| aws_sdk_sqs::Client::new(&self.config))
+        self.sqs.get_or_init(|| {
+            let config = aws_sdk_sqs::config::Builder::from(&self.config);
+            aws_sdk_sqs::Client::from_conf(config.interceptor(counted::Counted).build())
+        })
     }
 
     /// These clients with `client` as the DynamoDB client (tests and tools

@@ -34,6 +34,7 @@ use crate::aws::AwsClients;
 use crate::config::{ConfigError, Environment};
 use crate::http::{Problem, ProblemCode};
 use crate::ids::new_id;
+use crate::metrics::{self, Metric};
 use crate::time::Timestamp;
 
 /// The request header.
@@ -151,7 +152,10 @@ impl Idempotency {
                     return Err(key_reused());
                 }
                 match &record.state {
-                    RecordState::Completed(stored) => return Ok(replay(stored)),
+                    RecordState::Completed(stored) => {
+                        metrics::count(Metric::IdempotentReplays);
+                        return Ok(replay(stored));
+                    }
                     RecordState::InProgress { lock_until } if !lock_until.has_passed(now) => {
                         return Err(in_progress(lock_until.0.saturating_sub(now.0)));
                     }

@@ -1,6 +1,7 @@
 //! The jobs queue: one message per job, naming it; the job record holds
 //! everything else. Delivery is at least once, so a message may come twice.
 
+use aws_sdk_sqs::types::MessageAttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::records::JobRecord;
@@ -54,10 +55,20 @@ impl JobQueue {
         const OPERATION: &str = "SQS.SendMessage";
         let body = serde_json::to_string(message)
             .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
-        self.client
+        let mut request = self
+            .client
             .send_message()
             .queue_url(&self.url)
-            .message_body(body)
+            .message_body(body);
+        if let Some(id) = crate::correlation::current() {
+            let attribute = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(id)
+                .build()
+                .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
+            request = request.message_attributes(crate::correlation::ATTRIBUTE, attribute);
+        }
+        request
             .send()
             .await
             .map(|_| ())

@@ -21,6 +21,7 @@ use super::store::JobStore;
 use crate::accounts::routes::StartupError;
 use crate::aws::{AwsClients, StoreError};
 use crate::config::Environment;
+use crate::metrics::{self, Metric};
 use crate::sqs_batch::{Consumer, process_batch, retry_all};
 use crate::time::Timestamp;
 
@@ -96,6 +97,7 @@ impl JobWorker {
             }
         };
         tracing::info!(job_id = %running.job_id, attempt = running.attempts, lease_until = lease_until.0, "job claimed");
+        metrics::count(Metric::JobAttempts);
         match self.work(&running).await {
             Ok(result_key) => {
                 let now = Timestamp::now();
@@ -106,6 +108,7 @@ impl JobWorker {
                     .await?
                 {
                     tracing::info!(job_id = %running.job_id, "job succeeded");
+                    metrics::count(Metric::JobsSucceeded);
                     Ok(Outcome::Succeeded)
                 } else {
                     tracing::warn!(job_id = %running.job_id, "lease lost before the job finished");
@@ -192,6 +195,7 @@ impl JobFailures {
             .await?;
         if failed {
             tracing::warn!(job_id = %job.job_id, attempts = record.attempts, "job failed for good");
+            metrics::count(Metric::JobsFailed);
         }
         Ok(failed)
     }

@@ -13,6 +13,7 @@ use super::records::{UploadStatus, UploadStore, parse_object_key};
 use crate::accounts::routes::StartupError;
 use crate::aws::{AwsClients, StoreError};
 use crate::config::Environment;
+use crate::metrics::{self, Metric};
 use crate::sqs_batch::{Consumer, process_batch};
 use crate::time::Timestamp;
 
@@ -118,6 +119,7 @@ impl UploadEvents {
             self.uploads
                 .settle(&user_id, &upload_id, UploadStatus::Ready)
                 .await?;
+            metrics::count(Metric::UploadsConfirmed);
             Ok(Outcome::Ready)
         } else {
             // Delete first: a retry after a failure here still finds it pending.
@@ -126,6 +128,7 @@ impl UploadEvents {
                 .settle(&user_id, &upload_id, UploadStatus::Rejected)
                 .await?;
             tracing::warn!(%upload_id, expected = record.size, got = facts.size, "object does not match its upload: rejected");
+            metrics::count(Metric::UploadsRejected);
             Ok(Outcome::Rejected)
         }
     }
