@@ -5,8 +5,27 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
+use anyhow::{Context, Result};
 use serde_json::Value;
+
+/// `cargo xtask metrics`: the summary of the function logs `logs` (a
+/// stack's `functions.log`, an instance's log), then the last `last`
+/// requests' traces.
+pub fn report(logs: &[&Path], last: usize) -> Result<String> {
+    let mut documents = Vec::new();
+    for log in logs {
+        let text =
+            std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+        documents.extend(lines(&text));
+    }
+    Ok(format!(
+        "{}\nthe last {last} requests, and the queue work each set off:\n\n{}",
+        render(&totals(&documents)),
+        traces(&documents, last)
+    ))
+}
 
 /// Every EMF document among the lines of `log` (other lines are skipped).
 pub fn lines(log: &str) -> Vec<Value> {
@@ -101,6 +120,63 @@ pub fn render(totals: &BTreeMap<String, Totals>) -> String {
     out
 }
 
+/// The last `last` requests among `documents`, each with what it set off:
+/// the HTTP invocation (function, status, latency, store calls), and under
+/// it every queue consumer's invocation that carried its correlation id.
+pub fn traces(documents: &[Value], last: usize) -> String {
+    let roots: Vec<&Value> = documents
+        .iter()
+        .filter(|d| d["correlation_id"].is_string())
+        .collect();
+    let mut out = String::new();
+    for root in roots.iter().skip(roots.len().saturating_sub(last)) {
+        let id = root["correlation_id"].as_str().unwrap_or_default();
+        let _ = writeln!(out, "{id}  {}", invocation(root));
+        let children = documents.iter().filter(|d| {
+            d["correlation_ids"]
+                .as_array()
+                .is_some_and(|ids| ids.iter().any(|i| i == id))
+        });
+        for child in children {
+            let _ = writeln!(out, "  └ {}", invocation(child));
+        }
+    }
+    out
+}
+
+/// One invocation in a line: function, status or messages, latency, store
+/// calls, and the outcome counts it recorded.
+fn invocation(document: &Value) -> String {
+    let what = match (document["status"].as_u64(), document["Messages"].as_u64()) {
+        (Some(status), _) => format!("{status}"),
+        (None, Some(messages)) => format!("{messages} message(s)"),
+        (None, None) => String::new(),
+    };
+    let mut line = format!(
+        "{} {what}  {:.1} ms  {} store call(s)",
+        document["FunctionName"].as_str().unwrap_or("unknown"),
+        document["Latency"].as_f64().unwrap_or_default(),
+        document["StoreCalls"].as_u64().unwrap_or_default(),
+    );
+    for name in [
+        "StoreFailures",
+        "IdempotentReplays",
+        "JobsSucceeded",
+        "JobsFailed",
+        "UploadsConfirmed",
+        "UploadsRejected",
+        "MessagesFailed",
+    ] {
+        if let Some(n) = document[name].as_u64().filter(|n| *n > 0) {
+            let _ = write!(line, "  {name} {n}");
+        }
+    }
+    if let Some(code) = document["code"].as_str() {
+        let _ = write!(line, "  {code}");
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +198,28 @@ mod tests {
         assert_eq!(me.latency_at(0.99), Some(4.0));
         assert_eq!(me.codes["invalid_token"], 1);
         assert!(render(&totals(&documents)).contains("me"));
+    }
+
+    #[test]
+    fn a_trace_is_a_request_and_the_consumers_that_carried_its_id() {
+        let documents: Vec<Value> = [
+            r#"{"FunctionName":"create-job","status":202,"Latency":12.0,"StoreCalls":5,"correlation_id":"r1"}"#,
+            r#"{"FunctionName":"me","status":200,"Latency":3.0,"StoreCalls":3,"correlation_id":"r2"}"#,
+            r#"{"FunctionName":"job-worker","Messages":1,"Latency":80.0,"StoreCalls":9,"JobsSucceeded":1,"correlation_ids":["r1"]}"#,
+        ]
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_default())
+        .collect();
+        let all = traces(&documents, 10);
+        assert_eq!(
+            all,
+            "r1  create-job 202  12.0 ms  5 store call(s)\n  \
+             └ job-worker 1 message(s)  80.0 ms  9 store call(s)  JobsSucceeded 1\n\
+             r2  me 200  3.0 ms  3 store call(s)\n"
+        );
+        assert_eq!(
+            traces(&documents, 1),
+            "r2  me 200  3.0 ms  3 store call(s)\n"
+        );
     }
 }

@@ -28,6 +28,9 @@ commands:
   keys tick | keys withdraw <kid>
            on the running dev stack (or STACK_FILE's): one step of the signing keys'
            rotation, or the emergency withdrawal of a key
+  metrics [--traces N]
+           on the running dev stack: requests, errors, p50/p99, cold starts and
+           store calls per function (from its metric lines), and the last N traces
   sam ...  the pinned AWS SAM CLI (e.g. `cargo xtask sam validate --lint`, `cargo xtask sam build`)
 ";
 
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Some("sam") => sam(&args[1..]),
         Some("keygen") => keygen(),
         Some("keys") => keys(&args[1..]),
+        Some("metrics") => metrics(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -196,10 +200,8 @@ fn keygen() -> Result<()> {
     Ok(())
 }
 
-/// Drives the signing keys' rotation of a running stack, as its schedule
-/// (`tick`) or an operator (`withdraw <kid>`) would through its queue.
-fn keys(args: &[String]) -> Result<()> {
-    use shared::sqs_batch::Consumer as _;
+/// The running dev stack (or the one `STACK_FILE` names).
+fn running_stack() -> Result<xtask::stack::StackInfo> {
     let stack_file = std::env::var_os("STACK_FILE")
         .map_or_else(|| root().join(".tools/run/dev/stack.json"), Into::into);
     let text = std::fs::read_to_string(&stack_file).with_context(|| {
@@ -208,7 +210,27 @@ fn keys(args: &[String]) -> Result<()> {
             stack_file.display()
         )
     })?;
-    let info: xtask::stack::StackInfo = serde_json::from_str(&text)?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// What an operator would see of the running stack, read from its function
+/// logs: the metrics per function, and the last requests' traces.
+fn metrics(args: &[String]) -> Result<()> {
+    let last = match args {
+        [] => 10,
+        [flag, n] if flag == "--traces" => n.parse().context("--traces takes a number")?,
+        _ => bail!("usage: cargo xtask metrics [--traces N]"),
+    };
+    let log = running_stack()?.logs_dir.join("functions.log");
+    print!("{}", xtask::emf::report(&[&log], last)?);
+    Ok(())
+}
+
+/// Drives the signing keys' rotation of a running stack, as its schedule
+/// (`tick`) or an operator (`withdraw <kid>`) would through its queue.
+fn keys(args: &[String]) -> Result<()> {
+    use shared::sqs_batch::Consumer as _;
+    let info = running_stack()?;
     runtime()?.block_on(async {
         let rotation = shared::accounts::rotation::RotateKeys::build(
             &info.template_environment("rotate-keys"),
@@ -282,7 +304,7 @@ fn dev() -> Result<()> {
             name: "dev".into(),
             ports: Ports::DEV,
             reload: true,
-            function_logs: Output::Terminal,
+            function_logs: Output::TerminalAndLogFile,
             parameters: Default::default(),
             release: false,
             event_sources: true,
@@ -296,6 +318,8 @@ fn dev() -> Result<()> {
         println!("  moto (S3, SQS)   {}", info.moto_endpoint);
         println!();
         println!("  try:  curl -i {}/health", info.api_url);
+        println!();
+        println!("  metrics and the last requests' traces:  cargo xtask metrics");
         println!();
         println!("Functions rebuild when the code changes. Ctrl-C stops everything.");
         let outcome = loop {

@@ -17,8 +17,10 @@ use nix::unistd::Pid;
 pub enum Output {
     /// To a log file in the stack's run folder.
     LogFile,
-    /// To this terminal (function logs under `cargo xtask dev`).
-    Terminal,
+    /// To this terminal and to a log file in the stack's run folder
+    /// (function logs under `cargo xtask dev`: seen as they come, and read
+    /// back by `cargo xtask metrics`).
+    TerminalAndLogFile,
 }
 
 /// A running child process group.
@@ -47,11 +49,24 @@ impl Managed {
                 command.stdout(file.try_clone()?).stderr(file);
                 Some(path)
             }
-            Output::Terminal => None,
+            Output::TerminalAndLogFile => {
+                command.stdout(Stdio::piped()).stderr(Stdio::piped());
+                Some(run_dir.join(format!("{name}.log")))
+            }
         };
-        let child = command
+        let mut child = command
             .spawn()
             .with_context(|| format!("starting {name}: {command:?}"))?;
+        if let (Output::TerminalAndLogFile, Some(path)) = (output, &log) {
+            let file =
+                File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            if let Some(pipe) = child.stdout.take() {
+                tee(pipe, file.try_clone());
+            }
+            if let Some(pipe) = child.stderr.take() {
+                tee(pipe, Ok(file));
+            }
+        }
         Ok(Self {
             name: name.to_string(),
             child,
@@ -155,4 +170,25 @@ pub fn free_port() -> Result<u16> {
             .local_addr()?
             .port(),
     )
+}
+
+/// Copies what `pipe` carries, line by line, to this terminal and to `file`
+/// (if it could be opened), until the child closes it.
+fn tee(pipe: impl std::io::Read + Send + 'static, file: std::io::Result<File>) {
+    use std::io::{BufRead, Write};
+    let mut file = file.ok();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(pipe);
+        let mut line = Vec::new();
+        while lines
+            .read_until(b'\n', &mut line)
+            .is_ok_and(|read| read > 0)
+        {
+            let _ = std::io::stdout().lock().write_all(&line);
+            if let Some(file) = file.as_mut() {
+                let _ = file.write_all(&line);
+            }
+            line.clear();
+        }
+    });
 }

@@ -120,4 +120,21 @@ fn every_invocation_writes_one_metric_line_with_its_outcome_and_the_job_keeps_it
             .any(|line| line.contains("job succeeded") && line.contains(id)),
         "the worker's log does not name {id}"
     );
+    // `cargo xtask metrics` shows that trace: the request, then the worker.
+    let logs = [
+        stack.logs_dir.join("instances/metrics.log"),
+        stack.logs_dir.join("functions.log"),
+    ];
+    let report = emf::report(&[&logs[0], &logs[1]], usize::MAX).unwrap();
+    let trace = report
+        .split(&format!("{id}  create-job 202"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no trace of {id} in:\n{report}"));
+    assert!(
+        trace
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("  └ job-worker")),
+        "{trace}"
+    );
 }
