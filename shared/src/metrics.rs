@@ -19,6 +19,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::io::Write;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -139,6 +140,12 @@ static FIRST: AtomicBool = AtomicBool::new(true);
 
 /// Runs `invocation` with a recorder, then writes its EMF line to stdout.
 pub async fn recorded<F: Future>(invocation: F) -> F::Output {
+    recorded_to(std::io::stdout(), invocation).await
+}
+
+/// Runs `invocation` with a recorder, then writes its EMF line to `out`
+/// (a line that cannot be written is lost, never the answer).
+pub async fn recorded_to<F: Future>(mut out: impl Write, invocation: F) -> F::Output {
     let started = Instant::now();
     let cold = FIRST.swap(false, Ordering::Relaxed);
     let (output, recorder) = RECORDER
@@ -157,7 +164,7 @@ pub async fn recorded<F: Future>(invocation: F) -> F::Output {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis()),
     );
-    println!("{line}");
+    let _ = writeln!(out, "{line}");
     output
 }
 

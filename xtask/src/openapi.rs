@@ -56,6 +56,16 @@ pub fn resolve<'a>(spec: &'a Value, value: &'a Value) -> &'a Value {
         .unwrap_or(value)
 }
 
+/// The example body of the operation `method path` (`requestBody`'s JSON
+/// example), if it takes one: a body the route accepts.
+pub fn request_example(spec: &Value, method: &str, path: &str) -> Option<Value> {
+    let operation = &spec["paths"][path][method.to_lowercase()];
+    let body = resolve(spec, &operation["requestBody"]);
+    body["content"]["application/json"]["example"]
+        .as_object()
+        .map(|example| Value::Object(example.clone()))
+}
+
 /// The routes `spec` describes.
 pub fn routes(spec: &Value) -> BTreeSet<Route> {
     operations(spec)
