@@ -18,13 +18,14 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::io::Write;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// The namespace when `METRICS_NAMESPACE` is not set.
 pub const DEFAULT_NAMESPACE: &str = "StatelessLambda";
@@ -168,7 +169,8 @@ pub async fn recorded_to<F: Future>(mut out: impl Write, invocation: F) -> F::Ou
     output
 }
 
-/// Where the lines go: the namespace and the function's name.
+/// Where the lines go: the namespace and the function's name, each as a
+/// JSON string once and for all.
 #[derive(Debug, Clone)]
 struct Context {
     namespace: String,
@@ -176,70 +178,93 @@ struct Context {
 }
 
 impl Context {
+    fn new(namespace: &str, function: &str) -> Self {
+        let quoted = |text: &str| Value::from(text).to_string();
+        Self {
+            namespace: quoted(namespace),
+            function: quoted(function),
+        }
+    }
+
     fn of_process() -> &'static Self {
         static CONTEXT: OnceLock<Context> = OnceLock::new();
-        CONTEXT.get_or_init(|| Self {
-            namespace: std::env::var("METRICS_NAMESPACE")
-                .unwrap_or_else(|_| DEFAULT_NAMESPACE.to_string()),
-            function: std::env::var("AWS_LAMBDA_FUNCTION_NAME")
-                .unwrap_or_else(|_| "unknown".to_string()),
+        CONTEXT.get_or_init(|| {
+            let namespace = std::env::var("METRICS_NAMESPACE");
+            let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME");
+            Self::new(
+                namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
+                function.as_deref().unwrap_or("unknown"),
+            )
         })
     }
 }
 
 /// The EMF document of one invocation: every metric it counted (and the
 /// cold start, the latency and the store calls always, zero or not, so that
-/// rates have their denominators), by `FunctionName`.
+/// rates have their denominators), by `FunctionName`. Written straight into
+/// one string: the names are fixed ASCII, the rest was quoted up front.
 fn emf_line(
     context: &Context,
     recorder: Recorder,
     cold: bool,
     latency_ms: f64,
     timestamp_ms: u128,
-) -> Value {
+) -> String {
     let mut counts = recorder.counts;
     counts.insert(Metric::ColdStarts, u64::from(cold));
     counts.entry(Metric::StoreCalls).or_default();
     counts.entry(Metric::StoreFailures).or_default();
-    let mut definitions: Vec<Value> = counts
-        .keys()
-        .map(|metric| json!({"Name": metric.name(), "Unit": "Count"}))
-        .collect();
-    definitions.push(json!({"Name": "Latency", "Unit": "Milliseconds"}));
-    let mut line = recorder.properties;
-    line.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": context.namespace,
-                "Dimensions": [["FunctionName"]],
-                "Metrics": definitions,
-            }],
-        }),
+    let mut line = String::with_capacity(640);
+    let _ = write!(
+        line,
+        r#"{{"_aws":{{"Timestamp":{timestamp_ms},"CloudWatchMetrics":[{{"Namespace":{},"Dimensions":[["FunctionName"]],"Metrics":["#,
+        context.namespace
     );
-    line.insert("FunctionName".into(), json!(context.function));
-    for (metric, value) in counts {
-        line.insert(metric.name().into(), json!(value));
+    for metric in counts.keys() {
+        let _ = write!(line, r#"{{"Name":"{}","Unit":"Count"}},"#, metric.name());
     }
-    line.insert(
-        "Latency".into(),
-        json!((latency_ms * 1000.0).round() / 1000.0),
+    let _ = write!(
+        line,
+        r#"{{"Name":"Latency","Unit":"Milliseconds"}}]}}]}},"FunctionName":{}"#,
+        context.function
     );
-    Value::Object(line)
+    for (metric, value) in &counts {
+        let _ = write!(line, r#","{}":{value}"#, metric.name());
+    }
+    let _ = write!(
+        line,
+        r#","Latency":{}"#,
+        (latency_ms * 1000.0).round() / 1000.0
+    );
+    for (name, value) in &recorder.properties {
+        let _ = write!(line, ",{}:{value}", Value::from(name.as_str()));
+    }
+    line.push('}');
+    line
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use serde_json::json;
+
     use super::*;
 
     fn context() -> Context {
-        Context {
-            namespace: "Test".into(),
-            function: "me".into(),
-        }
+        Context::new("Test", "me")
+    }
+
+    #[test]
+    fn names_and_properties_are_escaped() {
+        let mut recorder = Recorder::default();
+        recorder.properties.insert("code".into(), json!("a\"b\n"));
+        let text = emf_line(&Context::new("N\"s", "f\\n"), recorder, false, 1.0, 0);
+        let line: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "N\"s");
+        assert_eq!(line["FunctionName"], "f\\n");
+        assert_eq!(line["code"], "a\"b\n");
+        assert!(!text.contains('\n'), "one line");
     }
 
     #[tokio::test]
@@ -274,7 +299,8 @@ mod tests {
         recorder.counts.insert(Metric::Requests, 1);
         recorder.counts.insert(Metric::ServerErrors, 1);
         recorder.properties.insert("status".into(), json!(503));
-        let line = emf_line(&context(), recorder, true, 12.3456, 1_700_000_000_000);
+        let text = emf_line(&context(), recorder, true, 12.3456, 1_700_000_000_000);
+        let line: Value = serde_json::from_str(&text).unwrap();
         let directive = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000u64);
         assert_eq!(directive["Namespace"], "Test");
