@@ -2,13 +2,9 @@
 //! stack: the whole login flow, revocation seen on the very next request,
 //! the refresh cookie, sessions, and every documented error.
 
-// In tests a failed unwrap is a failed test, which is what it should be.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use serde_json::{Value, json};
-use support::{Api, unique_email};
+
+use crate::helpers::{Api, unique_email};
 
 const PASSWORD: &str = "correct horse battery staple";
 

@@ -6,14 +6,11 @@
 //! refusal is a problem document with a `code`, which never echoes the input.
 //! (`openapi.rs` lets schemathesis generate more of the same.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use serde_json::{Value, json};
-use support::spec::{self, Operation, operations, resolve};
-use support::{Api, PASSWORD, Reply, unique_email};
 use xtask::stack::StackInfo;
+
+use crate::helpers::spec::{self, Operation, operations, resolve};
+use crate::helpers::{Api, PASSWORD, Reply, unique_email};
 
 /// A body each route accepts (fresh values, so no case depends on another).
 fn valid_body(method: &str, path: &str) -> Value {

@@ -2,20 +2,17 @@
 //! when many writers race from one ETag (on two instances, and straight at
 //! the store), and every validation rule answered with the field it broke.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use shared::cart::items::{CartItems, RawLine};
 use shared::cart::store::CartStore;
 use shared::time::Timestamp;
-use support::Api;
 use xtask::stack::{Instance, StackInfo};
 
-fn put(api: &Api, token: &str, if_match: Option<&str>, body: &Value) -> support::Reply {
+use crate::helpers::{Api, Reply};
+
+fn put(api: &Api, token: &str, if_match: Option<&str>, body: &Value) -> Reply {
     let headers: Vec<(&str, &str)> = if_match.map(|tag| ("if-match", tag)).into_iter().collect();
     api.send(
         "PUT",

@@ -10,10 +10,6 @@
 //! second instance of the functions at it, so the stack's own event sources
 //! never touch their messages.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::io::Read;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -31,12 +27,13 @@ use shared::jobs::store::JobStore;
 use shared::jobs::worker::{JobError, JobFailures, JobSweeper, JobWorker, Outcome};
 use shared::time::Timestamp;
 use shared::uploads::records::{UploadRecord, UploadStatus, UploadStore};
-use support::{Api, Reply, download, poll_until, private_queue};
 use xtask::call_log::CallLog;
 use xtask::event_sources::{self, Mapping};
 use xtask::runtime_api::{Answer, Function, Sandbox, sandbox_user};
 use xtask::stack::{Instance, StackInfo};
 use xtask::template::Template;
+
+use crate::helpers::{Api, Reply, download, poll_until, private_queue};
 
 const EXPORT: &str = r#"{"type": "export"}"#;
 

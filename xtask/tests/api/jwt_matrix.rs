@@ -3,17 +3,13 @@
 //! over HTTP against the local stack, while a positive control built the
 //! same way (same key, same session) gets 200.
 
-// In tests a failed unwrap is a failed test, which is what it should be.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use support::{Api, unique_email};
 use xtask::stack::StackInfo;
+
+use crate::helpers::{Api, unique_email};
 
 /// The stack's signing key, read from its secret as only login and refresh may.
 async fn stack_signing_key(stack: &StackInfo) -> (String, EncodingKey) {

@@ -6,10 +6,6 @@
 //! table in DynamoDB Local) and short delays, so the stack's keys stay as
 //! they are; the rotation runs in-process, as `rotate-keys` would.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,8 +24,9 @@ use shared::accounts::tokens::{AccessTokenIssuer, TokenSettings};
 use shared::aws::AwsClients;
 use shared::config::Environment;
 use shared::time::Timestamp;
-use support::{Api, PASSWORD};
 use xtask::stack::{Instance, StackInfo};
+
+use crate::helpers::{Api, PASSWORD};
 
 /// A key set of the test's own, and the variables that point functions at it.
 struct PrivateKeys {

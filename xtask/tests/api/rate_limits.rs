@@ -4,10 +4,6 @@
 //! source IP, revoked tokens that spend nobody's budget, the headers, and
 //! what each limit does when its counters cannot be reached.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,8 +16,9 @@ use shared::http::finish;
 use shared::ratelimit::{Policy, RateLimiter, WhenStoreFails};
 use shared::route::Route;
 use shared::time::Timestamp;
-use support::{Api, PASSWORD, unique_email};
 use xtask::stack::{Instance, StackInfo};
+
+use crate::helpers::{Api, PASSWORD, Reply, unique_email};
 
 /// Waits, if need be, so that `needed` seconds of work fit in the current
 /// fixed window of `window` seconds (windows are aligned to the epoch).
@@ -43,7 +40,7 @@ fn authenticated_answers_carry_the_users_quota() {
     assert_eq!(first.status, 200);
     assert_eq!(first.header("ratelimit-limit"), Some("300"));
     let remaining =
-        |r: &support::Reply| -> u32 { r.header("ratelimit-remaining").unwrap().parse().unwrap() };
+        |r: &Reply| -> u32 { r.header("ratelimit-remaining").unwrap().parse().unwrap() };
     assert!(
         remaining(&second) < remaining(&first),
         "one budget across the user's routes"

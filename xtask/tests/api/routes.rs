@@ -1,8 +1,5 @@
 //! End to end over HTTP against the local stack started by `cargo xtask test`.
 
-// In tests a failed unwrap is a failed test, which is what it should be.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::Duration;
 
 use xtask::stack::StackInfo;

@@ -5,18 +5,15 @@
 //! (moto does not check signatures: the presigner's signature is proven
 //! elsewhere, against an S3 that does.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shared::uploads::events::{Outcome, UploadEvents};
-use support::{Api, poll_until, put_bytes};
 use xtask::stack::StackInfo;
 
-fn create(api: &Api, token: &str, filename: &str, content_type: &str, size: u64) -> support::Reply {
+use crate::helpers::{Api, Reply, poll_until, put_bytes};
+
+fn create(api: &Api, token: &str, filename: &str, content_type: &str, size: u64) -> Reply {
     let body = json!({"filename": filename, "content_type": content_type, "size": size});
     api.send(
         "POST",
@@ -359,7 +356,7 @@ fn uploads_are_listed_in_pages_with_an_opaque_cursor() {
     ids.sort();
     let first = api.send("GET", "/uploads?limit=2", Some(&token), &[], None);
     assert_eq!(first.status, 200);
-    let page = |reply: &support::Reply| -> Vec<String> {
+    let page = |reply: &Reply| -> Vec<String> {
         reply.body["uploads"]
             .as_array()
             .unwrap()

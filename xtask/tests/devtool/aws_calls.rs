@@ -2,8 +2,6 @@
 //! (`xtask::calls`), against its budget: a route that starts making a call
 //! it does not need fails here. `cargo xtask bench` publishes the table.
 
-#![allow(clippy::unwrap_used)]
-
 use xtask::calls::{self, BUDGETS};
 use xtask::stack::StackInfo;
 use xtask::template::Template;

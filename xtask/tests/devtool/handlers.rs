@@ -4,9 +4,6 @@
 //! handler that needs a variable its function lacks fails here). A function
 //! of the template without a handler below fails the test: add it.
 
-// In tests a failed unwrap is a failed test, which is what it should be.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::{Body, Response};
 use shared::http::json;

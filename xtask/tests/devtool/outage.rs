@@ -4,8 +4,6 @@
 //! hangs. Every answer is a 503 with `Retry-After` or a true success, and
 //! afterwards every session, cart, job and account is whole.
 
-#![allow(clippy::unwrap_used)]
-
 use xtask::prove::outage;
 use xtask::stack::StackInfo;
 

@@ -1,7 +1,7 @@
 //! What the end-to-end tests share: the API client, presigned transfers,
 //! polling, private queues.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code)]
 
 use std::ops::Deref;
 use std::time::Duration;
