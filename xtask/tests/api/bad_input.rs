@@ -103,7 +103,7 @@ impl Caller<'_> {
         if (method, path) == ("PUT", "/cart") {
             etag = self
                 .api
-                .send("GET", "/cart", Some(&self.token), &[], None)
+                .get_cart(&self.token)
                 .header("etag")
                 .unwrap()
                 .to_string();

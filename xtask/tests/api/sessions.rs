@@ -19,9 +19,7 @@ use shared::http::finish;
 use shared::route::Route;
 use xtask::stack::StackInfo;
 
-use crate::helpers::unique_email;
-
-const PASSWORD: &str = "correct horse battery staple";
+use crate::helpers::{PASSWORD, unique_email};
 
 struct Routes {
     register: Register,

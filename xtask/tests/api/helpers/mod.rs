@@ -1,30 +1,38 @@
-//! What the end-to-end tests share: the API client, presigned transfers,
-//! polling, private queues.
-
-#![allow(dead_code)]
+//! What the end-to-end tests share: the API client with one method per
+//! route, presigned transfers, polling, private queues.
 
 use std::ops::Deref;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use xtask::event_sources;
 use xtask::stack::StackInfo;
 
-#[allow(unused_imports)]
-pub use xtask::client::{Client, PASSWORD, Reply, unique_email};
+pub use xtask::client::{PASSWORD, Reply, unique_email};
 
 pub mod spec;
 
 /// The API of the stack that `cargo xtask test` started (or of an
 /// instance), with calls that fail the test when no answer comes.
-pub struct Api(Client);
+///
+/// Each route has a method named after its function in `template.yaml`,
+/// which answers the route's `Reply` whatever its status; `send` is for
+/// tests whose subject is the request itself (a header left out, a
+/// malformed body, no token).
+pub struct Api(xtask::client::Client);
 
 impl Deref for Api {
-    type Target = Client;
+    type Target = xtask::client::Client;
 
-    fn deref(&self) -> &Client {
+    fn deref(&self) -> &xtask::client::Client {
         &self.0
     }
+}
+
+/// `{"email", "password"}` for `email` with the tests' password, as
+/// register and login take them.
+pub fn credentials(email: &str) -> Value {
+    json!({"email": email, "password": PASSWORD})
 }
 
 impl Api {
@@ -35,7 +43,7 @@ impl Api {
 
     /// The API served at `base`, e.g. an `Instance`'s `api_url`.
     pub fn at(base: &str) -> Self {
-        Self(Client::at(base))
+        Self(xtask::client::Client::at(base))
     }
 
     /// Any request: method, path, bearer token, extra headers and a JSON body.
@@ -63,58 +71,182 @@ impl Api {
             .unwrap()
     }
 
+    fn get(&self, path: &str, token: &str) -> Reply {
+        self.send("GET", path, Some(token), &[], None)
+    }
+
+    fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.send("POST", path, token, &[], Some(&body.to_string()))
+    }
+
+    fn post_empty(&self, path: &str, token: &str) -> Reply {
+        self.send("POST", path, Some(token), &[], None)
+    }
+
+    fn delete(&self, path: &str, token: &str) -> Reply {
+        self.send("DELETE", path, Some(token), &[], None)
+    }
+
     /// Registers a new user and logs in: (email, access token).
     pub fn new_user(&self) -> (String, String) {
         self.register_and_login().unwrap()
     }
 
-    fn pair(reply: Reply) -> (u16, Value) {
-        (reply.status, reply.body)
+    /// Registers a new email with the tests' password (201, or the test
+    /// fails): the email.
+    pub fn new_account(&self) -> String {
+        let email = unique_email();
+        let created = self.register(&credentials(&email));
+        assert_eq!(created.status, 201, "register: {}", created.body);
+        email
     }
 
-    pub fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        Self::pair(self.send("GET", path, token, &[], None))
+    /// Logs `email` in with the tests' password (200, or the test fails):
+    /// the tokens and the session id.
+    pub fn login_as(&self, email: &str) -> Value {
+        let login = self.login(&credentials(email));
+        assert_eq!(login.status, 200, "login: {}", login.body);
+        login.body
     }
 
-    pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-        Self::pair(self.send("POST", path, token, &[], Some(&body.to_string())))
+    /// The user id behind an access token (its `sub`), from `GET /me`.
+    pub fn user_id(&self, token: &str) -> String {
+        self.me(token).body["user_id"].as_str().unwrap().to_string()
     }
 
-    pub fn post_empty(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        Self::pair(self.send("POST", path, token, &[], None))
+    /// `GET /health`.
+    pub fn health(&self) -> Reply {
+        self.send("GET", "/health", None, &[], None)
     }
 
-    pub fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        Self::pair(self.send("DELETE", path, token, &[], None))
+    /// `POST /auth/register` with `body` (`{"email", "password", "name"?}`).
+    pub fn register(&self, body: &Value) -> Reply {
+        self.post("/auth/register", None, body)
     }
 
-    /// Refreshes with the refresh cookie, as a page of the API's own origin would.
-    pub fn refresh_with_cookie(&self, cookie: &str) -> (u16, Value) {
+    /// `POST /auth/login` with `credentials` (`{"email", "password"}`).
+    pub fn login(&self, credentials: &Value) -> Reply {
+        self.post("/auth/login", None, credentials)
+    }
+
+    /// `POST /auth/refresh` with the refresh token in the body.
+    pub fn refresh(&self, refresh_token: &str) -> Reply {
+        self.post(
+            "/auth/refresh",
+            None,
+            &json!({"refresh_token": refresh_token}),
+        )
+    }
+
+    /// `POST /auth/refresh` with the refresh cookie, as a page of the API's
+    /// own origin would send it.
+    pub fn refresh_with_cookie(&self, cookie: &str) -> Reply {
         self.refresh_with_cookie_from(cookie, &[("sec-fetch-site", "same-origin")])
     }
 
-    /// Refreshes with the refresh cookie and these browser headers (`Origin`, `Sec-Fetch-Site`).
-    pub fn refresh_with_cookie_from(&self, cookie: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    /// `POST /auth/refresh` with the refresh cookie and these browser
+    /// headers (`Origin`, `Sec-Fetch-Site`).
+    pub fn refresh_with_cookie_from(&self, cookie: &str, headers: &[(&str, &str)]) -> Reply {
         let mut all = vec![("cookie", cookie)];
         all.extend_from_slice(headers);
-        Self::pair(self.send("POST", "/auth/refresh", None, &all, None))
+        self.send("POST", "/auth/refresh", None, &all, None)
     }
 
-    /// Registers `email` with the tests' password; the status.
-    pub fn register(&self, email: &str) -> u16 {
-        let body = serde_json::json!({"email": email, "password": PASSWORD});
-        self.post("/auth/register", None, &body).0
+    /// `POST /auth/logout`.
+    pub fn logout(&self, token: &str) -> Reply {
+        self.post_empty("/auth/logout", token)
     }
 
-    /// Logs in; the token response (panics unless 200).
-    pub fn login(&self, email: &str, password: &str) -> Value {
-        let (status, body) = self.post(
-            "/auth/login",
-            None,
-            &serde_json::json!({"email": email, "password": password}),
-        );
-        assert_eq!(status, 200, "login: {body}");
-        body
+    /// `POST /auth/logout-all`.
+    pub fn logout_all(&self, token: &str) -> Reply {
+        self.post_empty("/auth/logout-all", token)
+    }
+
+    /// `GET /auth/sessions`.
+    pub fn list_sessions(&self, token: &str) -> Reply {
+        self.get("/auth/sessions", token)
+    }
+
+    /// `DELETE /auth/sessions/{session_id}`.
+    pub fn delete_session(&self, token: &str, session_id: &str) -> Reply {
+        self.delete(&format!("/auth/sessions/{session_id}"), token)
+    }
+
+    /// `GET /me`.
+    pub fn me(&self, token: &str) -> Reply {
+        self.get("/me", token)
+    }
+
+    /// `GET /.well-known/jwks.json`.
+    pub fn jwks(&self) -> Reply {
+        self.send("GET", "/.well-known/jwks.json", None, &[], None)
+    }
+
+    /// `GET /cart`.
+    pub fn get_cart(&self, token: &str) -> Reply {
+        self.get("/cart", token)
+    }
+
+    /// `PUT /cart` with `If-Match: <if_match>` (an ETag, or a list of them).
+    pub fn put_cart(&self, token: &str, if_match: &str, body: &Value) -> Reply {
+        self.send(
+            "PUT",
+            "/cart",
+            Some(token),
+            &[("if-match", if_match)],
+            Some(&body.to_string()),
+        )
+    }
+
+    /// `POST /uploads` with `body` (`{"filename", "content_type", "size"}`).
+    pub fn create_upload(&self, token: &str, body: &Value) -> Reply {
+        self.post("/uploads", Some(token), body)
+    }
+
+    /// `GET /uploads?<query>` (`limit`, `cursor`), or `GET /uploads` for
+    /// an empty query.
+    pub fn list_uploads(&self, token: &str, query: &str) -> Reply {
+        match query {
+            "" => self.get("/uploads", token),
+            query => self.get(&format!("/uploads?{query}"), token),
+        }
+    }
+
+    /// `GET /uploads/{upload_id}`.
+    pub fn get_upload(&self, token: &str, upload_id: &str) -> Reply {
+        self.get(&format!("/uploads/{upload_id}"), token)
+    }
+
+    /// `DELETE /uploads/{upload_id}`.
+    pub fn delete_upload(&self, token: &str, upload_id: &str) -> Reply {
+        self.delete(&format!("/uploads/{upload_id}"), token)
+    }
+
+    /// `POST /jobs` with `body` (`{"type": "export"}`), without an
+    /// idempotency key.
+    pub fn create_job(&self, token: &str, body: &Value) -> Reply {
+        self.post("/jobs", Some(token), body)
+    }
+
+    /// `POST /jobs` with `body` under `Idempotency-Key: <key>`.
+    pub fn create_job_with_key(&self, token: &str, key: &str, body: &Value) -> Reply {
+        self.send(
+            "POST",
+            "/jobs",
+            Some(token),
+            &[("idempotency-key", key)],
+            Some(&body.to_string()),
+        )
+    }
+
+    /// `GET /jobs?<query>` (`limit`, `cursor`).
+    pub fn list_jobs(&self, token: &str, query: &str) -> Reply {
+        self.get(&format!("/jobs?{query}"), token)
+    }
+
+    /// `GET /jobs/{job_id}`.
+    pub fn get_job(&self, token: &str, job_id: &str) -> Reply {
+        self.get(&format!("/jobs/{job_id}"), token)
     }
 }
 
