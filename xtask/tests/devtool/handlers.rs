@@ -2,7 +2,8 @@
 //! handler, called directly as Lambda would call it, with the handler built
 //! from exactly the environment the template gives that function (so a
 //! handler that needs a variable its function lacks fails here). A function
-//! of the template without a handler below fails the test: add it.
+//! of the template without a handler in `xtask::handlers::Handler`
+//! (`xtask/src/handlers.rs`) fails the test: add it there.
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::{Body, Response};
@@ -52,7 +53,7 @@ async fn every_sample_event_runs_through_its_handler() {
                 .await
                 .unwrap_or_else(|| {
                     panic!(
-                        "no handler for {} in xtask/tests/handlers.rs",
+                        "no handler for {} in xtask/src/handlers.rs",
                         function.binary
                     )
                 });
