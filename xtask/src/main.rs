@@ -15,7 +15,7 @@ usage: cargo xtask <command>
 commands:
   dev      run the whole service locally (emulators, functions, event sources) until Ctrl-C
   test     run every check and test against a local stack of its own
-           (arguments after it go to `cargo test`, e.g. `cargo xtask test --test cart`)
+           (arguments after it go to `cargo test`, e.g. `cargo xtask test --test api cart::`)
   prove    the statelessness scenarios on a stack of their own, and a report of
            requests, instances, kills, outages, failures and lost writes
   bench    the performance measures (release builds and sizes, cold starts beside
@@ -263,8 +263,9 @@ fn build_functions() -> Result<()> {
 }
 
 /// The `GET /me` with a planted statelessness bug that the statelessness
-/// suite must catch (`xtask/tests/stateless.rs`). Its dependencies unify to
-/// the functions' own set, so only `shared` and the one binary compile.
+/// suite must catch (`xtask/tests/devtool/stateless.rs`). Its dependencies
+/// unify to the functions' own set, so only `shared` and the one binary
+/// compile.
 fn build_planted() -> Result<()> {
     println!("xtask: building the planted-bug binary (planted-me)");
     run(cargo().args([
@@ -348,7 +349,7 @@ fn test_stack(name: &str) -> Result<StackOptions> {
         // cargo-lambda gives every request the source IP 127.0.0.1, so the
         // whole suite registers and logs in "from one address"; the per-IP
         // limits are proven in-process with addresses of their own
-        // (xtask/tests/rate_limits.rs).
+        // (xtask/tests/api/rate_limits.rs).
         parameters: [
             ("LoginAttemptsPerIpPerMinute".into(), "1000000".into()),
             ("RegisterAttemptsPerIpPerHour".into(), "1000000".into()),
@@ -518,7 +519,7 @@ fn test(cargo_test_args: &[String]) -> Result<()> {
         ])),
     );
     install()?;
-    // The bench's smoke test (xtask/tests/bench.rs) runs wrk and the comparisons.
+    // The bench's smoke test (xtask/tests/devtool/bench.rs) runs wrk and the comparisons.
     Tools::new(&root()).ensure_bench_tools(&root())?;
     step("cfn-lint", lint());
     step("checkov", checkov());

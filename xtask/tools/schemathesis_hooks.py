@@ -1,4 +1,4 @@
-"""Schemathesis hooks for xtask/tests/openapi.rs.
+"""Schemathesis hooks for xtask/tests/api/openapi.rs.
 
 The bearer token of a user of the test's own (ST_API_URL, ST_EMAIL,
 ST_PASSWORD). The fuzzed logout routes end its session; a 401 then makes

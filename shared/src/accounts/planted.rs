@@ -3,7 +3,7 @@
 //! a session once found valid is remembered in a file under the temporary
 //! folder and trusted from then on without asking the store. A logout on
 //! another instance goes unseen, and the file outlives the call. The
-//! statelessness suite must catch it (`xtask/tests/stateless.rs`).
+//! statelessness suite must catch it (`xtask/tests/devtool/stateless.rs`).
 
 use std::path::PathBuf;
 

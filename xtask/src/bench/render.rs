@@ -96,7 +96,7 @@ pub fn render(report: &Report) -> String {
          Written by `cargo xtask bench` on {} ({}); every figure comes from that one run. \
          Run it again to refresh the file (about {} minutes here, most of it the release \
          builds). These are measurements, not tests: `cargo xtask test` only checks that \
-         the suite runs (`xtask/tests/bench.rs`).\n\n\
+         the suite runs (`xtask/tests/devtool/bench.rs`).\n\n\
          Everything runs on this machine: the functions' release builds for x86-64 (arm64 \
          binaries cannot run here), DynamoDB Local, moto and `cargo lambda watch` on \
          loopback. Lambda runs the arm64 packages of section 1 at 128 MB, where a \
@@ -409,8 +409,8 @@ fn calls(out: &mut String, on: &OnStack) {
     let _ = writeln!(
         out,
         "Every route once on its happy path, in-process, with an interceptor on every SDK \
-         client (`xtask::calls`); `xtask/tests/aws_calls.rs` fails when a route goes over \
-         its budget.\n"
+         client (`xtask::calls`); `xtask/tests/devtool/aws_calls.rs` fails when a route goes \
+         over its budget.\n"
     );
     let _ = writeln!(
         out,

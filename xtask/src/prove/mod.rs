@@ -2,9 +2,9 @@
 //! any instance serves any request, a fresh process serves every request as
 //! well as a warm one, an instance may die mid-traffic and the store may go
 //! away for a while, and no acknowledged write is lost. The tests
-//! (`xtask/tests/stateless.rs`, `outage.rs`) run each scenario and fail on
-//! any problem it reports; `cargo xtask prove` runs them all and prints the
-//! figures.
+//! (`xtask/tests/devtool/stateless.rs`, `xtask/tests/outage.rs`) run each
+//! scenario and fail on any problem it reports; `cargo xtask prove` runs
+//! them all and prints the figures.
 
 pub mod journey;
 pub mod kill;

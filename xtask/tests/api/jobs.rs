@@ -10,10 +10,6 @@
 //! second instance of the functions at it, so the stack's own event sources
 //! never touch their messages.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::io::Read;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -33,43 +29,33 @@ use shared::jobs::worker::{JobError, JobFailures, JobSweeper, JobWorker, Outcome
 use shared::sqs_batch::Consumer;
 use shared::time::Timestamp;
 use shared::uploads::records::{UploadRecord, UploadStatus, UploadStore};
-use support::{Api, Reply, download, poll_until, private_queue};
 use xtask::call_log::CallLog;
 use xtask::event_sources::{self, Mapping};
 use xtask::runtime_api::{Answer, Function, Sandbox, sandbox_user};
 use xtask::stack::{Instance, StackInfo};
 use xtask::template::Template;
 
-const EXPORT: &str = r#"{"type": "export"}"#;
+use crate::helpers::{Api, Reply, download, poll_until, private_queue};
 
-fn create_job(api: &Api, token: &str, key: Option<&str>, body: &str) -> Reply {
-    let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
-    api.send("POST", "/jobs", Some(token), &headers, Some(body))
-}
-
-fn get_job(api: &Api, token: &str, job_id: &str) -> Reply {
-    api.send("GET", &format!("/jobs/{job_id}"), Some(token), &[], None)
+/// The body of `POST /jobs` for an export.
+fn export() -> Value {
+    json!({"type": "export"})
 }
 
 fn wait_for_job(api: &Api, token: &str, job_id: &str, wanted: &str, within: Duration) -> Value {
     poll_until(
         &format!("job {job_id}"),
         within,
-        || get_job(api, token, job_id),
+        || api.get_job(token, job_id),
         |job| job["status"] == wanted,
     )
 }
 
-fn list_jobs(api: &Api, token: &str) -> Vec<Value> {
-    let reply = api.send("GET", "/jobs?limit=100", Some(token), &[], None);
+/// The caller's jobs (up to 100, as many as any test makes).
+fn all_jobs(api: &Api, token: &str) -> Vec<Value> {
+    let reply = api.list_jobs(token, "limit=100");
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body["jobs"].as_array().unwrap().clone()
-}
-
-/// The user id behind an access token (its `sub`).
-fn user_id(api: &Api, token: &str) -> UserId {
-    let reply = api.send("GET", "/me", Some(token), &[], None);
-    reply.body["user_id"].as_str().unwrap().into()
 }
 
 async fn stack() -> (StackInfo, shared::aws::AwsClients) {
@@ -122,27 +108,22 @@ async fn an_export_holds_the_users_data_and_nobody_elses() {
     let (email, token) = api.new_user();
     let (other_email, other_token) = api.new_user();
     for (token, sku) in [(&token, "SKU-MINE-1"), (&other_token, "SKU-THEIRS-1")] {
-        let reply = api.send(
-            "PUT",
-            "/cart",
-            Some(token),
-            &[("if-match", "\"0\"")],
-            Some(&json!({"items": [{"sku": sku, "quantity": 2}]}).to_string()),
+        let reply = api.put_cart(
+            token,
+            "\"0\"",
+            &json!({"items": [{"sku": sku, "quantity": 2}]}),
         );
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
-    let upload = api.send(
-        "POST",
-        "/uploads",
-        Some(&token),
-        &[],
-        Some(r#"{"filename": "notes.txt", "content_type": "text/plain", "size": 5}"#),
+    let upload = api.create_upload(
+        &token,
+        &json!({"filename": "notes.txt", "content_type": "text/plain", "size": 5}),
     );
     assert_eq!(upload.status, 201, "{}", upload.body);
-    let other_job = create_job(&api, &other_token, None, EXPORT);
+    let other_job = api.create_job(&other_token, &export());
     assert_eq!(other_job.status, 202, "{}", other_job.body);
 
-    let created = create_job(&api, &token, None, EXPORT);
+    let created = api.create_job(&token, &export());
     assert_eq!(created.status, 202, "{}", created.body);
     assert_eq!(created.body["type"], "export");
     assert_eq!(created.body["status"], "queued");
@@ -164,12 +145,12 @@ async fn an_export_holds_the_users_data_and_nobody_elses() {
     assert_eq!(status, 200, "{text}");
     let document: Value = serde_json::from_str(&text).unwrap();
 
-    let me = user_id(&api, &token);
+    let me = api.user_id(&token);
     assert_eq!(
         document["format"],
         shared::jobs::export_format::EXPORT_FORMAT
     );
-    assert_eq!(document["user_id"], me.as_str());
+    assert_eq!(document["user_id"], me);
     assert_eq!(document["profile"]["email"], email);
     assert_eq!(document["cart"]["items"][0]["sku"], "SKU-MINE-1");
     assert_eq!(
@@ -187,7 +168,7 @@ async fn an_export_holds_the_users_data_and_nobody_elses() {
         .collect();
     assert_eq!(jobs, [job_id]);
     // Nothing of the other user, anywhere in the document.
-    let other = user_id(&api, &other_token);
+    let other = api.user_id(&other_token);
     for theirs in [
         other.as_str(),
         other_email.as_str(),
@@ -197,7 +178,7 @@ async fn an_export_holds_the_users_data_and_nobody_elses() {
         assert!(!text.contains(theirs), "the export holds {theirs}");
     }
     // Nor can the other user see the job.
-    assert_eq!(get_job(&api, &other_token, job_id).status, 404);
+    assert_eq!(api.get_job(&other_token, job_id).status, 404);
 }
 
 #[tokio::test]
@@ -206,20 +187,20 @@ async fn jobs_are_listed_by_page_and_bad_requests_are_refused() {
     let (_, token) = api.new_user();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let reply = create_job(&api, &token, None, EXPORT);
+        let reply = api.create_job(&token, &export());
         assert_eq!(reply.status, 202, "{}", reply.body);
         ids.push(reply.body["job_id"].as_str().unwrap().to_string());
     }
     let mut seen = Vec::new();
-    let mut path = "/jobs?limit=2".to_string();
+    let mut query = "limit=2".to_string();
     loop {
-        let reply = api.send("GET", &path, Some(&token), &[], None);
+        let reply = api.list_jobs(&token, &query);
         assert_eq!(reply.status, 200, "{}", reply.body);
         for job in reply.body["jobs"].as_array().unwrap() {
             seen.push(job["job_id"].as_str().unwrap().to_string());
         }
         match reply.body["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/jobs?limit=2&cursor={cursor}"),
+            Some(cursor) => query = format!("limit=2&cursor={cursor}"),
             None => break,
         }
     }
@@ -228,24 +209,25 @@ async fn jobs_are_listed_by_page_and_bad_requests_are_refused() {
     assert_eq!(seen, ids);
 
     for (body, code) in [
-        (r#"{"type": "shred"}"#, "unknown_job_type"),
-        (r#"{"type": "export", "when": "now"}"#, "invalid_body"),
-        (r#"{}"#, "invalid_body"),
-        ("[1]", "invalid_body"),
+        (json!({"type": "shred"}), "unknown_job_type"),
+        (json!({"type": "export", "when": "now"}), "invalid_body"),
+        (json!({}), "invalid_body"),
+        (json!([1]), "invalid_body"),
     ] {
-        let reply = create_job(&api, &token, None, body);
+        let reply = api.create_job(&token, &body);
         assert_eq!(reply.status, 400, "{body}: {}", reply.body);
         assert_eq!(reply.body["code"], code, "{body}");
     }
-    for path in ["/jobs/not-an-id", "/jobs/AAAAAAAAAAAAAAAAAAAAAA"] {
-        assert_eq!(api.send("GET", path, Some(&token), &[], None).status, 404);
+    for job_id in ["not-an-id", "AAAAAAAAAAAAAAAAAAAAAA"] {
+        assert_eq!(api.get_job(&token, job_id).status, 404, "{job_id}");
     }
-    for path in ["/jobs?limit=0", "/jobs?limit=x", "/jobs?cursor=forged"] {
-        let reply = api.send("GET", path, Some(&token), &[], None);
-        assert_eq!(reply.status, 400, "{path}");
+    for query in ["limit=0", "limit=x", "cursor=forged"] {
+        let reply = api.list_jobs(&token, query);
+        assert_eq!(reply.status, 400, "/jobs?{query}");
         assert_eq!(reply.body["code"], "invalid_query");
     }
-    assert_eq!(create_job(&api, "nope", None, EXPORT).status, 401);
+    assert_eq!(api.create_job("nope", &export()).status, 401);
+    // No token at all: the request's shape is the subject.
     assert_eq!(api.send("GET", "/jobs", None, &[], None).status, 401);
 }
 
@@ -255,42 +237,49 @@ async fn one_key_and_one_body_make_one_job() {
     let (_, token) = api.new_user();
     let key = format!("export-{}", shared::ids::new_id());
 
-    let first = create_job(&api, &token, Some(&key), EXPORT);
+    let first = api.create_job_with_key(&token, &key, &export());
     assert_eq!(first.status, 202, "{}", first.body);
     assert_eq!(first.header("idempotent-replayed"), None);
-    // The same request in another spelling is the same request.
-    let again = create_job(&api, &token, Some(&key), "{ \"type\" :\"export\" }");
+    // The same request in another spelling (sent as written) is the same
+    // request.
+    let again = api.send(
+        "POST",
+        "/jobs",
+        Some(&token),
+        &[("idempotency-key", key.as_str())],
+        Some("{ \"type\" :\"export\" }"),
+    );
     assert_eq!(again.status, 202, "{}", again.body);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body, first.body);
     assert_eq!(again.header("location"), first.header("location"));
 
-    let other_body = create_job(&api, &token, Some(&key), r#"{"type": "shred"}"#);
+    let other_body = api.create_job_with_key(&token, &key, &json!({"type": "shred"}));
     assert_eq!(other_body.status, 422, "{}", other_body.body);
     assert_eq!(other_body.body["code"], "idempotency_key_reused");
-    assert_eq!(list_jobs(&api, &token).len(), 1);
+    assert_eq!(all_jobs(&api, &token).len(), 1);
 
     // Keys belong to their caller: another user's same key is another job.
     let (_, other_token) = api.new_user();
-    let theirs = create_job(&api, &other_token, Some(&key), EXPORT);
+    let theirs = api.create_job_with_key(&other_token, &key, &export());
     assert_eq!(theirs.status, 202);
     assert_ne!(theirs.body["job_id"], first.body["job_id"]);
 
     // A final answer is kept too: a 400 is replayed, not re-judged.
     let bad_key = format!("bad-{}", shared::ids::new_id());
-    let bad = create_job(&api, &token, Some(&bad_key), r#"{"type": "shred"}"#);
+    let bad = api.create_job_with_key(&token, &bad_key, &json!({"type": "shred"}));
     assert_eq!(bad.status, 400);
-    let bad_again = create_job(&api, &token, Some(&bad_key), r#"{"type": "shred"}"#);
+    let bad_again = api.create_job_with_key(&token, &bad_key, &json!({"type": "shred"}));
     assert_eq!(bad_again.status, 400);
     assert_eq!(bad_again.header("idempotent-replayed"), Some("true"));
 
     let long = "k".repeat(256);
     for invalid in [long.as_str(), " "] {
-        let reply = create_job(&api, &token, Some(invalid), EXPORT);
+        let reply = api.create_job_with_key(&token, invalid, &export());
         assert_eq!(reply.status, 400);
         assert_eq!(reply.body["code"], "invalid_idempotency_key");
     }
-    assert_eq!(list_jobs(&api, &token).len(), 1);
+    assert_eq!(all_jobs(&api, &token).len(), 1);
 }
 
 #[tokio::test]
@@ -304,7 +293,7 @@ async fn parallel_requests_with_one_key_make_one_job() {
         let handles: Vec<_> = (0..12)
             .map(|i| {
                 let (api, token, key) = (&apis[i % 2], &token, &key);
-                scope.spawn(move || create_job(api, token, Some(key), EXPORT))
+                scope.spawn(move || api.create_job_with_key(token, key, &export()))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -323,10 +312,10 @@ async fn parallel_requests_with_one_key_make_one_job() {
     assert!(!job_ids.is_empty());
     job_ids.dedup();
     assert_eq!(job_ids.len(), 1, "{job_ids:?}");
-    let jobs = list_jobs(&apis[0], &token);
+    let jobs = all_jobs(&apis[0], &token);
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     // Once the first has answered, a repeat is a replay of it.
-    let later = create_job(&apis[1], &token, Some(&key), EXPORT);
+    let later = apis[1].create_job_with_key(&token, &key, &export());
     assert_eq!(later.status, 202);
     assert_eq!(later.body["job_id"], job_ids[0]);
 }
@@ -501,7 +490,7 @@ async fn a_job_that_keeps_failing_ends_failed_through_the_dead_letter_queue() {
     .unwrap();
     let api = Api::at(&broken.api_url);
     let (_, token) = api.new_user();
-    let created = create_job(&api, &token, None, EXPORT);
+    let created = api.create_job(&token, &export());
     assert_eq!(created.status, 202, "{}", created.body);
     let job_id = JobId::from(created.body["job_id"].as_str().unwrap());
 
@@ -526,7 +515,7 @@ async fn a_job_that_keeps_failing_ends_failed_through_the_dead_letter_queue() {
             .deleted;
     }
     assert_eq!(deliveries as u64, max_receive_count);
-    let failed = get_job(&Api::new(), &token, &job_id);
+    let failed = Api::new().get_job(&token, &job_id);
     assert_eq!(failed.body["status"], "failed", "{}", failed.body);
     assert_eq!(failed.body["attempts"], max_receive_count);
     let error = failed.body["error"].as_str().unwrap();
@@ -536,7 +525,7 @@ async fn a_job_that_keeps_failing_ends_failed_through_the_dead_letter_queue() {
 
     // A dead letter for a finished job changes nothing.
     let store = job_store(&stack, &aws);
-    let user = user_id(&api, &token);
+    let user = UserId::from(api.user_id(&token));
     let handler = JobFailures::build(&stack.template_environment("job-failures"), &aws)
         .await
         .unwrap();
@@ -601,8 +590,8 @@ async fn a_worker_killed_mid_job_leaves_it_to_finish_exactly_once() {
     .unwrap();
     let api = Api::at(&doomed.api_url);
     let (_, token) = api.new_user();
-    let user = user_id(&api, &token);
-    let created = create_job(&api, &token, None, EXPORT);
+    let user = UserId::from(api.user_id(&token));
+    let created = api.create_job(&token, &export());
     assert_eq!(created.status, 202, "{}", created.body);
     let job_id = JobId::from(created.body["job_id"].as_str().unwrap());
 
@@ -699,17 +688,17 @@ async fn a_failed_send_is_retried_by_the_key_and_undone_without_one() {
     let broken_api = Api::at(&broken.api_url);
     let api = Api::new();
     let (_, token) = api.new_user();
-    let user = user_id(&api, &token);
+    let user = UserId::from(api.user_id(&token));
 
     // Without a key: 503, and no job is left behind.
-    let unkeyed = create_job(&broken_api, &token, None, EXPORT);
+    let unkeyed = broken_api.create_job(&token, &export());
     assert_eq!(unkeyed.status, 503, "{}", unkeyed.body);
     assert!(unkeyed.header("retry-after").is_some());
     assert!(store.all(&user, Timestamp::now()).await.unwrap().is_empty());
 
     // With a key: 503, the job stays, marked unsent...
     let key = format!("send-{}", shared::ids::new_id());
-    let failed = create_job(&broken_api, &token, Some(&key), EXPORT);
+    let failed = broken_api.create_job_with_key(&token, &key, &export());
     assert_eq!(failed.status, 503, "{}", failed.body);
     let kept = store.all(&user, Timestamp::now()).await.unwrap();
     assert_eq!(kept.len(), 1);
@@ -717,7 +706,7 @@ async fn a_failed_send_is_retried_by_the_key_and_undone_without_one() {
     assert_eq!(kept[0].status, JobStatus::Queued);
 
     // ...and the retry is the same job, sent this time, and it runs.
-    let retried = create_job(&api, &token, Some(&key), EXPORT);
+    let retried = api.create_job_with_key(&token, &key, &export());
     assert_eq!(retried.status, 202, "{}", retried.body);
     assert_eq!(retried.body["job_id"], kept[0].job_id.as_str());
     wait_for_job(
@@ -736,7 +725,7 @@ async fn the_sweep_sends_what_was_never_sent() {
     let store = job_store(&stack, &aws);
     let api = Api::new();
     let (_, token) = api.new_user();
-    let user = user_id(&api, &token);
+    let user = UserId::from(api.user_id(&token));
     // A job whose route died between the record and the message.
     let job = JobRecord::queued(
         &user,

@@ -6,10 +6,6 @@
 //! table in DynamoDB Local) and short delays, so the stack's keys stay as
 //! they are; the rotation runs in-process, as `rotate-keys` would.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +16,7 @@ use aws_sdk_dynamodb::types::{
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::accounts::keyset::KeySet;
 use shared::accounts::keystore::PublishedKeys;
 use shared::accounts::rotation::RotateKeys;
@@ -29,8 +25,9 @@ use shared::aws::AwsClients;
 use shared::config::Environment;
 use shared::sqs_batch::Consumer;
 use shared::time::Timestamp;
-use support::{Api, PASSWORD};
 use xtask::stack::{Instance, StackInfo};
+
+use crate::helpers::{Api, Reply};
 
 /// A key set of the test's own, and the variables that point functions at it.
 struct PrivateKeys {
@@ -136,10 +133,6 @@ fn claim(token: &str, name: &str) -> String {
     claims[name].as_str().unwrap().to_string()
 }
 
-fn login(api: &Api, email: &str) -> Value {
-    api.login(email, PASSWORD)
-}
-
 /// Two instances over a key set of their own, its rotation, and a user.
 struct TwoInstances {
     stack: StackInfo,
@@ -209,7 +202,7 @@ async fn two_rotations_under_traffic_refuse_no_valid_token_and_retired_keys_are_
             Timestamp::now(),
         )
         .unwrap();
-    assert_eq!(b.get("/me", Some(&long_lived)).0, 200);
+    assert_eq!(b.me(&long_lived).status, 200);
 
     // Mint on one instance, verify on both, refresh on the other, nonstop.
     let stop = Arc::new(AtomicBool::new(false));
@@ -222,24 +215,21 @@ async fn two_rotations_under_traffic_refuse_no_valid_token_and_retired_keys_are_
             let mut kids = BTreeSet::new();
             let mut rounds = 0;
             while !stop.load(Ordering::SeqCst) {
-                let tokens = login(&a, &email);
+                let tokens = a.login_as(&email);
                 let access = tokens["access_token"].as_str().unwrap().to_string();
                 kids.insert(kid(&access));
                 for (step, api) in [("me on b", &b), ("me on a", &a)] {
-                    let (status, body) = api.get("/me", Some(&access));
+                    let Reply { status, body, .. } = api.me(&access);
                     if status != 200 {
                         refused.push(format!("{step} ({}): {status} {body}", kid(&access)));
                     }
                 }
-                let (status, body) = b.post(
-                    "/auth/refresh",
-                    None,
-                    &json!({"refresh_token": tokens["refresh_token"]}),
-                );
+                let Reply { status, body, .. } =
+                    b.refresh(tokens["refresh_token"].as_str().unwrap());
                 if status == 200 {
                     let access = body["access_token"].as_str().unwrap();
                     kids.insert(kid(access));
-                    let (status, body) = a.get("/me", Some(access));
+                    let Reply { status, body, .. } = a.me(access);
                     if status != 200 {
                         refused.push(format!("refreshed me on a: {status} {body}"));
                     }
@@ -282,12 +272,12 @@ async fn two_rotations_under_traffic_refuse_no_valid_token_and_retired_keys_are_
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for api in [&a, &b] {
         assert_eq!(
-            api.get("/me", Some(&long_lived)).0,
+            api.me(&long_lived).status,
             401,
             "a token of a retired key is refused"
         );
     }
-    let (_, jwks) = a.get("/.well-known/jwks.json", None);
+    let jwks = a.jwks().body;
     let published: Vec<&str> = jwks["keys"]
         .as_array()
         .unwrap()
@@ -310,7 +300,7 @@ async fn a_withdrawn_key_is_refused_at_once_everywhere_and_another_signs() {
         ..
     } = TwoInstances::start("withdrawal").await;
     let compromised = kid(&token);
-    assert_eq!(b.get("/me", Some(&token)).0, 200);
+    assert_eq!(b.me(&token).status, 200);
 
     let changes = rotation
         .withdraw(&compromised, Timestamp::now())
@@ -319,21 +309,17 @@ async fn a_withdrawn_key_is_refused_at_once_everywhere_and_another_signs() {
     assert_eq!(changes.created.len(), 1, "a new key signs in its place");
     // At once: no verifier waits for its copy of the published set to age.
     for api in [&a, &b] {
-        assert_eq!(api.get("/me", Some(&token)).0, 401);
+        assert_eq!(api.me(&token).status, 401);
     }
     // Once the signers have reread the secret, logins get the new key.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let fresh = login(&a, &email)["access_token"]
+    let fresh = a.login_as(&email)["access_token"]
         .as_str()
         .unwrap()
         .to_string();
     assert_eq!(kid(&fresh), changes.created[0]);
-    assert_eq!(
-        b.get("/me", Some(&fresh)).0,
-        200,
-        "verified on the other instance"
-    );
-    let (_, jwks) = b.get("/.well-known/jwks.json", None);
+    assert_eq!(b.me(&fresh).status, 200, "verified on the other instance");
+    let jwks = b.jwks().body;
     assert!(!jwks.to_string().contains(&compromised));
 }
 

@@ -2,9 +2,6 @@
 //! events and IAM agree with each other and with least privilege, and the template
 //! keeps its hardening (log retention, TLS only, protected lasting tables).
 
-// In tests a failed unwrap is a failed test, which is what it should be.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use xtask::checks;
 use xtask::template::Template;
 

@@ -2,84 +2,67 @@
 //! stack: the whole login flow, revocation seen on the very next request,
 //! the refresh cookie, sessions, and every documented error.
 
-// In tests a failed unwrap is a failed test, which is what it should be.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use serde_json::{Value, json};
-use support::{Api, unique_email};
 
-const PASSWORD: &str = "correct horse battery staple";
+use crate::helpers::{Api, PASSWORD, credentials, unique_email};
 
 #[test]
 fn the_whole_flow_register_login_refresh_logout() {
     let api = Api::new();
     let email = unique_email();
 
-    let (status, user) = api.post(
-        "/auth/register",
-        None,
-        &json!({"email": email, "password": PASSWORD, "name": "Ada"}),
-    );
-    assert_eq!(status, 201, "{user}");
+    let registered = api.register(&json!({"email": email, "password": PASSWORD, "name": "Ada"}));
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let user = registered.body;
     assert_eq!(user["email"], email);
     assert_eq!(user["name"], "Ada");
     assert!(user["created_at"].as_str().unwrap().ends_with('Z'));
 
-    let tokens = api.login(&email, PASSWORD);
+    let tokens = api.login_as(&email);
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 900);
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
 
-    let (status, me) = api.get("/me", Some(&access));
-    assert_eq!(status, 200, "{me}");
-    assert_eq!(me["user_id"], user["user_id"]);
+    let me = api.me(&access);
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.body["user_id"], user["user_id"]);
 
-    let (status, rotated) = api.post("/auth/refresh", None, &json!({"refresh_token": refresh}));
-    assert_eq!(status, 200, "{rotated}");
+    let refreshed = api.refresh(&refresh);
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    let rotated = refreshed.body;
     assert_ne!(
         rotated["refresh_token"], tokens["refresh_token"],
         "refresh rotates"
     );
     assert_eq!(rotated["session_id"], tokens["session_id"]);
     let access2 = rotated["access_token"].as_str().unwrap().to_string();
-    assert_eq!(api.get("/me", Some(&access2)).0, 200);
+    assert_eq!(api.me(&access2).status, 200);
 
-    assert_eq!(api.post_empty("/auth/logout", Some(&access2)).0, 204);
+    assert_eq!(api.logout(&access2).status, 204);
     // Refused on the very next request, not when the token expires.
-    let (status, problem) = api.get("/me", Some(&access2));
-    assert_eq!(status, 401);
-    assert_eq!(problem["code"], "invalid_token");
+    let refused = api.me(&access2);
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.body["code"], "invalid_token");
+    assert_eq!(api.me(&access).status, 401, "every token of the session");
+    let refused = api.refresh(&refresh);
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.body["code"], "invalid_refresh_token");
     assert_eq!(
-        api.get("/me", Some(&access)).0,
+        api.refresh(rotated["refresh_token"].as_str().unwrap())
+            .status,
         401,
-        "every token of the session"
+        "the session is over"
     );
-    let (status, problem) = api.post("/auth/refresh", None, &json!({"refresh_token": refresh}));
-    assert_eq!(status, 401);
-    assert_eq!(problem["code"], "invalid_refresh_token");
-    let (status, _) = api.post(
-        "/auth/refresh",
-        None,
-        &json!({"refresh_token": rotated["refresh_token"]}),
-    );
-    assert_eq!(status, 401, "the session is over");
 }
 
 #[test]
 fn registration_errors_are_documented() {
     let api = Api::new();
-    let email = unique_email();
-    assert_eq!(api.register(&email), 201);
-    let (status, problem) = api.post(
-        "/auth/register",
-        None,
-        &json!({"email": email.to_uppercase(), "password": PASSWORD}),
-    );
+    let email = api.new_account();
+    let taken = api.register(&credentials(&email.to_uppercase()));
     assert_eq!(
-        (status, problem["code"].as_str()),
+        (taken.status, taken.body["code"].as_str()),
         (409, Some("email_taken")),
         "emails are normalised"
     );
@@ -104,14 +87,14 @@ fn registration_errors_are_documented() {
             "invalid_name",
         ),
     ] {
-        let (status, problem) = api.post("/auth/register", None, &body);
+        let refused = api.register(&body);
         assert_eq!(
-            (status, problem["code"].as_str()),
+            (refused.status, refused.body["code"].as_str()),
             (400, Some(code)),
             "{body}"
         );
-        assert_eq!(problem["status"], 400);
-        let text = problem.to_string();
+        assert_eq!(refused.body["status"], 400);
+        let text = refused.body.to_string();
         assert!(
             !text.contains(PASSWORD) && !text.contains("elevenchars"),
             "never echo a password: {text}"
@@ -124,7 +107,7 @@ fn two_parallel_registrations_of_one_email_give_one_201_and_one_409() {
     let email = unique_email();
     let statuses: Vec<u16> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
-            .map(|_| scope.spawn(|| Api::new().register(&email)))
+            .map(|_| scope.spawn(|| Api::new().register(&credentials(&email)).status))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -136,30 +119,19 @@ fn two_parallel_registrations_of_one_email_give_one_201_and_one_409() {
 #[test]
 fn login_gives_one_answer_for_unknown_email_and_wrong_password() {
     let api = Api::new();
-    let email = unique_email();
-    api.register(&email);
-    let (status, wrong) = api.post(
-        "/auth/login",
-        None,
-        &json!({"email": email, "password": "wrong password!"}),
-    );
-    assert_eq!(status, 401);
-    let (status, unknown) = api.post(
-        "/auth/login",
-        None,
-        &json!({"email": unique_email(), "password": PASSWORD}),
-    );
-    assert_eq!(status, 401);
-    assert_eq!(wrong, unknown);
-    assert_eq!(wrong["code"], "invalid_credentials");
+    let email = api.new_account();
+    let wrong = api.login(&json!({"email": email, "password": "wrong password!"}));
+    assert_eq!(wrong.status, 401);
+    let unknown = api.login(&credentials(&unique_email()));
+    assert_eq!(unknown.status, 401);
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(wrong.body["code"], "invalid_credentials");
 }
 
 /// A new user's login: its first `Set-Cookie`, the refresh cookie.
 fn login_cookie(api: &Api) -> String {
-    let email = unique_email();
-    api.register(&email);
-    let credentials = json!({"email": email, "password": PASSWORD}).to_string();
-    let reply = api.send("POST", "/auth/login", None, &[], Some(&credentials));
+    let email = api.new_account();
+    let reply = api.login(&credentials(&email));
     reply.header("set-cookie").unwrap().to_string()
 }
 
@@ -177,7 +149,7 @@ fn login_sets_a_host_only_refresh_cookie_that_refresh_accepts() {
     );
     let pair = cookie.split(';').next().unwrap();
     let refreshed = api.refresh_with_cookie(pair);
-    assert_eq!(refreshed.0, 200, "{}", refreshed.1);
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
 }
 
 #[test]
@@ -197,52 +169,43 @@ fn the_refresh_cookie_works_only_from_the_apis_own_origin_or_an_allowed_one() {
             ("origin", "https://attacker.test"),
         ],
     ] {
-        let (status, body) = api.refresh_with_cookie_from(pair, &refused);
-        assert_eq!(status, 403, "{refused:?}: {body}");
-        assert_eq!(body["code"], "origin_not_allowed");
+        let reply = api.refresh_with_cookie_from(pair, &refused);
+        assert_eq!(reply.status, 403, "{refused:?}: {}", reply.body);
+        assert_eq!(reply.body["code"], "origin_not_allowed");
     }
     // Refused before anything was read: the token is still good.
-    let (status, body) = api.refresh_with_cookie(pair);
-    assert_eq!(status, 200, "{body}");
+    let reply = api.refresh_with_cookie(pair);
+    assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
 #[test]
 fn logout_all_ends_every_session() {
     let api = Api::new();
-    let email = unique_email();
-    api.register(&email);
-    let first = api.login(&email, PASSWORD);
-    let second = api.login(&email, PASSWORD);
+    let email = api.new_account();
+    let first = api.login_as(&email);
+    let second = api.login_as(&email);
     let token = |t: &Value| t["access_token"].as_str().unwrap().to_string();
-    assert_eq!(
-        api.post_empty("/auth/logout-all", Some(&token(&first))).0,
-        204
-    );
+    assert_eq!(api.logout_all(&token(&first)).status, 204);
     for tokens in [&first, &second] {
-        assert_eq!(api.get("/me", Some(&token(tokens))).0, 401);
-        let (status, _) = api.post(
-            "/auth/refresh",
-            None,
-            &json!({"refresh_token": tokens["refresh_token"]}),
-        );
-        assert_eq!(status, 401);
+        assert_eq!(api.me(&token(tokens)).status, 401);
+        let refresh = tokens["refresh_token"].as_str().unwrap();
+        assert_eq!(api.refresh(refresh).status, 401);
     }
     // A new login works again.
-    let third = api.login(&email, PASSWORD);
-    assert_eq!(api.get("/me", Some(&token(&third))).0, 200);
+    let third = api.login_as(&email);
+    assert_eq!(api.me(&token(&third)).status, 200);
 }
 
 #[test]
 fn sessions_are_listed_and_ended_one_by_one() {
     let api = Api::new();
-    let email = unique_email();
-    api.register(&email);
-    let first = api.login(&email, PASSWORD);
-    let second = api.login(&email, PASSWORD);
+    let email = api.new_account();
+    let first = api.login_as(&email);
+    let second = api.login_as(&email);
     let access = first["access_token"].as_str().unwrap();
-    let (status, list) = api.get("/auth/sessions", Some(access));
-    assert_eq!(status, 200);
-    let sessions = list["sessions"].as_array().unwrap();
+    let list = api.list_sessions(access);
+    assert_eq!(list.status, 200);
+    let sessions = list.body["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2);
     let current: Vec<&Value> = sessions.iter().filter(|s| s["current"] == true).collect();
     assert_eq!(current.len(), 1);
@@ -258,37 +221,20 @@ fn sessions_are_listed_and_ended_one_by_one() {
     }
 
     let other = second["session_id"].as_str().unwrap();
-    assert_eq!(
-        api.delete(&format!("/auth/sessions/{other}"), Some(access))
-            .0,
-        204
-    );
-    assert_eq!(
-        api.get("/me", Some(second["access_token"].as_str().unwrap()))
-            .0,
-        401
-    );
-    assert_eq!(
-        api.delete(&format!("/auth/sessions/{other}"), Some(access))
-            .0,
-        404
-    );
+    assert_eq!(api.delete_session(access, other).status, 204);
+    assert_eq!(api.me(second["access_token"].as_str().unwrap()).status, 401);
+    assert_eq!(api.delete_session(access, other).status, 404);
 
     // Someone else's session is 404, and stays alive.
-    let stranger = unique_email();
-    api.register(&stranger);
-    let theirs = api.login(&stranger, PASSWORD);
-    let (status, problem) = api.delete(
-        &format!("/auth/sessions/{}", theirs["session_id"].as_str().unwrap()),
-        Some(access),
-    );
-    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
+    let stranger = api.new_account();
+    let theirs = api.login_as(&stranger);
+    let refused = api.delete_session(access, theirs["session_id"].as_str().unwrap());
     assert_eq!(
-        api.get("/me", Some(theirs["access_token"].as_str().unwrap()))
-            .0,
-        200
+        (refused.status, refused.body["code"].as_str()),
+        (404, Some("not_found"))
     );
-    assert_eq!(api.delete("/auth/sessions/not-an-id", Some(access)).0, 404);
+    assert_eq!(api.me(theirs["access_token"].as_str().unwrap()).status, 200);
+    assert_eq!(api.delete_session(access, "not-an-id").status, 404);
 }
 
 #[test]
@@ -296,47 +242,29 @@ fn no_response_or_log_line_contains_a_password_token_or_key() {
     let api = Api::new();
     let email = unique_email();
     let password = format!("secret-{}", shared::ids::new_id());
+    let account = json!({"email": email, "password": password});
     let mut responses = Vec::new();
-    let (status, body) = api.post(
-        "/auth/register",
-        None,
-        &json!({"email": email, "password": password}),
-    );
-    assert_eq!(status, 201);
-    responses.push(body);
+    let registered = api.register(&account);
+    assert_eq!(registered.status, 201);
+    responses.push(registered.body);
     responses.push(
-        api.post(
-            "/auth/login",
-            None,
-            &json!({"email": email, "password": format!("{password}x")}),
-        )
-        .1,
+        api.login(&json!({"email": email, "password": format!("{password}x")}))
+            .body,
     );
-    responses.push(
-        api.post(
-            "/auth/register",
-            None,
-            &json!({"email": email, "password": password}),
-        )
-        .1,
-    );
-    let tokens = api.login(&email, &password);
+    responses.push(api.register(&account).body);
+    let login = api.login(&account);
+    assert_eq!(login.status, 200, "login: {}", login.body);
+    let tokens = login.body;
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
-    let (_, rotated) = api.post("/auth/refresh", None, &json!({"refresh_token": refresh}));
-    responses.push(api.get("/me", Some(&access)).1);
+    let rotated = api.refresh(&refresh).body;
+    responses.push(api.me(&access).body);
     // Inside the grace, the token just rotated away answers with its
     // successor again (the client lost that answer): by design, not an echo.
-    let (_, replayed) = api.post("/auth/refresh", None, &json!({"refresh_token": refresh}));
+    let replayed = api.refresh(&refresh).body;
     assert_eq!(replayed["refresh_token"], rotated["refresh_token"]);
-    responses.push(api.get("/me", Some(&format!("{access}x"))).1);
-    responses.push(
-        api.post_empty(
-            "/auth/logout",
-            Some(rotated["access_token"].as_str().unwrap()),
-        )
-        .1,
-    );
+    responses.push(api.me(&format!("{access}x")).body);
+    responses.push(api.logout(rotated["access_token"].as_str().unwrap()).body);
 
     let secrets = [
         password.clone(),
@@ -381,12 +309,10 @@ fn authenticated_routes_refuse_missing_and_garbage_tokens() {
         ("POST", "/auth/logout-all"),
         ("DELETE", "/auth/sessions/AAAAAAAAAAAAAAAAAAAAAA"),
     ] {
-        let (status, problem) = match method {
-            "POST" => api.post_empty(path, None),
-            _ => api.delete(path, None),
-        };
+        // No token at all: the request's shape is the subject.
+        let refused = api.send(method, path, None, &[], None);
         assert_eq!(
-            (status, problem["code"].as_str()),
+            (refused.status, refused.body["code"].as_str()),
             (401, Some("invalid_token")),
             "{method} {path}"
         );
@@ -406,11 +332,10 @@ fn authenticated_routes_refuse_missing_and_garbage_tokens() {
 #[test]
 fn the_jwks_has_public_keys_only_and_is_cacheable() {
     let api = Api::new();
-    let reply = api.send("GET", "/.well-known/jwks.json", None, &[], None);
+    let reply = api.jwks();
     assert_eq!(reply.status, 200);
     assert!(reply.header("cache-control").unwrap().contains("max-age"));
-    let (_, jwks) = api.get("/.well-known/jwks.json", None);
-    let keys = jwks["keys"].as_array().unwrap();
+    let keys = reply.body["keys"].as_array().unwrap();
     assert!(!keys.is_empty());
     for key in keys {
         assert_eq!(key["kty"], "OKP");

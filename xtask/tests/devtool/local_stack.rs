@@ -3,9 +3,6 @@
 //! indexes and TTL, queues with redrive, bucket notifications) and the SQS
 //! event source pump (partial batch failures, failed invocations).
 
-// In tests a failed unwrap is a failed test, which is what it should be.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};

@@ -6,30 +6,30 @@
 //! refusal is a problem document with a `code`, which never echoes the input.
 //! (`openapi.rs` lets schemathesis generate more of the same.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use serde_json::{Value, json};
-use support::spec::{self, Operation, operations, resolve};
-use support::{Api, PASSWORD, Reply, unique_email};
 use xtask::stack::StackInfo;
 
-/// A body each route accepts (fresh values, so no case depends on another).
-fn valid_body(method: &str, path: &str) -> Value {
-    match (method, path) {
-        ("POST", "/auth/register") => {
-            json!({"email": unique_email(), "password": PASSWORD, "name": "Ada"})
+use crate::helpers::spec::{self, Operation, operations, resolve};
+use crate::helpers::{Api, Reply, unique_email};
+
+/// A body the route accepts: the `example` of its `requestBody` in the
+/// spec, with a fresh address wherever the schema says `format: email` (so
+/// no case depends on another).
+fn valid_body(spec: &Value, method: &str, path: &str) -> Value {
+    let mut body = xtask::openapi::request_example(spec, method, path).unwrap_or_else(|| {
+        panic!("{method} {path} takes a body: give its requestBody an example in the spec")
+    });
+    let operation = &spec["paths"][path][method.to_lowercase()];
+    let schema = resolve(
+        spec,
+        &operation["requestBody"]["content"]["application/json"]["schema"],
+    );
+    for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+        if property["format"] == "email" {
+            body[name] = json!(unique_email());
         }
-        ("POST", "/auth/login") => json!({"email": unique_email(), "password": PASSWORD}),
-        ("POST", "/auth/refresh") => json!({"refresh_token": "not-a-token-but-a-string"}),
-        ("PUT", "/cart") => json!({"items": [{"sku": "TSHIRT-M", "quantity": 1}]}),
-        ("POST", "/uploads") => {
-            json!({"filename": "a.png", "content_type": "image/png", "size": 10})
-        }
-        ("POST", "/jobs") => json!({"type": "export"}),
-        other => panic!("no valid body for {other:?}: add one"),
     }
+    body
 }
 
 /// Values of every JSON type but `kind`'s.
@@ -106,7 +106,7 @@ impl Caller<'_> {
         if (method, path) == ("PUT", "/cart") {
             etag = self
                 .api
-                .send("GET", "/cart", Some(&self.token), &[], None)
+                .get_cart(&self.token)
                 .header("etag")
                 .unwrap()
                 .to_string();
@@ -199,13 +199,13 @@ fn every_body_taking_route_refuses_bad_bodies_with_a_clear_4xx() {
         let huge = vec![b' '; 10 * 1024 * 1024];
         let reply = send(json, &huge);
         assert_status(&format!("{route} 10 MB"), &reply, "", &[413]);
-        let valid = valid_body(&method, path).to_string();
+        let valid = valid_body(&spec, &method, path).to_string();
         for media_type in ["text/plain", "application/x-www-form-urlencoded", ""] {
             let reply = send(media_type, valid.as_bytes());
             assert_status(&format!("{route} as {media_type:?}"), &reply, "", &[415]);
         }
 
-        let mut unknown = valid_body(&method, path);
+        let mut unknown = valid_body(&spec, &method, path);
         unknown["unexpected_field"] = json!(1);
         let reply = send(json, unknown.to_string().as_bytes());
         assert_status(&format!("{route} unknown field"), &reply, "", &[400]);
@@ -215,14 +215,14 @@ fn every_body_taking_route_refuses_bad_bodies_with_a_clear_4xx() {
                 if wrong.is_null() && nullable {
                     continue;
                 }
-                let mut body = valid_body(&method, path);
+                let mut body = valid_body(&spec, &method, path);
                 *body.pointer_mut(&pointer).unwrap() = wrong.clone();
                 let reply = send(json, body.to_string().as_bytes());
                 assert_status(&format!("{route} {pointer} = {wrong}"), &reply, "", &[400]);
             }
             if kind == "integer" {
                 for number in NOT_SMALL_WHOLE_NUMBERS {
-                    let mut body = valid_body(&method, path);
+                    let mut body = valid_body(&spec, &method, path);
                     *body.pointer_mut(&pointer).unwrap() = json!(PLACEHOLDER);
                     let text = body
                         .to_string()
@@ -233,7 +233,7 @@ fn every_body_taking_route_refuses_bad_bodies_with_a_clear_4xx() {
             }
             if kind == "string" {
                 for text in odd_strings() {
-                    let mut body = valid_body(&method, path);
+                    let mut body = valid_body(&spec, &method, path);
                     *body.pointer_mut(&pointer).unwrap() = json!(text);
                     let reply = send(json, body.to_string().as_bytes());
                     let shown: String = text.chars().take(12).collect();

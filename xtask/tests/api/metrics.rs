@@ -3,8 +3,6 @@
 //! cold start, store calls and problem code, counted exactly; and the
 //! correlation id of a job's request on the worker's lines and logs.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::Duration;
 
 use serde_json::{Value, json};

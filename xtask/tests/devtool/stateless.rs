@@ -5,8 +5,6 @@
 //! `xtask::prove`, which `cargo xtask prove` runs too; each test here fails
 //! on any problem its scenario reports.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -5,8 +5,6 @@
 //! no object behind; a second signed PUT cannot overwrite the object
 //! (`If-None-Match: *`). moto cannot prove this: it checks no signature.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};

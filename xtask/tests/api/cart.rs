@@ -2,36 +2,22 @@
 //! when many writers race from one ETag (on two instances, and straight at
 //! the store), and every validation rule answered with the field it broke.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use shared::cart::items::{CartItems, RawLine};
 use shared::cart::store::CartStore;
 use shared::time::Timestamp;
-use support::Api;
 use xtask::stack::{Instance, StackInfo};
 
-fn put(api: &Api, token: &str, if_match: Option<&str>, body: &Value) -> support::Reply {
-    let headers: Vec<(&str, &str)> = if_match.map(|tag| ("if-match", tag)).into_iter().collect();
-    api.send(
-        "PUT",
-        "/cart",
-        Some(token),
-        &headers,
-        Some(&body.to_string()),
-    )
-}
+use crate::helpers::Api;
 
 #[test]
 fn a_new_cart_is_empty_at_version_0_and_a_write_moves_its_etag() {
     let api = Api::new();
     let (_, token) = api.new_user();
 
-    let empty = api.send("GET", "/cart", Some(&token), &[], None);
+    let empty = api.get_cart(&token);
     assert_eq!(empty.status, 200);
     assert_eq!(empty.body, json!({"items": [], "version": 0}));
     assert_eq!(empty.header("etag"), Some("\"0\""));
@@ -39,15 +25,16 @@ fn a_new_cart_is_empty_at_version_0_and_a_write_moves_its_etag() {
 
     let items =
         json!({"items": [{"sku": "TSHIRT-M", "quantity": 2}, {"sku": "mug_01", "quantity": 1}]});
-    let written = put(&api, &token, Some("\"0\""), &items);
+    let written = api.put_cart(&token, "\"0\"", &items);
     assert_eq!(written.status, 200, "{}", written.body);
     assert_eq!(written.body["version"], 1);
     assert_eq!(written.body["items"], items["items"]);
     assert_eq!(written.header("etag"), Some("\"1\""));
 
-    let read = api.send("GET", "/cart", Some(&token), &[], None);
+    let read = api.get_cart(&token);
     assert_eq!(read.body, written.body, "a read sees the write at once");
 
+    // Conditional reads: the If-None-Match header is the subject.
     let unchanged = api.send(
         "GET",
         "/cart",
@@ -73,23 +60,24 @@ fn a_write_needs_the_current_etag() {
     let (_, token) = api.new_user();
     let body = json!({"items": [{"sku": "A", "quantity": 1}]});
 
-    let missing = put(&api, &token, None, &body);
+    // No If-Match at all: the request's shape is the subject.
+    let missing = api.send("PUT", "/cart", Some(&token), &[], Some(&body.to_string()));
     assert_eq!(missing.status, 428);
     assert_eq!(missing.body["code"], "precondition_required");
-    let star = put(&api, &token, Some("*"), &body);
+    let star = api.put_cart(&token, "*", &body);
     assert_eq!(star.status, 428, "If-Match: * would allow a lost update");
 
-    assert_eq!(put(&api, &token, Some("\"0\""), &body).status, 200);
+    assert_eq!(api.put_cart(&token, "\"0\"", &body).status, 200);
     for stale in ["\"0\"", "W/\"1\"", "\"7\""] {
-        let refused = put(&api, &token, Some(stale), &body);
+        let refused = api.put_cart(&token, stale, &body);
         assert_eq!(refused.status, 412, "{stale}");
         assert_eq!(refused.body["code"], "precondition_failed");
     }
-    let malformed = put(&api, &token, Some("1"), &body);
+    let malformed = api.put_cart(&token, "1", &body);
     assert_eq!(malformed.status, 400);
     assert_eq!(malformed.body["code"], "invalid_precondition");
     assert_eq!(
-        put(&api, &token, Some("\"5\", \"1\""), &body).status,
+        api.put_cart(&token, "\"5\", \"1\"", &body).status,
         200,
         "a list matches when any of its tags does"
     );
@@ -109,7 +97,7 @@ fn fifty_writers_from_one_etag_on_two_instances_exactly_one_wins() {
             let token = Arc::clone(&token);
             std::thread::spawn(move || {
                 let body = json!({"items": [{"sku": format!("WRITER-{i}"), "quantity": 1 + i}]});
-                let reply = put(&apis[i as usize % 2], &token, Some("\"0\""), &body);
+                let reply = apis[i as usize % 2].put_cart(&token, "\"0\"", &body);
                 (reply.status, reply.body)
             })
         })
@@ -124,7 +112,7 @@ fn fifty_writers_from_one_etag_on_two_instances_exactly_one_wins() {
     let refused = replies.iter().filter(|(s, _)| *s == 412).count();
     assert_eq!(winners.len(), 1, "{replies:?}");
     assert_eq!(refused, 49, "{replies:?}");
-    let final_cart = apis[1].send("GET", "/cart", Some(&token), &[], None);
+    let final_cart = apis[1].get_cart(&token);
     assert_eq!(&final_cart.body, winners[0], "the cart is the winner's");
     assert_eq!(final_cart.body["version"], 1);
 }
@@ -226,7 +214,7 @@ fn invalid_items_are_400_naming_the_field() {
         (json!({}), "items"),
     ];
     for (body, field) in cases {
-        let reply = put(&api, &token, Some("\"0\""), &body);
+        let reply = api.put_cart(&token, "\"0\"", &body);
         assert_eq!(reply.status, 400, "{body}: {}", reply.body);
         let detail = reply.body["detail"].as_str().unwrap();
         assert!(
@@ -239,7 +227,7 @@ fn invalid_items_are_400_naming_the_field() {
             reply.body
         );
     }
-    let cart = api.send("GET", "/cart", Some(&token), &[], None);
+    let cart = api.get_cart(&token);
     assert_eq!(cart.body["version"], 0, "nothing invalid was written");
 }
 
@@ -249,8 +237,8 @@ fn each_user_has_a_cart_of_their_own() {
     let (_, alice) = api.new_user();
     let (_, bob) = api.new_user();
     let body = json!({"items": [{"sku": "ALICE-ONLY", "quantity": 3}]});
-    assert_eq!(put(&api, &alice, Some("\"0\""), &body).status, 200);
-    let bobs = api.send("GET", "/cart", Some(&bob), &[], None);
+    assert_eq!(api.put_cart(&alice, "\"0\"", &body).status, 200);
+    let bobs = api.get_cart(&bob);
     assert_eq!(bobs.body, json!({"items": [], "version": 0}));
     let unauthenticated = api.send("GET", "/cart", None, &[], None);
     assert_eq!(unauthenticated.status, 401);

@@ -4,10 +4,6 @@
 //! source IP, revoked tokens that spend nobody's budget, the headers, and
 //! what each limit does when its counters cannot be reached.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,8 +16,9 @@ use shared::http::finish;
 use shared::ratelimit::{Policy, RateLimiter, WhenStoreFails};
 use shared::route::{Authenticated, Route};
 use shared::time::Timestamp;
-use support::{Api, PASSWORD, unique_email};
 use xtask::stack::{Instance, StackInfo};
+
+use crate::helpers::{Api, PASSWORD, Reply, unique_email};
 
 /// Waits, if need be, so that `needed` seconds of work fit in the current
 /// fixed window of `window` seconds (windows are aligned to the epoch).
@@ -38,25 +35,19 @@ fn authenticated_answers_carry_the_users_quota() {
     let (_, token) = api.new_user();
     // Both requests in one window, or the second would see a fresh budget.
     fit_in_window(60, 10);
-    let first = api.send("GET", "/me", Some(&token), &[], None);
-    let second = api.send("GET", "/auth/sessions", Some(&token), &[], None);
+    let first = api.me(&token);
+    let second = api.list_sessions(&token);
     assert_eq!(first.status, 200);
     assert_eq!(first.header("ratelimit-limit"), Some("300"));
     let remaining =
-        |r: &support::Reply| -> u32 { r.header("ratelimit-remaining").unwrap().parse().unwrap() };
+        |r: &Reply| -> u32 { r.header("ratelimit-remaining").unwrap().parse().unwrap() };
     assert!(
         remaining(&second) < remaining(&first),
         "one budget across the user's routes"
     );
     let reset: u64 = first.header("ratelimit-reset").unwrap().parse().unwrap();
     assert!((1..=60).contains(&reset));
-    let not_found = api.send(
-        "DELETE",
-        "/auth/sessions/AAAAAAAAAAAAAAAAAAAAAA",
-        Some(&token),
-        &[],
-        None,
-    );
+    let not_found = api.delete_session(&token, "AAAAAAAAAAAAAAAAAAAAAA");
     assert_eq!(not_found.status, 404);
     assert!(
         not_found.header("ratelimit-remaining").is_some(),
@@ -80,7 +71,7 @@ fn a_hundred_requests_on_two_instances_against_a_limit_of_20_admit_exactly_20() 
     let token = Arc::new(token);
     // Warm both instances' `me` process so that the burst fits in one window.
     for api in apis.iter() {
-        assert_eq!(api.send("GET", "/health", None, &[], None).status, 200);
+        assert_eq!(api.health().status, 200);
     }
     fit_in_window(60, 30);
 
@@ -91,7 +82,7 @@ fn a_hundred_requests_on_two_instances_against_a_limit_of_20_admit_exactly_20() 
             std::thread::spawn(move || {
                 (0..5)
                     .map(|i| {
-                        let reply = apis[(c + i) % 2].send("GET", "/me", Some(&token), &[], None);
+                        let reply = apis[(c + i) % 2].me(&token);
                         if reply.status == 429 {
                             assert!(reply.header("retry-after").is_some());
                             assert_eq!(reply.header("ratelimit-remaining"), Some("0"));
@@ -176,18 +167,9 @@ fn five_failures_lock_out_that_email_only_until_the_window_ends() {
     )
     .unwrap();
     let api = Api::at(&instance.api_url);
-    let (victim, bystander) = (unique_email(), unique_email());
-    assert_eq!(Api::new().register(&victim), 201);
-    assert_eq!(Api::new().register(&bystander), 201);
-    let login = |email: &str, password: &str| {
-        api.send(
-            "POST",
-            "/auth/login",
-            None,
-            &[],
-            Some(&json!({"email": email, "password": password}).to_string()),
-        )
-    };
+    let (victim, bystander) = (Api::new().new_account(), Api::new().new_account());
+    let login =
+        |email: &str, password: &str| api.login(&json!({"email": email, "password": password}));
     // Warm the login process, then start at the beginning of a window.
     assert_eq!(login(&bystander, PASSWORD).status, 200);
     fit_in_window(WINDOW, WINDOW - 1);
@@ -458,8 +440,7 @@ async fn guesses_lock_an_email_out_of_unknown_devices_never_out_of_a_known_one()
     let login = Login::build(&env, &aws).await.unwrap();
     let log = Log::default();
     let _guard = log.install();
-    let email = unique_email();
-    assert_eq!(Api::new().register(&email), 201);
+    let email = Api::new().new_account();
     let right = json!({"email": email, "password": PASSWORD}).to_string();
     let wrong = json!({"email": email, "password": "not the password at all"}).to_string();
     let attempt = |ip: &str, cookie: Option<&str>, body: &str| {
@@ -544,16 +525,12 @@ async fn a_revoked_token_costs_the_users_live_sessions_nothing() {
     .await
     .unwrap();
     let api = Api::new();
-    let email = unique_email();
-    api.register(&email);
+    let email = api.new_account();
     let token = |t: &serde_json::Value| t["access_token"].as_str().unwrap().to_string();
-    let (revoked, live) = (
-        token(&api.login(&email, PASSWORD)),
-        token(&api.login(&email, PASSWORD)),
-    );
+    let (revoked, live) = (token(&api.login_as(&email)), token(&api.login_as(&email)));
     // All in one window; the logout, while its token was good, counts.
     fit_in_window(60, 20);
-    assert_eq!(api.post_empty("/auth/logout", Some(&revoked)).0, 204);
+    assert_eq!(api.logout(&revoked).status, 204);
     for _ in 0..8 {
         assert_eq!(finish(me.handle(me_request(&revoked)).await).status(), 401);
     }

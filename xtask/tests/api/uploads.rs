@@ -5,35 +5,25 @@
 //! (moto does not check signatures: the presigner's signature is proven
 //! elsewhere, against an S3 that does.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shared::sqs_batch::Consumer;
 use shared::uploads::events::{Outcome, UploadEvents};
-use support::{Api, poll_until, put_bytes};
 use xtask::stack::StackInfo;
 
-fn create(api: &Api, token: &str, filename: &str, content_type: &str, size: u64) -> support::Reply {
-    let body = json!({"filename": filename, "content_type": content_type, "size": size});
-    api.send(
-        "POST",
-        "/uploads",
-        Some(token),
-        &[],
-        Some(&body.to_string()),
-    )
+use crate::helpers::{Api, Reply, poll_until, put_bytes};
+
+/// The body of `POST /uploads` for a file.
+fn upload(filename: &str, content_type: &str, size: u64) -> Value {
+    json!({"filename": filename, "content_type": content_type, "size": size})
 }
 
 fn wait_for_status(api: &Api, token: &str, upload_id: &str, wanted: &str) -> Value {
-    let path = format!("/uploads/{upload_id}");
     poll_until(
-        &path,
+        &format!("/uploads/{upload_id}"),
         Duration::from_secs(60),
-        || api.send("GET", &path, Some(token), &[], None),
+        || api.get_upload(token, upload_id),
         |upload| upload["status"] == wanted,
     )
 }
@@ -68,13 +58,6 @@ async fn put_object_directly(key: &str, bytes: &[u8], content_type: &str) {
         .unwrap();
 }
 
-fn user_id(api: &Api, token: &str) -> String {
-    api.send("GET", "/me", Some(token), &[], None).body["user_id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_goes_from_url_to_ready_to_download_and_away() {
     let api = Api::new();
@@ -82,12 +65,13 @@ async fn an_upload_goes_from_url_to_ready_to_download_and_away() {
     let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
 
     // Wrapped in a right-to-left isolate, which the display name drops.
-    let created = create(
-        &api,
+    let created = api.create_upload(
         &token,
-        "\u{2067}Report 2026 (final).pdf\u{2069}",
-        "application/pdf",
-        5000,
+        &upload(
+            "\u{2067}Report 2026 (final).pdf\u{2069}",
+            "application/pdf",
+            5000,
+        ),
     );
     assert_eq!(created.status, 201, "{}", created.body);
     let upload_id = created.body["upload_id"].as_str().unwrap().to_string();
@@ -105,13 +89,7 @@ async fn an_upload_goes_from_url_to_ready_to_download_and_away() {
         created.header("location"),
         Some(format!("/uploads/{upload_id}").as_str())
     );
-    let pending = api.send(
-        "GET",
-        &format!("/uploads/{upload_id}"),
-        Some(&token),
-        &[],
-        None,
-    );
+    let pending = api.get_upload(&token, &upload_id);
     assert_eq!(pending.body["status"], "pending");
     assert!(pending.body.get("download_url").is_none());
 
@@ -135,7 +113,7 @@ async fn an_upload_goes_from_url_to_ready_to_download_and_away() {
     let downloaded = response.body_mut().read_to_vec().unwrap();
     assert_eq!(downloaded, bytes, "the same bytes come back");
 
-    let key = format!("users/{}/uploads/{upload_id}", user_id(&api, &token));
+    let key = format!("users/{}/uploads/{upload_id}", api.user_id(&token));
     assert!(object_exists(&key).await);
     let (s3, bucket) = bucket().await;
     let tagging = s3
@@ -155,30 +133,12 @@ async fn an_upload_goes_from_url_to_ready_to_download_and_away() {
         [("upload", "ready")],
         "confirmed objects leave the lifecycle rule for unconfirmed ones"
     );
-    let deleted = api.send(
-        "DELETE",
-        &format!("/uploads/{upload_id}"),
-        Some(&token),
-        &[],
-        None,
-    );
+    let deleted = api.delete_upload(&token, &upload_id);
     assert_eq!(deleted.status, 204);
     assert!(!object_exists(&key).await, "the object is gone");
-    let gone = api.send(
-        "GET",
-        &format!("/uploads/{upload_id}"),
-        Some(&token),
-        &[],
-        None,
-    );
+    let gone = api.get_upload(&token, &upload_id);
     assert_eq!(gone.status, 404);
-    let again = api.send(
-        "DELETE",
-        &format!("/uploads/{upload_id}"),
-        Some(&token),
-        &[],
-        None,
-    );
+    let again = api.delete_upload(&token, &upload_id);
     assert_eq!(again.status, 404);
 }
 
@@ -186,11 +146,11 @@ async fn an_upload_goes_from_url_to_ready_to_download_and_away() {
 async fn objects_that_do_not_match_their_upload_are_rejected_and_deleted() {
     let api = Api::new();
     let (_, token) = api.new_user();
-    let user = user_id(&api, &token);
+    let user = api.user_id(&token);
     // moto does not enforce the signed length and type, so a mismatching
     // object is written the way a broken or hostile writer would.
     for (size, sent, sent_type) in [(10, 20usize, "text/plain"), (10, 10, "text/html")] {
-        let created = create(&api, &token, "notes.txt", "text/plain", size);
+        let created = api.create_upload(&token, &upload("notes.txt", "text/plain", size));
         let upload_id = created.body["upload_id"].as_str().unwrap().to_string();
         let key = format!("users/{user}/uploads/{upload_id}");
         put_object_directly(&key, &vec![b'x'; sent], sent_type).await;
@@ -243,11 +203,11 @@ async fn events_for_unknown_keys_do_no_harm_and_repeats_change_nothing() {
     // The same event again, once the upload is settled, changes nothing.
     let api = Api::new();
     let (_, token) = api.new_user();
-    let created = create(&api, &token, "a.txt", "text/plain", 3);
+    let created = api.create_upload(&token, &upload("a.txt", "text/plain", 3));
     let upload_id = created.body["upload_id"].as_str().unwrap().to_string();
     assert_eq!(put_bytes(&created.body, b"abc"), 200);
     wait_for_status(&api, &token, &upload_id, "ready");
-    let key = format!("users/{}/uploads/{upload_id}", user_id(&api, &token));
+    let key = format!("users/{}/uploads/{upload_id}", api.user_id(&token));
     for _ in 0..3 {
         assert_eq!(
             confirm.object_created(&key).await.unwrap(),
@@ -255,13 +215,7 @@ async fn events_for_unknown_keys_do_no_harm_and_repeats_change_nothing() {
         );
     }
     assert!(object_exists(&key).await);
-    let still = api.send(
-        "GET",
-        &format!("/uploads/{upload_id}"),
-        Some(&token),
-        &[],
-        None,
-    );
+    let still = api.get_upload(&token, &upload_id);
     assert_eq!(still.body["status"], "ready");
 }
 
@@ -270,23 +224,18 @@ fn someone_elses_upload_is_404_everywhere() {
     let api = Api::new();
     let (_, alice) = api.new_user();
     let (_, bob) = api.new_user();
-    let created = create(&api, &alice, "private.png", "image/png", 10);
+    let created = api.create_upload(&alice, &upload("private.png", "image/png", 10));
     let upload_id = created.body["upload_id"].as_str().unwrap();
-    let path = format!("/uploads/{upload_id}");
-    assert_eq!(api.send("GET", &path, Some(&bob), &[], None).status, 404);
-    assert_eq!(api.send("DELETE", &path, Some(&bob), &[], None).status, 404);
-    let list = api.send("GET", "/uploads", Some(&bob), &[], None);
+    assert_eq!(api.get_upload(&bob, upload_id).status, 404);
+    assert_eq!(api.delete_upload(&bob, upload_id).status, 404);
+    let list = api.list_uploads(&bob, "");
     assert_eq!(list.body, json!({"uploads": [], "next_cursor": null}));
-    assert_eq!(api.send("GET", &path, Some(&alice), &[], None).status, 200);
-    for malformed in [
-        "/uploads/x",
-        "/uploads/..%2F..%2Fetc",
-        &format!("/uploads/{upload_id}x"),
-    ] {
+    assert_eq!(api.get_upload(&alice, upload_id).status, 200);
+    for malformed in ["x", "..%2F..%2Fetc", &format!("{upload_id}x")] {
         assert_eq!(
-            api.send("GET", malformed, Some(&alice), &[], None).status,
+            api.get_upload(&alice, malformed).status,
             404,
-            "{malformed}"
+            "/uploads/{malformed}"
         );
     }
 }
@@ -295,7 +244,7 @@ fn someone_elses_upload_is_404_everywhere() {
 fn no_filename_changes_anything_about_the_key() {
     let api = Api::new();
     let (_, token) = api.new_user();
-    let user = user_id(&api, &token);
+    let user = api.user_id(&token);
     let long = "x".repeat(5000);
     for (filename, shown) in [
         ("../../etc/passwd", "passwd"),
@@ -306,7 +255,7 @@ fn no_filename_changes_anything_about_the_key() {
         ("invoice\u{202E}gnp.exe", "invoicegnp.exe"),
         (long.as_str(), &"x".repeat(255)),
     ] {
-        let created = create(&api, &token, filename, "image/png", 1);
+        let created = api.create_upload(&token, &upload(filename, "image/png", 1));
         assert_eq!(created.status, 201, "{filename:?}: {}", created.body);
         let upload_id = created.body["upload_id"].as_str().unwrap();
         let url = created.body["url"].as_str().unwrap();
@@ -315,13 +264,7 @@ fn no_filename_changes_anything_about_the_key() {
             path.ends_with(&format!("/users/{user}/uploads/{upload_id}")),
             "{filename:?}: {path}"
         );
-        let record = api.send(
-            "GET",
-            &format!("/uploads/{upload_id}"),
-            Some(&token),
-            &[],
-            None,
-        );
+        let record = api.get_upload(&token, upload_id);
         assert_eq!(record.body["filename"], shown, "{filename:?}");
     }
 }
@@ -336,14 +279,16 @@ fn types_and_sizes_outside_the_policy_are_400() {
         ("image/png", 0, "size_out_of_range"),
         ("image/png", 10 * 1024 * 1024 + 1, "size_out_of_range"),
     ] {
-        let reply = create(&api, &token, "f", content_type, size);
+        let reply = api.create_upload(&token, &upload("f", content_type, size));
         assert_eq!(reply.status, 400, "{content_type} {size}");
         assert_eq!(reply.body["code"], code);
     }
     assert_eq!(
-        create(&api, &token, "f", "image/png", 10 * 1024 * 1024).status,
+        api.create_upload(&token, &upload("f", "image/png", 10 * 1024 * 1024))
+            .status,
         201
     );
+    // No token at all: the request's shape is the subject.
     let no_token = api.send("POST", "/uploads", None, &[], Some("{}"));
     assert_eq!(no_token.status, 401);
 }
@@ -354,14 +299,14 @@ fn uploads_are_listed_in_pages_with_an_opaque_cursor() {
     let (_, token) = api.new_user();
     let mut ids: Vec<String> = (0..3)
         .map(|i| {
-            let reply = create(&api, &token, &format!("f{i}.txt"), "text/plain", 1);
+            let reply = api.create_upload(&token, &upload(&format!("f{i}.txt"), "text/plain", 1));
             reply.body["upload_id"].as_str().unwrap().to_string()
         })
         .collect();
     ids.sort();
-    let first = api.send("GET", "/uploads?limit=2", Some(&token), &[], None);
+    let first = api.list_uploads(&token, "limit=2");
     assert_eq!(first.status, 200);
-    let page = |reply: &support::Reply| -> Vec<String> {
+    let page = |reply: &Reply| -> Vec<String> {
         reply.body["uploads"]
             .as_array()
             .unwrap()
@@ -372,23 +317,11 @@ fn uploads_are_listed_in_pages_with_an_opaque_cursor() {
     assert_eq!(page(&first), ids[..2]);
     let cursor = first.body["next_cursor"].as_str().unwrap();
     assert!(!cursor.contains(&ids[1]), "the cursor is opaque");
-    let second = api.send(
-        "GET",
-        &format!("/uploads?limit=2&cursor={cursor}"),
-        Some(&token),
-        &[],
-        None,
-    );
+    let second = api.list_uploads(&token, &format!("limit=2&cursor={cursor}"));
     assert_eq!(page(&second), ids[2..]);
     let rest = second.body["next_cursor"].clone();
     if let Some(cursor) = rest.as_str() {
-        let last = api.send(
-            "GET",
-            &format!("/uploads?cursor={cursor}"),
-            Some(&token),
-            &[],
-            None,
-        );
+        let last = api.list_uploads(&token, &format!("cursor={cursor}"));
         assert!(page(&last).is_empty());
     }
     for bad in [
@@ -398,7 +331,7 @@ fn uploads_are_listed_in_pages_with_an_opaque_cursor() {
         "cursor=abc",
         "cursor=%00",
     ] {
-        let reply = api.send("GET", &format!("/uploads?{bad}"), Some(&token), &[], None);
+        let reply = api.list_uploads(&token, bad);
         assert_eq!(reply.status, 400, "{bad}");
         assert_eq!(reply.body["code"], "invalid_query");
     }

@@ -5,18 +5,15 @@
 //! or body the spec does not describe, no invalid input accepted and no
 //! route that skips authentication.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use support::spec::{self, Operation, operations, resolve};
-use support::{Api, PASSWORD};
 use xtask::stack::{Instance, StackInfo};
 use xtask::template::{Route, Template};
 use xtask::tools::Tools;
+
+use crate::helpers::spec::{self, Operation, operations, resolve};
+use crate::helpers::{Api, PASSWORD};
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 

@@ -2,8 +2,6 @@
 //! (`xtask::calls`), against the budget it declares (`Route::CALLS`): a route that starts making a call
 //! it does not need fails here. `cargo xtask bench` publishes the table.
 
-#![allow(clippy::unwrap_used)]
-
 use xtask::calls;
 use xtask::stack::StackInfo;
 use xtask::template::Template;

@@ -3,17 +3,13 @@
 //! over HTTP against the local stack, while a positive control built the
 //! same way (same key, same session) gets 200.
 
-// In tests a failed unwrap is a failed test, which is what it should be.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use support::{Api, unique_email};
 use xtask::stack::StackInfo;
+
+use crate::helpers::Api;
 
 /// The stack's signing key, read from its secret as only login and refresh may.
 async fn stack_signing_key(stack: &StackInfo) -> (String, EncodingKey) {
@@ -75,13 +71,10 @@ async fn every_malformed_forged_or_revoked_token_is_401() {
     let env = &stack.function_env["me"];
     let (kid, key) = stack_signing_key(&stack).await;
     let api = Api::new();
-    let email = unique_email();
-    api.register(&email);
-    let tokens = tokio::task::spawn_blocking(move || {
-        Api::new().login(&email, "correct horse battery staple")
-    })
-    .await
-    .unwrap();
+    let email = api.new_account();
+    let tokens = tokio::task::spawn_blocking(move || Api::new().login_as(&email))
+        .await
+        .unwrap();
     let real_access = tokens["access_token"].as_str().unwrap().to_string();
     let real_claims: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
@@ -102,7 +95,7 @@ async fn every_malformed_forged_or_revoked_token_is_401() {
     let control = signed(&header, &claims, &key);
     let get_me = |token: String| {
         let api = Api::new();
-        let reply = api.send("GET", "/me", Some(&token), &[], None);
+        let reply = api.me(&token);
         let challenge = reply.header("www-authenticate").map(String::from);
         (reply.status, challenge)
     };
@@ -119,7 +112,7 @@ async fn every_malformed_forged_or_revoked_token_is_401() {
     );
 
     let public_x = {
-        let (_, jwks) = api.get("/.well-known/jwks.json", None);
+        let jwks = api.jwks().body;
         jwks["keys"][0]["x"].as_str().unwrap().to_string()
     };
     let (_, attacker_secret) = {
@@ -150,12 +143,11 @@ async fn every_malformed_forged_or_revoked_token_is_401() {
 
     // Session of a logged-out token, and a deny-listed jti on a live session.
     let logged_out = {
-        let email = unique_email();
         let api = Api::new();
-        api.register(&email);
-        let tokens = api.login(&email, "correct horse battery staple");
+        let email = api.new_account();
+        let tokens = api.login_as(&email);
         let access = tokens["access_token"].as_str().unwrap().to_string();
-        assert_eq!(api.post_empty("/auth/logout", Some(&access)).0, 204);
+        assert_eq!(api.logout(&access).status, 204);
         access
     };
     let denied_jti = shared::ids::new_id();
@@ -178,17 +170,13 @@ async fn every_malformed_forged_or_revoked_token_is_401() {
         .await
         .unwrap();
     let before_logout_all = {
-        let email = unique_email();
         let api = Api::new();
-        api.register(&email);
-        let first = api.login(&email, "correct horse battery staple");
-        let second = api.login(&email, "correct horse battery staple");
+        let email = api.new_account();
+        let first = api.login_as(&email);
+        let second = api.login_as(&email);
         assert_eq!(
-            api.post_empty(
-                "/auth/logout-all",
-                Some(second["access_token"].as_str().unwrap())
-            )
-            .0,
+            api.logout_all(second["access_token"].as_str().unwrap())
+                .status,
             204
         );
         first["access_token"].as_str().unwrap().to_string()

@@ -3,13 +3,8 @@
 //! concurrency and with a grace period of the test's choosing, forged and
 //! replayed refresh tokens, and a logout-all whose second step fails.
 
-// In tests a failed unwrap is a failed test, which is what it should be.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-mod support;
 
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -22,10 +17,9 @@ use shared::accounts::routes::{Login, LogoutAll, Me, Refresh, Register};
 use shared::config::Environment;
 use shared::http::finish;
 use shared::route::{Authenticated, Route};
-use support::unique_email;
 use xtask::stack::StackInfo;
 
-const PASSWORD: &str = "correct horse battery staple";
+use crate::helpers::{PASSWORD, unique_email};
 
 struct Routes {
     register: Register,

@@ -6,8 +6,6 @@
 //! benchmarks are not run here (`cargo test --all-targets` runs each
 //! benchmark once); the figures themselves are not judged.
 
-#![allow(clippy::unwrap_used)]
-
 use std::time::Duration;
 
 use xtask::bench::build::{Build, Packages};
