@@ -163,15 +163,23 @@ pub struct VerifyingKeys {
 }
 
 impl VerifyingKeys {
-    /// Loads the published keys (at cold start, at full CPU).
+    /// Loads the published keys (at cold start, at full CPU). A store that
+    /// cannot answer then does not stop the function: it starts holding
+    /// nothing, answers 503 while the keys cannot be read, and reads them
+    /// on the first request after the store is back. (A function that exits
+    /// at cold start makes every request wait for a new environment.)
     pub async fn load(env: &Environment, aws: &AwsClients) -> Result<Self, KeyStoreError> {
         let published = PublishedKeys::new(env, aws)?;
-        let max_age = env.parse_or("TOKEN_KEYS_MAX_AGE_SECONDS", 300)?;
-        let keys = published.load().await?;
-        Ok(Self {
-            published,
-            cache: MaxAge::holding(keys, Duration::from_secs(max_age), MIN_REFETCH),
-        })
+        let max_age = Duration::from_secs(env.parse_or("TOKEN_KEYS_MAX_AGE_SECONDS", 300)?);
+        let cache = match published.load().await {
+            Ok(keys) => MaxAge::holding(keys, max_age, MIN_REFETCH),
+            Err(KeyStoreError::Store(error)) => {
+                tracing::warn!(%error, "the published keys could not be read at cold start");
+                MaxAge::new(max_age, MIN_REFETCH)
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(Self { published, cache })
     }
 
     /// The keys, reloaded if older than their maximum age.

@@ -355,6 +355,38 @@ async fn unreachable_counters_close_login_and_open_the_user_budget_and_say_so() 
     assert!(log.text().contains("fail open"), "{}", log.text());
 }
 
+/// A function whose cold start cannot read the published keys (a store
+/// outage) still starts: it answers 503 with `Retry-After` while they cannot
+/// be read, instead of exiting (which makes every request wait for a new
+/// execution environment).
+#[tokio::test]
+async fn a_function_started_while_the_keys_cannot_be_read_answers_503_and_stays_up() {
+    let stack = StackInfo::from_env().unwrap();
+    let aws = stack.aws_clients().await;
+    let (_, token) = Api::new().new_user();
+    let unreadable = [("TOKEN_KEYS_TABLE", "no-such-token-keys-table")];
+    let log = Log::default();
+    let _guard = log.install();
+    let me = Authenticated::<Me>::build(&environment(&stack, "me", &unreadable), &aws)
+        .await
+        .unwrap();
+    assert!(
+        log.text().contains("could not be read at cold start"),
+        "{}",
+        log.text()
+    );
+    for _ in 0..2 {
+        let response = finish(me.handle(me_request(&token)).await);
+        assert_eq!(status_and_headers(&response), (503, true, false));
+    }
+    // The same function with keys it can read answers as ever.
+    let me = Authenticated::<Me>::build(&stack.template_environment("me"), &aws)
+        .await
+        .unwrap();
+    let response = finish(me.handle(me_request(&token)).await);
+    assert_eq!(response.status(), 200);
+}
+
 /// `GET /me` with this bearer token.
 fn me_request(token: &str) -> lambda_http::Request {
     let bearer = format!("Bearer {token}");
