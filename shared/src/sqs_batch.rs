@@ -44,7 +44,9 @@ pub async fn run<C: Consumer>() -> Result<(), lambda_runtime::Error> {
     let consumer = C::build(&Environment::from_process(), &AwsClients::from_env().await).await?;
     serve_batches(|event, context| {
         let messages = event.records.len();
-        let answer = consumer.handle(event, context);
+        // Boxed: with the recorder and the runtime around it, a consumer's
+        // future nests deeper than the compiler's layout limit otherwise.
+        let answer = Box::pin(consumer.handle(event, context));
         async move {
             let answer = answer.await;
             metrics::add(Metric::Messages, messages as u64);
