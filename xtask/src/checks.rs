@@ -2,7 +2,8 @@
 //! `cargo lambda watch`, the function binaries and the sample events must
 //! agree; no IAM policy may grant more than least privilege allows (README, "Security"); every log has
 //! a retention, every bucket and queue refuses plain HTTP, and the tables
-//! that hold lasting data cannot be deleted with the stack. Each check
+//! that hold lasting data cannot be deleted with the stack; every function
+//! is traced and writes its metrics in the stack's namespace. Each check
 //! returns the list of what is wrong (empty: all is well).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -520,6 +521,66 @@ pub fn table_protection_violations(template: &Template, ephemeral: &[(&str, &str
     problems
 }
 
+/// The variable that names a function's metrics namespace (`shared::metrics`).
+pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+
+/// Functions whose metric lines would land among another stack's: each
+/// needs a `METRICS_NAMESPACE` (its own or the global one) that names the
+/// stack (`${AWS::StackName}` in a `!Sub`), so that two stacks never mix.
+pub fn metrics_namespace_violations(template: &Template) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for function in template.functions()? {
+        let id = &function.logical_id;
+        match function.environment.get(METRICS_NAMESPACE) {
+            None => problems.push(format!("{id}: no {METRICS_NAMESPACE} in its environment")),
+            Some(namespace) if !resource_text(namespace).contains("${AWS::StackName}") => {
+                problems.push(format!(
+                    "{id}: {METRICS_NAMESPACE} {namespace} does not name the stack (${{AWS::StackName}}), so two stacks' metrics would mix"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(problems)
+}
+
+/// Functions whose invocations X-Ray would not see, or whose policy does
+/// not say what tracing needs: each needs `Tracing: Active` (its own or the
+/// global one) and an `Allow` of `xray:PutTraceSegments` and
+/// `xray:PutTelemetryRecords` in its `Policies`. SAM attaches its managed
+/// AWSXrayWriteOnlyAccess beside them, out of the template's sight; the
+/// statement keeps what the role needs written where it is reviewed.
+pub fn tracing_violations(template: &Template) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for function in template.functions()? {
+        let id = &function.logical_id;
+        if function.tracing.as_deref() != Some("Active") {
+            problems.push(format!(
+                "{id}: Tracing is {:?}, not Active",
+                function.tracing.as_deref().unwrap_or("absent")
+            ));
+        }
+        let statements: Vec<Value> = as_list(Some(&function.policies))
+            .iter()
+            .flat_map(|policy| as_list(policy.get("Statement")))
+            .collect();
+        let allows = |action: &str| {
+            statements.iter().any(|s| {
+                s.get("Effect").and_then(Value::as_str) == Some("Allow")
+                    && as_list(s.get("Action")).iter().any(|a| a == action)
+            })
+        };
+        for action in RESOURCE_STAR_ONLY_ACTIONS {
+            if !allows(action) {
+                problems.push(format!(
+                    "{id}: its policy does not allow {action}, which active tracing needs"
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
 fn as_list(value: Option<&Value>) -> Vec<Value> {
     match value {
         None => Vec::new(),
@@ -1007,5 +1068,116 @@ Resources:
         assert_eq!(iam_violations(&template).unwrap().len(), 1);
         let template = function_with("        - AmazonS3FullAccess");
         assert_eq!(iam_violations(&template).unwrap().len(), 1);
+    }
+
+    /// Two functions, traced, with the stack's metrics namespace; each test
+    /// below takes one thing away.
+    const OBSERVED: &str = r#"
+Globals:
+  Function:
+    Tracing: Active
+    Environment:
+      Variables:
+        METRICS_NAMESPACE: !Sub "StatelessLambda/${AWS::StackName}"
+Resources:
+  Me:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: me } }
+    Properties:
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: [xray:PutTraceSegments, xray:PutTelemetryRecords]
+              Resource: "*"
+  Failures:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: job-failures } }
+    Properties:
+      Policies:
+        - Statement:
+            - { Effect: Allow, Action: [xray:PutTraceSegments, xray:PutTelemetryRecords], Resource: "*" }
+"#;
+
+    /// `OBSERVED` with `from` replaced by `to` (which must change it).
+    fn observed_but(from: &str, to: &str) -> Template {
+        assert!(OBSERVED.contains(from), "{from}");
+        Template::parse(&OBSERVED.replacen(from, to, 1)).unwrap()
+    }
+
+    /// Asserts that `guard` names `expected` for `OBSERVED` with each `from` made `to`.
+    fn assert_observed_catches<const N: usize>(
+        guard: impl Fn(&Template) -> Vec<String>,
+        cases: [(&str, &str, &str); N],
+    ) {
+        for (from, to, expected) in cases {
+            let problems = guard(&observed_but(from, to));
+            assert!(
+                problems.iter().any(|p| p.contains(expected)),
+                "{to}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_observed_template_passes_every_observability_guard() {
+        let template = Template::parse(OBSERVED).unwrap();
+        let none = Vec::<String>::new();
+        assert_eq!(metrics_namespace_violations(&template).unwrap(), none);
+        assert_eq!(tracing_violations(&template).unwrap(), none);
+    }
+
+    #[test]
+    fn a_function_without_the_stacks_namespace_is_caught() {
+        let guard = |t: &Template| metrics_namespace_violations(t).unwrap();
+        assert_observed_catches(
+            guard,
+            [
+                (
+                    "        METRICS_NAMESPACE: !Sub \"StatelessLambda/${AWS::StackName}\"\n",
+                    "        OTHER: x\n",
+                    "Me: no METRICS_NAMESPACE",
+                ),
+                (
+                    "!Sub \"StatelessLambda/${AWS::StackName}\"\nResources",
+                    "StatelessLambda\nResources",
+                    "Me: METRICS_NAMESPACE \"StatelessLambda\" does not name the stack",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_function_not_traced_or_without_the_xray_statement_is_caught() {
+        let guard = |t: &Template| tracing_violations(t).unwrap();
+        assert_observed_catches(
+            guard,
+            [
+                ("    Tracing: Active\n", "", "Me: Tracing is \"absent\""),
+                (
+                    "Tracing: Active",
+                    "Tracing: PassThrough",
+                    "Failures: Tracing is \"PassThrough\"",
+                ),
+                (
+                    "Action: [xray:PutTraceSegments, xray:PutTelemetryRecords]\n",
+                    "Action: xray:PutTraceSegments\n",
+                    "Me: its policy does not allow xray:PutTelemetryRecords",
+                ),
+                (
+                    "- { Effect: Allow, Action: [xray:",
+                    "- { Effect: Deny, Action: [xray:",
+                    "Failures: its policy does not allow xray:PutTraceSegments",
+                ),
+            ],
+        );
+        // A function's own Tracing overrides the global one.
+        let template = observed_but(
+            "    Metadata: { BuildProperties: { Binary: me } }\n    Properties:\n",
+            "    Metadata: { BuildProperties: { Binary: me } }\n    Properties:\n      Tracing: PassThrough\n",
+        );
+        assert_eq!(
+            tracing_violations(&template).unwrap(),
+            ["Me: Tracing is \"PassThrough\", not Active"]
+        );
     }
 }

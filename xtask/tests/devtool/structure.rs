@@ -1,6 +1,7 @@
 //! The project's own structure, checked: template, router, binaries, sample
-//! events and IAM agree with each other and with least privilege, and the template
-//! keeps its hardening (log retention, TLS only, protected lasting tables).
+//! events and IAM agree with each other and with least privilege, the template
+//! keeps its hardening (log retention, TLS only, protected lasting tables),
+//! and every function is traced and writes its metrics in the stack's namespace.
 
 use xtask::checks;
 use xtask::template::Template;
@@ -63,6 +64,14 @@ fn every_queue_is_encrypted_at_rest() {
 #[test]
 fn every_table_of_lasting_data_outlives_the_stack() {
     let problems = checks::table_protection_violations(&template(), checks::EPHEMERAL_TABLES);
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_function_writes_its_metrics_in_the_stacks_namespace_and_is_traced() {
+    let template = template();
+    let mut problems = checks::metrics_namespace_violations(&template).unwrap();
+    problems.extend(checks::tracing_violations(&template).unwrap());
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
@@ -318,6 +327,8 @@ fn a_route_added_in_the_four_places_of_the_readme_passes_every_static_guard() {
         &template,
         checks::EPHEMERAL_TABLES,
     ));
+    problems.extend(checks::metrics_namespace_violations(&template).unwrap());
+    problems.extend(checks::tracing_violations(&template).unwrap());
     let graph = xtask::imports::graph(&root.join("shared/src")).unwrap();
     problems.extend(
         xtask::imports::circles(&graph)
