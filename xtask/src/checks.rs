@@ -2,8 +2,10 @@
 //! `cargo lambda watch`, the function binaries and the sample events must
 //! agree; no IAM policy may grant more than least privilege allows (README, "Security"); every log has
 //! a retention, every bucket and queue refuses plain HTTP, and the tables
-//! that hold lasting data cannot be deleted with the stack. Each check
-//! returns the list of what is wrong (empty: all is well).
+//! that hold lasting data cannot be deleted with the stack; every function
+//! is traced and writes its metrics in the stack's namespace, and what an
+//! operator must hear of has an alarm that notifies the alarm topic. Each
+//! check returns the list of what is wrong (empty: all is well).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -520,6 +522,369 @@ pub fn table_protection_violations(template: &Template, ephemeral: &[(&str, &str
     problems
 }
 
+/// The variable that names a function's metrics namespace (`shared::metrics`).
+pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+
+/// Functions whose metric lines would land among another stack's: each
+/// needs a `METRICS_NAMESPACE` (its own or the global one) that names the
+/// stack (`${AWS::StackName}` in a `!Sub`), so that two stacks never mix.
+pub fn metrics_namespace_violations(template: &Template) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for function in template.functions()? {
+        let id = &function.logical_id;
+        match function.environment.get(METRICS_NAMESPACE) {
+            None => problems.push(format!("{id}: no {METRICS_NAMESPACE} in its environment")),
+            Some(namespace) if !resource_text(namespace).contains("${AWS::StackName}") => {
+                problems.push(format!(
+                    "{id}: {METRICS_NAMESPACE} {namespace} does not name the stack (${{AWS::StackName}}), so two stacks' metrics would mix"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(problems)
+}
+
+/// Functions whose invocations X-Ray would not see, or whose policy does
+/// not say what tracing needs: each needs `Tracing: Active` (its own or the
+/// global one) and an `Allow` of `xray:PutTraceSegments` and
+/// `xray:PutTelemetryRecords` in its `Policies`. SAM attaches its managed
+/// AWSXrayWriteOnlyAccess beside them, out of the template's sight; the
+/// statement keeps what the role needs written where it is reviewed.
+pub fn tracing_violations(template: &Template) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for function in template.functions()? {
+        let id = &function.logical_id;
+        if function.tracing.as_deref() != Some("Active") {
+            problems.push(format!(
+                "{id}: Tracing is {:?}, not Active",
+                function.tracing.as_deref().unwrap_or("absent")
+            ));
+        }
+        let statements: Vec<Value> = as_list(Some(&function.policies))
+            .iter()
+            .flat_map(|policy| as_list(policy.get("Statement")))
+            .collect();
+        let allows = |action: &str| {
+            statements.iter().any(|s| {
+                s.get("Effect").and_then(Value::as_str) == Some("Allow")
+                    && as_list(s.get("Action")).iter().any(|a| a == action)
+            })
+        };
+        for action in RESOURCE_STAR_ONLY_ACTIONS {
+            if !allows(action) {
+                problems.push(format!(
+                    "{id}: its policy does not allow {action}, which active tracing needs"
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// One metric an alarm reads: its own, or one of its metric math's.
+#[derive(Debug)]
+struct AlarmMetric {
+    namespace: Value,
+    name: String,
+    dimensions: Vec<(String, Value)>,
+    /// `Statistic` or `ExtendedStatistic` (`Stat` in metric math), e.g. `Sum`, `p99`.
+    statistic: Option<String>,
+}
+
+impl AlarmMetric {
+    fn is(&self, namespace: &str, name: &str) -> bool {
+        self.namespace == namespace && self.name == name
+    }
+
+    /// The value of its dimension `name`.
+    fn dimension(&self, name: &str) -> Option<&Value> {
+        self.dimensions
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value)
+    }
+
+    /// Whether its `FunctionName` is `!Ref <function>`.
+    fn of_function(&self, function: &str) -> bool {
+        self.dimension("FunctionName")
+            .and_then(|v| v.get("Ref"))
+            .and_then(Value::as_str)
+            == Some(function)
+    }
+}
+
+/// The metric described by `metric` (`Namespace`, `MetricName`,
+/// `Dimensions`), read with `statistic`.
+fn metric_of(metric: &Value, statistic: Option<&Value>) -> Option<AlarmMetric> {
+    let dimensions = as_list(metric.get("Dimensions"))
+        .iter()
+        .filter_map(|d| {
+            Some((
+                d.get("Name")?.as_str()?.to_string(),
+                d.get("Value")?.clone(),
+            ))
+        })
+        .collect();
+    Some(AlarmMetric {
+        namespace: metric.get("Namespace")?.clone(),
+        name: metric.get("MetricName")?.as_str()?.to_string(),
+        dimensions,
+        statistic: statistic.and_then(Value::as_str).map(String::from),
+    })
+}
+
+/// Every metric `alarm` reads.
+fn alarm_metrics(alarm: &Resource) -> Vec<AlarmMetric> {
+    let props = Value::Object(alarm.properties.clone());
+    let statistic = props
+        .get("ExtendedStatistic")
+        .or_else(|| props.get("Statistic"));
+    let mut metrics: Vec<AlarmMetric> = metric_of(&props, statistic).into_iter().collect();
+    for query in as_list(props.get("Metrics")) {
+        if let Some(stat) = query.get("MetricStat")
+            && let Some(metric) = stat
+                .get("Metric")
+                .and_then(|m| metric_of(m, stat.get("Stat")))
+        {
+            metrics.push(metric);
+        }
+    }
+    metrics
+}
+
+/// Whether `alarm` fires as soon as what it watches is above zero.
+fn fires_above_zero(alarm: &Resource) -> bool {
+    let threshold = alarm.properties.get("Threshold").and_then(|t| match t {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    });
+    match (
+        alarm
+            .properties
+            .get("ComparisonOperator")
+            .and_then(Value::as_str),
+        threshold,
+    ) {
+        (Some("GreaterThanThreshold"), Some(t)) => t == 0.0,
+        (Some("GreaterThanOrEqualToThreshold"), Some(t)) => t > 0.0 && t <= 1.0,
+        _ => false,
+    }
+}
+
+/// The template's alarms, by logical id.
+fn alarms(template: &Template) -> impl Iterator<Item = (&str, &Resource)> {
+    template
+        .ids_of_kind("AWS::CloudWatch::Alarm")
+        .map(|id| (id, &template.resources()[id]))
+}
+
+/// Whether some alarm reads a metric that `matches`, and fires above zero
+/// when `above_zero`.
+fn watched(template: &Template, above_zero: bool, matches: impl Fn(&AlarmMetric) -> bool) -> bool {
+    alarms(template).any(|(_, alarm)| {
+        (!above_zero || fires_above_zero(alarm)) && alarm_metrics(alarm).iter().any(&matches)
+    })
+}
+
+/// The queues that receive another queue's dead letters, each with the
+/// queues that send them there (`RedrivePolicy.deadLetterTargetArn`).
+pub fn dead_letter_queues(template: &Template) -> BTreeMap<String, BTreeSet<String>> {
+    let mut queues: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for id in template.ids_of_kind("AWS::SQS::Queue") {
+        let target = template.resources()[id]
+            .properties
+            .get("RedrivePolicy")
+            .and_then(|r| r.get("deadLetterTargetArn"))
+            .and_then(referenced_id);
+        if let Some(target) = target {
+            queues.entry(target).or_default().insert(id.to_string());
+        }
+    }
+    queues
+}
+
+/// Dead letters nobody would hear of: every queue that is some queue's
+/// `deadLetterTargetArn` needs an alarm that reads its `AWS/SQS`
+/// `ApproximateNumberOfMessagesVisible` (by `QueueName`, `!GetAtt
+/// <queue>.QueueName`) and fires above zero.
+pub fn dead_letter_alarm_violations(template: &Template) -> Vec<String> {
+    dead_letter_queues(template)
+        .into_iter()
+        .filter(|(queue, _)| {
+            !watched(template, true, |m| {
+                m.is("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+                    && m.dimension("QueueName")
+                        .and_then(crate::template::get_att)
+                        .is_some_and(|(of, attr)| of == *queue && attr == "QueueName")
+            })
+        })
+        .map(|(queue, sources)| {
+            format!(
+                "{queue}: the dead-letter queue of {sources:?} has no alarm on its AWS/SQS ApproximateNumberOfMessagesVisible above zero"
+            )
+        })
+        .collect()
+}
+
+/// The prefix of every alarm's name: the alarm topic's and its key's
+/// policies admit the alarms named so (`aws:SourceArn`).
+pub const ALARM_NAME_PREFIX: &str = "${AWS::StackName}-";
+
+/// Alarms an operator would not hear of, or could not act on: every alarm
+/// needs `AlarmActions` and `OKActions` that name the template's one SNS
+/// topic, an `AlarmName` under [`ALARM_NAME_PREFIX`] (the topic's policy
+/// admits no other), an `AlarmDescription`, and a `TreatMissingData`
+/// chosen (CloudWatch's default, `missing`, is seldom what silence means).
+pub fn alarm_notification_violations(template: &Template) -> Vec<String> {
+    let alarms: Vec<(&str, &Resource)> = alarms(template).collect();
+    if alarms.is_empty() {
+        return Vec::new();
+    }
+    let topics: Vec<&str> = template.ids_of_kind("AWS::SNS::Topic").collect();
+    let [topic] = topics.as_slice() else {
+        return vec![format!(
+            "the alarms need one SNS topic to notify, and the template has {topics:?}"
+        )];
+    };
+    let mut problems = Vec::new();
+    for (id, alarm) in alarms {
+        let props = &alarm.properties;
+        for key in ["AlarmActions", "OKActions"] {
+            let notifies = as_list(props.get(key))
+                .iter()
+                .any(|action| action.get("Ref").and_then(Value::as_str) == Some(topic));
+            if !notifies {
+                problems.push(format!("{id}: its {key} do not name the topic {topic}"));
+            }
+        }
+        let named = props
+            .get("AlarmName")
+            .map(resource_text)
+            .is_some_and(|name| name.starts_with(ALARM_NAME_PREFIX));
+        if !named {
+            problems.push(format!(
+                "{id}: its AlarmName must start with {ALARM_NAME_PREFIX} (a !Sub): the topic admits no other alarm"
+            ));
+        }
+        let described = props
+            .get("AlarmDescription")
+            .and_then(Value::as_str)
+            .is_some_and(|d| !d.trim().is_empty());
+        if !described {
+            problems.push(format!(
+                "{id}: no AlarmDescription: say what it means and what to do"
+            ));
+        }
+        if !props.contains_key("TreatMissingData") {
+            problems.push(format!(
+                "{id}: no TreatMissingData: choose what a period without data means"
+            ));
+        }
+    }
+    problems
+}
+
+/// The binaries whose `main` serves an `Authenticated<R>`: the routes
+/// behind the bearer check.
+pub fn authenticated_binaries(root: &Path) -> Result<BTreeSet<String>> {
+    let mains = crate::function_mains::read(root).map_err(anyhow::Error::msg)?;
+    Ok(mains
+        .into_iter()
+        .filter(|main| {
+            main.kind == crate::function_mains::Kind::Route
+                && main
+                    .handler
+                    .split('<')
+                    .next()
+                    .is_some_and(|outer| outer.trim().ends_with("Authenticated"))
+        })
+        .map(|main| main.binary)
+        .collect())
+}
+
+/// Authenticated routes that could turn slow unnoticed: the function of
+/// each binary in `authenticated` needs an alarm on its `AWS/Lambda`
+/// `Duration` p99 (by `FunctionName`, `!Ref` the function). A binary the
+/// template lacks is named too.
+pub fn latency_alarm_violations(
+    template: &Template,
+    authenticated: &BTreeSet<String>,
+) -> Result<Vec<String>> {
+    let functions = template.functions()?;
+    let mut problems = Vec::new();
+    for binary in authenticated {
+        let Some(function) = functions.iter().find(|f| &f.binary == binary) else {
+            problems.push(format!(
+                "{binary} serves an authenticated route but is no function of the template"
+            ));
+            continue;
+        };
+        let id = &function.logical_id;
+        let alarmed = watched(template, false, |m| {
+            m.is("AWS/Lambda", "Duration")
+                && m.statistic.as_deref() == Some("p99")
+                && m.of_function(id)
+        });
+        if !alarmed {
+            problems.push(format!(
+                "{id}: an authenticated route ({binary}) with no alarm on its AWS/Lambda Duration p99"
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// Throttles nobody would hear of: every function needs an alarm on its
+/// `AWS/Lambda` `Throttles` (by `FunctionName`) that fires above zero.
+pub fn throttle_alarm_violations(template: &Template) -> Result<Vec<String>> {
+    Ok(template
+        .functions()?
+        .into_iter()
+        .filter(|f| {
+            !watched(template, true, |m| {
+                m.is("AWS/Lambda", "Throttles") && m.of_function(&f.logical_id)
+            })
+        })
+        .map(|f| {
+            format!(
+                "{}: no alarm on its AWS/Lambda Throttles above zero",
+                f.logical_id
+            )
+        })
+        .collect())
+}
+
+/// The binary of the jobs dead-letter queue's consumer, which counts `JobsFailed`.
+pub const JOB_FAILURES_BINARY: &str = "job-failures";
+
+/// A job given up with nobody told: the function of [`JOB_FAILURES_BINARY`]
+/// needs an alarm on its `JobsFailed` (its metric lines, in the namespace
+/// its `METRICS_NAMESPACE` names, by `FunctionName`) that fires above zero.
+pub fn jobs_failed_alarm_violations(template: &Template) -> Result<Vec<String>> {
+    let functions = template.functions()?;
+    let Some(function) = functions.iter().find(|f| f.binary == JOB_FAILURES_BINARY) else {
+        return Ok(vec![format!(
+            "no function of the template runs {JOB_FAILURES_BINARY}"
+        )]);
+    };
+    let id = &function.logical_id;
+    let Some(namespace) = function.environment.get(METRICS_NAMESPACE) else {
+        return Ok(vec![format!("{id}: no {METRICS_NAMESPACE} to alarm in")]);
+    };
+    let alarmed = watched(template, true, |m| {
+        m.namespace == *namespace && m.name == "JobsFailed" && m.of_function(id)
+    });
+    Ok(if alarmed {
+        Vec::new()
+    } else {
+        vec![format!(
+            "{id}: no alarm on its JobsFailed above zero, in its namespace {namespace}, by FunctionName"
+        )]
+    })
+}
+
 fn as_list(value: Option<&Value>) -> Vec<Value> {
     match value {
         None => Vec::new(),
@@ -1007,5 +1372,351 @@ Resources:
         assert_eq!(iam_violations(&template).unwrap().len(), 1);
         let template = function_with("        - AmazonS3FullAccess");
         assert_eq!(iam_violations(&template).unwrap().len(), 1);
+    }
+
+    /// Two functions, a queue with its dead-letter queue, the topic and
+    /// every alarm the observability guards ask for; each test below takes
+    /// one thing away.
+    const OBSERVED: &str = r#"
+Globals:
+  Function:
+    Tracing: Active
+    Environment:
+      Variables:
+        METRICS_NAMESPACE: !Sub "StatelessLambda/${AWS::StackName}"
+Resources:
+  Me:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: me } }
+    Properties:
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: [xray:PutTraceSegments, xray:PutTelemetryRecords]
+              Resource: "*"
+  Failures:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: job-failures } }
+    Properties:
+      Policies:
+        - Statement:
+            - { Effect: Allow, Action: [xray:PutTraceSegments, xray:PutTelemetryRecords], Resource: "*" }
+  Jobs:
+    Type: AWS::SQS::Queue
+    Properties:
+      RedrivePolicy: { deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: 5 }
+  Dlq: { Type: AWS::SQS::Queue }
+  Topic: { Type: AWS::SNS::Topic }
+  MeLatency:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: !Sub "${AWS::StackName}-me-p99"
+      AlarmDescription: GET /me is slow.
+      Namespace: AWS/Lambda
+      MetricName: Duration
+      Dimensions: [{ Name: FunctionName, Value: !Ref Me }]
+      ExtendedStatistic: p99
+      ComparisonOperator: GreaterThanThreshold
+      Threshold: 1000
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref Topic]
+      OKActions: [!Ref Topic]
+  Throttles:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: !Sub "${AWS::StackName}-throttles"
+      AlarmDescription: Lambda throttled a function.
+      Metrics:
+        - Id: me
+          MetricStat:
+            Metric: { Namespace: AWS/Lambda, MetricName: Throttles, Dimensions: [{ Name: FunctionName, Value: !Ref Me }] }
+            Stat: Sum
+        - Id: failures
+          MetricStat:
+            Metric: { Namespace: AWS/Lambda, MetricName: Throttles, Dimensions: [{ Name: FunctionName, Value: !Ref Failures }] }
+            Stat: Sum
+        - { Id: all, Expression: me + failures }
+      ComparisonOperator: GreaterThanThreshold
+      Threshold: 0
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref Topic]
+      OKActions: [!Ref Topic]
+  DlqDepth:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: !Sub "${AWS::StackName}-dead-letters"
+      AlarmDescription: Jobs gave up.
+      Metrics:
+        - Id: visible
+          MetricStat:
+            Metric: { Namespace: AWS/SQS, MetricName: ApproximateNumberOfMessagesVisible, Dimensions: [{ Name: QueueName, Value: !GetAtt Dlq.QueueName }] }
+            Stat: Maximum
+        - { Id: messages, Expression: "FILL(visible, 0)" }
+      ComparisonOperator: GreaterThanOrEqualToThreshold
+      Threshold: 1
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref Topic]
+      OKActions: [!Ref Topic]
+  JobsFailed:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: !Sub "${AWS::StackName}-jobs-failed"
+      AlarmDescription: A job failed.
+      Namespace: !Sub "StatelessLambda/${AWS::StackName}"
+      MetricName: JobsFailed
+      Dimensions: [{ Name: FunctionName, Value: !Ref Failures }]
+      Statistic: Sum
+      ComparisonOperator: GreaterThanThreshold
+      Threshold: 0
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref Topic]
+      OKActions: [!Ref Topic]
+"#;
+
+    /// `OBSERVED` with `from` replaced by `to` (which must change it).
+    fn observed_but(from: &str, to: &str) -> Template {
+        assert!(OBSERVED.contains(from), "{from}");
+        Template::parse(&OBSERVED.replacen(from, to, 1)).unwrap()
+    }
+
+    /// Asserts that `guard` names `expected` for `OBSERVED` with each `from` made `to`.
+    fn assert_observed_catches<const N: usize>(
+        guard: impl Fn(&Template) -> Vec<String>,
+        cases: [(&str, &str, &str); N],
+    ) {
+        for (from, to, expected) in cases {
+            let problems = guard(&observed_but(from, to));
+            assert!(
+                problems.iter().any(|p| p.contains(expected)),
+                "{to}: {problems:?}"
+            );
+        }
+    }
+
+    fn authenticated() -> BTreeSet<String> {
+        BTreeSet::from(["me".to_string()])
+    }
+
+    #[test]
+    fn an_observed_template_passes_every_observability_guard() {
+        let template = Template::parse(OBSERVED).unwrap();
+        let none = Vec::<String>::new();
+        assert_eq!(metrics_namespace_violations(&template).unwrap(), none);
+        assert_eq!(tracing_violations(&template).unwrap(), none);
+        assert_eq!(dead_letter_alarm_violations(&template), none);
+        assert_eq!(alarm_notification_violations(&template), none);
+        assert_eq!(
+            latency_alarm_violations(&template, &authenticated()).unwrap(),
+            none
+        );
+        assert_eq!(throttle_alarm_violations(&template).unwrap(), none);
+        assert_eq!(jobs_failed_alarm_violations(&template).unwrap(), none);
+    }
+
+    #[test]
+    fn a_function_without_the_stacks_namespace_is_caught() {
+        let guard = |t: &Template| metrics_namespace_violations(t).unwrap();
+        assert_observed_catches(
+            guard,
+            [
+                (
+                    "        METRICS_NAMESPACE: !Sub \"StatelessLambda/${AWS::StackName}\"\n",
+                    "        OTHER: x\n",
+                    "Me: no METRICS_NAMESPACE",
+                ),
+                (
+                    "!Sub \"StatelessLambda/${AWS::StackName}\"\nResources",
+                    "StatelessLambda\nResources",
+                    "Me: METRICS_NAMESPACE \"StatelessLambda\" does not name the stack",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_function_not_traced_or_without_the_xray_statement_is_caught() {
+        let guard = |t: &Template| tracing_violations(t).unwrap();
+        assert_observed_catches(
+            guard,
+            [
+                ("    Tracing: Active\n", "", "Me: Tracing is \"absent\""),
+                (
+                    "Tracing: Active",
+                    "Tracing: PassThrough",
+                    "Failures: Tracing is \"PassThrough\"",
+                ),
+                (
+                    "Action: [xray:PutTraceSegments, xray:PutTelemetryRecords]\n",
+                    "Action: xray:PutTraceSegments\n",
+                    "Me: its policy does not allow xray:PutTelemetryRecords",
+                ),
+                (
+                    "- { Effect: Allow, Action: [xray:",
+                    "- { Effect: Deny, Action: [xray:",
+                    "Failures: its policy does not allow xray:PutTraceSegments",
+                ),
+            ],
+        );
+        // A function's own Tracing overrides the global one.
+        let template = observed_but(
+            "    Metadata: { BuildProperties: { Binary: me } }\n    Properties:\n",
+            "    Metadata: { BuildProperties: { Binary: me } }\n    Properties:\n      Tracing: PassThrough\n",
+        );
+        assert_eq!(
+            tracing_violations(&template).unwrap(),
+            ["Me: Tracing is \"PassThrough\", not Active"]
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_queue_without_a_depth_alarm_is_caught() {
+        assert_observed_catches(
+            dead_letter_alarm_violations,
+            [
+                (
+                    "Value: !GetAtt Dlq.QueueName",
+                    "Value: !GetAtt Jobs.QueueName",
+                    "Dlq: the dead-letter queue of {\"Jobs\"}",
+                ),
+                (
+                    "MetricName: ApproximateNumberOfMessagesVisible",
+                    "MetricName: ApproximateAgeOfOldestMessage",
+                    "Dlq:",
+                ),
+                (
+                    "GreaterThanOrEqualToThreshold\n      Threshold: 1",
+                    "GreaterThanOrEqualToThreshold\n      Threshold: 5",
+                    "Dlq:",
+                ),
+                ("Namespace: AWS/SQS", "Namespace: Custom/SQS", "Dlq:"),
+            ],
+        );
+        // A queue nobody redrives into needs none.
+        let template = observed_but(
+            "      RedrivePolicy: { deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: 5 }\n",
+            "      VisibilityTimeout: 60\n",
+        );
+        assert!(dead_letter_queues(&template).is_empty());
+    }
+
+    #[test]
+    fn an_alarm_that_notifies_nobody_or_says_nothing_is_caught() {
+        assert_observed_catches(
+            alarm_notification_violations,
+            [
+                (
+                    "      AlarmActions: [!Ref Topic]\n      OKActions: [!Ref Topic]\n  Throttles:",
+                    "      OKActions: [!Ref Topic]\n  Throttles:",
+                    "MeLatency: its AlarmActions do not name the topic Topic",
+                ),
+                (
+                    "OKActions: [!Ref Topic]\n  DlqDepth:",
+                    "OKActions: [!Ref Elsewhere]\n  DlqDepth:",
+                    "Throttles: its OKActions do not name the topic Topic",
+                ),
+                (
+                    "AlarmName: !Sub \"${AWS::StackName}-jobs-failed\"",
+                    "AlarmName: jobs-failed",
+                    "JobsFailed: its AlarmName must start with ${AWS::StackName}-",
+                ),
+                (
+                    "      AlarmDescription: A job failed.\n",
+                    "",
+                    "JobsFailed: no AlarmDescription",
+                ),
+                (
+                    "Threshold: 1000\n      TreatMissingData: notBreaching\n",
+                    "Threshold: 1000\n",
+                    "MeLatency: no TreatMissingData",
+                ),
+                (
+                    "  Topic: { Type: AWS::SNS::Topic }\n",
+                    "",
+                    "the alarms need one SNS topic to notify",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn an_authenticated_route_without_its_p99_alarm_is_caught() {
+        let guard = |t: &Template| latency_alarm_violations(t, &authenticated()).unwrap();
+        assert_observed_catches(
+            guard,
+            [
+                (
+                    "ExtendedStatistic: p99",
+                    "ExtendedStatistic: p50",
+                    "Me: an authenticated route (me) with no alarm on its AWS/Lambda Duration p99",
+                ),
+                (
+                    "MetricName: Duration",
+                    "MetricName: Invocations",
+                    "Me: an authenticated route",
+                ),
+                (
+                    "Value: !Ref Me }]\n      ExtendedStatistic",
+                    "Value: !Ref Failures }]\n      ExtendedStatistic",
+                    "Me: an authenticated route",
+                ),
+            ],
+        );
+        // A binary the template does not run is named too.
+        let template = Template::parse(OBSERVED).unwrap();
+        let stale = BTreeSet::from(["gone".to_string()]);
+        assert_eq!(
+            latency_alarm_violations(&template, &stale).unwrap(),
+            ["gone serves an authenticated route but is no function of the template"]
+        );
+    }
+
+    #[test]
+    fn a_function_without_a_throttle_alarm_is_caught() {
+        let guard = |t: &Template| throttle_alarm_violations(t).unwrap();
+        assert_observed_catches(
+            guard,
+            [
+                (
+                    "Value: !Ref Failures }] }",
+                    "Value: !Ref Me }] }",
+                    "Failures: no alarm on its AWS/Lambda Throttles",
+                ),
+                (
+                    "ComparisonOperator: GreaterThanThreshold\n      Threshold: 0\n      TreatMissingData: notBreaching\n      AlarmActions: [!Ref Topic]\n      OKActions: [!Ref Topic]\n  DlqDepth",
+                    "ComparisonOperator: GreaterThanThreshold\n      Threshold: 10\n      TreatMissingData: notBreaching\n      AlarmActions: [!Ref Topic]\n      OKActions: [!Ref Topic]\n  DlqDepth",
+                    "Me: no alarm on its AWS/Lambda Throttles above zero",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_jobs_failed_alarm_that_is_missing_or_reads_elsewhere_is_caught() {
+        let guard = |t: &Template| jobs_failed_alarm_violations(t).unwrap();
+        assert_observed_catches(
+            guard,
+            [
+                (
+                    "      Namespace: !Sub \"StatelessLambda/${AWS::StackName}\"\n",
+                    "      Namespace: StatelessLambda\n",
+                    "Failures: no alarm on its JobsFailed above zero",
+                ),
+                (
+                    "MetricName: JobsFailed",
+                    "MetricName: JobsSucceeded",
+                    "Failures:",
+                ),
+                (
+                    "Value: !Ref Failures }]\n      Statistic",
+                    "Value: !Ref Me }]\n      Statistic",
+                    "Failures:",
+                ),
+                (
+                    "Binary: job-failures",
+                    "Binary: job-dead-letters",
+                    "no function of the template runs job-failures",
+                ),
+            ],
+        );
     }
 }

@@ -49,6 +49,8 @@ pub struct Function {
     pub policies: Value,
     /// `Timeout` in seconds (function's own, or the global one).
     pub timeout_seconds: u64,
+    /// `Tracing` (function's own, or the global one), when written as text, e.g. `Active`.
+    pub tracing: Option<String>,
 }
 
 /// An HTTP API route: method and path as API Gateway writes them.
@@ -250,6 +252,11 @@ impl Template {
             .or_else(|| self.globals_function.get("Timeout"))
             .and_then(number)
             .unwrap_or(3);
+        let tracing = props
+            .get("Tracing")
+            .or_else(|| self.globals_function.get("Tracing"))
+            .and_then(Value::as_str)
+            .map(String::from);
 
         Ok(Function {
             logical_id: id.to_string(),
@@ -259,6 +266,7 @@ impl Template {
             queue_sources,
             policies: props.get("Policies").cloned().unwrap_or(Value::Null),
             timeout_seconds,
+            tracing,
         })
     }
 }
@@ -363,6 +371,7 @@ Parameters:
 Globals:
   Function:
     Timeout: 10
+    Tracing: Active
     Environment:
       Variables:
         LOG_LEVEL: info
@@ -381,6 +390,7 @@ Resources:
       BuildProperties: { Binary: worker }
     Properties:
       Timeout: 30
+      Tracing: PassThrough
       Environment:
         Variables:
           QUEUE_URL: !GetAtt Jobs.QueueUrl
@@ -418,8 +428,10 @@ Resources:
             }]
         );
         assert_eq!(api.timeout_seconds, 10);
+        assert_eq!(api.tracing.as_deref(), Some("Active"));
         let worker = &functions[1];
         assert_eq!(worker.timeout_seconds, 30);
+        assert_eq!(worker.tracing.as_deref(), Some("PassThrough"));
         assert_eq!(
             worker.queue_sources,
             vec![QueueSource {

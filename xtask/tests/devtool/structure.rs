@@ -1,6 +1,7 @@
 //! The project's own structure, checked: template, router, binaries, sample
-//! events and IAM agree with each other and with least privilege, and the template
-//! keeps its hardening (log retention, TLS only, protected lasting tables).
+//! events and IAM agree with each other and with least privilege, the template
+//! keeps its hardening (log retention, TLS only, protected lasting tables),
+//! and every function is traced and watched by the alarms an operator needs.
 
 use xtask::checks;
 use xtask::template::Template;
@@ -63,6 +64,67 @@ fn every_queue_is_encrypted_at_rest() {
 #[test]
 fn every_table_of_lasting_data_outlives_the_stack() {
     let problems = checks::table_protection_violations(&template(), checks::EPHEMERAL_TABLES);
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_function_writes_its_metrics_in_the_stacks_namespace_and_is_traced() {
+    let template = template();
+    let mut problems = checks::metrics_namespace_violations(&template).unwrap();
+    problems.extend(checks::tracing_violations(&template).unwrap());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_alarm_notifies_the_alarm_topic_and_says_what_to_do() {
+    let template = template();
+    assert!(
+        template.ids_of_kind("AWS::CloudWatch::Alarm").count() > 0,
+        "the template has no alarm"
+    );
+    let problems = checks::alarm_notification_violations(&template);
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_dead_letter_queue_has_a_depth_alarm() {
+    let template = template();
+    assert!(
+        !checks::dead_letter_queues(&template).is_empty(),
+        "the template redrives into no queue"
+    );
+    let problems = checks::dead_letter_alarm_violations(&template);
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_authenticated_route_has_a_p99_latency_alarm() {
+    let template = template();
+    let authenticated = checks::authenticated_binaries(&xtask::workspace_root()).unwrap();
+    assert!(authenticated.len() > 10, "{authenticated:?}");
+    // Behind the bearer check, which reads the deny-list.
+    for function in template.functions().unwrap() {
+        if authenticated.contains(&function.binary) {
+            assert!(
+                function.environment.contains_key("REVOKED_TOKENS_TABLE"),
+                "{}: authenticated, but without REVOKED_TOKENS_TABLE",
+                function.logical_id
+            );
+        }
+    }
+    let problems = checks::latency_alarm_violations(&template, &authenticated).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_function_has_a_throttle_alarm() {
+    let problems = checks::throttle_alarm_violations(&template()).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn a_job_given_up_raises_the_jobs_failed_alarm() {
+    let problems = checks::jobs_failed_alarm_violations(&template()).unwrap();
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
@@ -318,6 +380,15 @@ fn a_route_added_in_the_four_places_of_the_readme_passes_every_static_guard() {
         &template,
         checks::EPHEMERAL_TABLES,
     ));
+    problems.extend(checks::metrics_namespace_violations(&template).unwrap());
+    problems.extend(checks::tracing_violations(&template).unwrap());
+    problems.extend(checks::alarm_notification_violations(&template));
+    problems.extend(checks::dead_letter_alarm_violations(&template));
+    let authenticated = checks::authenticated_binaries(root).unwrap();
+    assert!(authenticated.contains("greeting"));
+    problems.extend(checks::latency_alarm_violations(&template, &authenticated).unwrap());
+    problems.extend(checks::throttle_alarm_violations(&template).unwrap());
+    problems.extend(checks::jobs_failed_alarm_violations(&template).unwrap());
     let graph = xtask::imports::graph(&root.join("shared/src")).unwrap();
     problems.extend(
         xtask::imports::circles(&graph)
