@@ -9,8 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::random_bytes;
-use crate::ids::{SessionId, UserId};
+use crate::ids::{SessionId, UserId, random_bytes};
 
 /// Bytes of key material in the secret.
 const KEY_BYTES: usize = 32;
