@@ -102,13 +102,6 @@ pub struct Authenticated<R> {
     route: R,
 }
 
-impl<R> Authenticated<R> {
-    /// The route itself.
-    pub fn route(&self) -> &R {
-        &self.route
-    }
-}
-
 impl<R: AuthenticatedRoute> Route for Authenticated<R> {
     const CALLS: Calls = Calls {
         authenticated: true,

@@ -158,11 +158,7 @@ pub fn registry_source(mains: &[FunctionMain]) -> String {
             main.handler
         );
     }
-    source.push_str("        _ => Ok(None),\n    }\n}\n\n/// Every function, by binary name.\npub const FUNCTIONS: &[&str] = &[\n");
-    for main in mains {
-        let _ = writeln!(source, "    {:?},", main.binary);
-    }
-    source.push_str("];\n");
+    source.push_str("        _ => Ok(None),\n    }\n}\n");
     source
 }
 

@@ -84,11 +84,6 @@ impl Handler {
         ))))
     }
 
-    /// Every function the registry knows, by binary name.
-    pub fn functions() -> &'static [&'static str] {
-        FUNCTIONS
-    }
-
     /// Whether it consumes a queue (`sqs`) rather than serving a route (`http`).
     pub fn consumes_a_queue(&self) -> bool {
         matches!(self.0, Function::Consumer(_))
