@@ -146,6 +146,7 @@ pub struct GetCart {
 
 impl AuthenticatedRoute for GetCart {
     const CALLS: Calls = Calls::new(1, "the cart");
+    const READ_ONLY: bool = true;
 
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {

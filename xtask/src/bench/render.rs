@@ -409,20 +409,25 @@ fn calls(out: &mut String, on: &OnStack) {
     let _ = writeln!(
         out,
         "Every route once on its happy path, in-process, with an interceptor on every SDK \
-         client (`xtask::calls`); `xtask/tests/devtool/aws_calls.rs` fails when a route goes \
-         over its budget.\n"
+         client (`xtask::calls`) that times each call; `xtask/tests/devtool/aws_calls.rs` \
+         fails when a route goes over its budget of calls or of round trips (waves of calls \
+         made at once, each waiting for the one before). A route that only reads answers \
+         alongside the caller's check: its reads go out with the token's standing and the \
+         per-user counter.\n"
     );
     let _ = writeln!(
         out,
-        "| route's function | calls | budget | what they are |\n|---|---:|---:|---|"
+        "| route's function | calls | budget | round trips | budget | what they are |\n|---|---:|---:|---:|---:|---|"
     );
     for route in &on.calls {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             route.binary,
             route.calls.len(),
             route.budget.total(),
+            route.round_trips,
+            route.budget.total_round_trips(),
             route.calls.join(", ")
         );
     }

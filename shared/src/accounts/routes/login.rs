@@ -148,7 +148,8 @@ impl Route for Login {
         5,
         "the per-IP limit and the failure slot (per email, or per known device) at once, \
          the credentials, the session, the slot given back",
-    );
+    )
+    .in_round_trips(4);
 
     /// Built from the tables, token settings and the two secrets.
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {

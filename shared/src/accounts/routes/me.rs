@@ -40,6 +40,7 @@ pub struct Me {
 
 impl AuthenticatedRoute for Me {
     const CALLS: Calls = Calls::new(1, "the user");
+    const READ_ONLY: bool = true;
 
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
