@@ -120,6 +120,13 @@ pub trait Route: Sized + Sync {
         &self,
         request: Request,
     ) -> impl Future<Output = Result<Response<Body>, Problem>> + Send;
+
+    /// Opens, at cold start, the store connections its first request's
+    /// first wave of calls will need ([`crate::aws::preconnect`]): none
+    /// unless it says so.
+    fn preconnect(&self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
 }
 
 /// A route that answers an authenticated caller only; served as
@@ -175,6 +182,16 @@ impl<R: AuthenticatedRoute> Route for Authenticated<R> {
         })
     }
 
+    /// The check's two calls at once, and a read-only route's read with them.
+    async fn preconnect(&self) {
+        let wave = if R::READ_ONLY {
+            AUTH_CALLS + 1
+        } else {
+            AUTH_CALLS
+        };
+        self.authenticator.preconnect(wave).await;
+    }
+
     async fn handle(&self, request: Request) -> Result<Response<Body>, Problem> {
         let answer = |caller| self.route.answer(caller, &request);
         if R::READ_ONLY {
@@ -185,9 +202,18 @@ impl<R: AuthenticatedRoute> Route for Authenticated<R> {
     }
 }
 
-/// A function's whole `main`: logging, route `R` built once, then served.
+/// Set to `off`, a function does not open its store connections at cold
+/// start (to measure what that saves; `cargo xtask bench` does).
+pub const PRECONNECT_VARIABLE: &str = "STORE_PRECONNECT";
+
+/// A function's whole `main`: logging, route `R` built once and its store
+/// connections opened (both at cold start), then served.
 pub async fn run<R: Route>() -> Result<(), LambdaError> {
     crate::telemetry::init()?;
-    let route = R::build(&Environment::from_process(), &AwsClients::from_env().await).await?;
+    let env = Environment::from_process();
+    let route = R::build(&env, &AwsClients::from_env().await).await?;
+    if env.get(PRECONNECT_VARIABLE) != Some("off") {
+        route.preconnect().await;
+    }
     serve(|request| route.handle(request)).await
 }

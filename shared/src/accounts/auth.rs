@@ -189,6 +189,25 @@ impl Authenticator {
         })
     }
 
+    /// Opens `connections` connections to the store the check reads, at
+    /// cold start: the standing of a session that cannot exist, checked that
+    /// many times at once ([`crate::aws::preconnect`]).
+    pub async fn preconnect(&self, connections: usize) {
+        let nobody = AccessClaims {
+            iss: String::new(),
+            aud: String::new(),
+            sub: UserId::from("preconnect"),
+            sid: SessionId::from("preconnect"),
+            jti: "preconnect".into(),
+            iat: 0,
+            nbf: 0,
+            exp: 0,
+            kid: "preconnect".into(),
+        };
+        let now = Timestamp::now();
+        crate::aws::preconnect(connections, || self.sessions.standing(&nobody, now)).await;
+    }
+
     /// The store it checks standing in.
     pub fn sessions(&self) -> &SessionStore {
         &self.sessions

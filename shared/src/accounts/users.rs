@@ -150,6 +150,12 @@ impl UserStore {
         }
     }
 
+    /// Opens `connections` connections at cold start: reads of a user that
+    /// cannot exist, at once ([`crate::aws::preconnect`]).
+    pub async fn preconnect(&self, connections: usize) {
+        crate::aws::preconnect(connections, || self.item("user#preconnect".to_string())).await;
+    }
+
     /// The profile of `user_id`, if the user exists.
     pub async fn profile(&self, user_id: &UserId) -> Result<Option<UserProfile>, StoreError> {
         let Some(item) = self.item(format!("user#{user_id}")).await? else {

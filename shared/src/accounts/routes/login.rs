@@ -165,6 +165,11 @@ impl Route for Login {
         })
     }
 
+    /// Its first wave is two counters at once: two connections.
+    async fn preconnect(&self) {
+        self.users.preconnect(2).await;
+    }
+
     /// Checks the credentials and opens a session, within the login limits.
     ///
     /// Every attempt counts against the source IP. A failure counts against
