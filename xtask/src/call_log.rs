@@ -11,17 +11,32 @@ use std::time::Instant;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
+
+/// The items one call reads or writes in one DynamoDB table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableItems {
+    /// The table's (physical) name.
+    pub table: String,
+    /// How many items (a query counts one).
+    pub items: usize,
+    /// In a transaction (twice the capacity units).
+    pub transactional: bool,
+}
 
 /// One attempt of one call.
 #[derive(Debug, Clone)]
 pub struct Call {
     /// `Service.Operation`.
     pub operation: String,
-    /// When it was handed to the connection.
+    /// The DynamoDB tables it touches, from its request.
+    pub tables: Vec<TableItems>,
+    /// When its operation started (the first poll of its future: the calls
+    /// of one `tokio::join!` all start before any of them can end).
     pub sent: Instant,
     /// When its attempt ended (answered, or failed).
     pub ended: Option<Instant>,
@@ -40,6 +55,14 @@ pub struct CallLog {
 struct Attempt(u64);
 
 impl Storable for Attempt {
+    type Storer = StoreReplace<Self>;
+}
+
+/// When an operation started.
+#[derive(Debug, Clone, Copy)]
+struct Started(Instant);
+
+impl Storable for Started {
     type Storer = StoreReplace<Self>;
 }
 
@@ -63,16 +86,32 @@ impl Intercept for CallLog {
         "CallLog"
     }
 
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        config
+            .interceptor_state()
+            .store_put(Started(Instant::now()));
+        Ok(())
+    }
+
     fn read_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         config: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let body = context.request().body().bytes().unwrap_or_default();
+        let sent = config
+            .load::<Started>()
+            .map_or_else(Instant::now, |started| started.0);
         let call = Call {
+            tables: dynamodb_tables(body),
             operation: operation(config),
-            sent: Instant::now(),
+            sent,
             ended: None,
             id,
         };
@@ -109,6 +148,43 @@ pub fn operation(config: &ConfigBag) -> String {
     )
 }
 
+/// The tables and item counts of a DynamoDB request body (none for
+/// another service's).
+pub fn dynamodb_tables(body: &[u8]) -> Vec<TableItems> {
+    let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let one = |table: &str, transactional| TableItems {
+        table: table.to_string(),
+        items: 1,
+        transactional,
+    };
+    if let Some(table) = request["TableName"].as_str() {
+        return vec![one(table, false)];
+    }
+    if let Some(batch) = request["RequestItems"].as_object() {
+        return batch
+            .iter()
+            .map(|(table, requests)| TableItems {
+                table: table.clone(),
+                // BatchGetItem: {"Keys": [...]}; BatchWriteItem: [...].
+                items: requests["Keys"]
+                    .as_array()
+                    .or_else(|| requests.as_array())
+                    .map_or(0, Vec::len),
+                transactional: false,
+            })
+            .collect();
+    }
+    request["TransactItems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.as_object()?.values().next()?["TableName"].as_str())
+        .map(|table| one(table, true))
+        .collect()
+}
+
 /// The round trips of `calls`: the longest chain of calls each sent after
 /// the one before it ended. Calls made at once (`tokio::join!`) are all
 /// sent before any of them can end, so they are one round trip; a call that
@@ -141,10 +217,44 @@ mod tests {
         let zero = Instant::now();
         Call {
             operation: "DynamoDB.GetItem".into(),
+            tables: Vec::new(),
             sent: zero + Duration::from_millis(sent_ms),
             ended: ended_ms.map(|ms| zero + Duration::from_millis(ms)),
             id: sent_ms,
         }
+    }
+
+    #[test]
+    fn the_tables_and_items_of_each_kind_of_request() {
+        let tables = |body: serde_json::Value| dynamodb_tables(body.to_string().as_bytes());
+        let item = |table: &str, items, transactional| TableItems {
+            table: table.into(),
+            items,
+            transactional,
+        };
+        assert_eq!(
+            tables(serde_json::json!({"TableName": "users", "Key": {}})),
+            [item("users", 1, false)]
+        );
+        let batch = tables(serde_json::json!({"RequestItems": {
+            "sessions": {"Keys": [{}]}, "revoked": {"Keys": [{}, {}]}}}));
+        assert!(
+            batch.contains(&item("sessions", 1, false))
+                && batch.contains(&item("revoked", 2, false))
+        );
+        assert_eq!(
+            tables(
+                serde_json::json!({"RequestItems": {"sessions": [{"DeleteRequest": {}}, {"DeleteRequest": {}}]}})
+            ),
+            [item("sessions", 2, false)]
+        );
+        assert_eq!(
+            tables(serde_json::json!({"TransactItems": [
+                {"Put": {"TableName": "revoked"}}, {"Delete": {"TableName": "sessions"}}]})),
+            [item("revoked", 1, true), item("sessions", 1, true)]
+        );
+        assert!(tables(serde_json::json!({"QueueUrl": "q"})).is_empty());
+        assert!(dynamodb_tables(b"Action=SendMessage").is_empty());
     }
 
     #[test]

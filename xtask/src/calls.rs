@@ -25,10 +25,24 @@ pub struct RouteCalls {
     pub calls: Vec<String>,
     /// The waves of calls it waited for, one after the other.
     pub round_trips: usize,
+    /// What its calls read or wrote in each DynamoDB table: (the table's
+    /// variable in the template, e.g. `SESSIONS_TABLE`, items, whether it
+    /// was a write, whether in a transaction).
+    pub items: Vec<RouteItems>,
     /// What the route declares it calls.
     pub budget: Calls,
     /// Whether its answer only reads (it runs alongside the caller's check).
     pub read_only: bool,
+}
+
+/// Items of one table a route's call touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteItems {
+    /// The template variable naming the table (`SESSIONS_TABLE`).
+    pub table: String,
+    pub items: usize,
+    pub write: bool,
+    pub transactional: bool,
 }
 
 /// The operations that only read (a read-only route may call nothing else
@@ -109,6 +123,24 @@ pub async fn per_route(stack: &StackInfo) -> Result<Vec<RouteCalls>> {
             .with_context(|| format!("{binary} is not a route"))?;
         let made = log.take_calls();
         let round_trips = round_trips(&made);
+        let env = stack.environment_of(&binary);
+        let variable_of = |table: &str| {
+            env.iter()
+                .find(|(name, value)| name.ends_with("_TABLE") && value.as_str() == table)
+                .map_or_else(|| table.to_string(), |(name, _)| name.clone())
+        };
+        let items = made
+            .iter()
+            .flat_map(|call| {
+                let write = !reads(&call.operation);
+                call.tables.iter().map(move |t| RouteItems {
+                    table: variable_of(&t.table),
+                    items: t.items,
+                    write,
+                    transactional: t.transactional,
+                })
+            })
+            .collect();
         let calls: Vec<String> = made.into_iter().map(|call| call.operation).collect();
         let status = response.status().as_u16();
         let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
@@ -118,6 +150,7 @@ pub async fn per_route(stack: &StackInfo) -> Result<Vec<RouteCalls>> {
             status,
             calls,
             round_trips,
+            items,
             budget,
             read_only: budget.check == CallerCheck::Alongside,
         });
