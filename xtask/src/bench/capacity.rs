@@ -10,7 +10,7 @@ use std::fmt::Write;
 use super::OnStack;
 use super::cost;
 use super::stats::median;
-use shared::accounts::keystore::WITHDRAWN_SHARDS;
+use shared::accounts::keystore::{WITHDRAWN_SHARDS, withdrawn_shard};
 
 /// Requests a second in the model.
 pub const REQUESTS_PER_SECOND: f64 = 10_000.0;
@@ -217,6 +217,19 @@ pub fn render(out: &mut String, on: &OnStack) {
     for (table, key, why, rate) in rows {
         let _ = writeln!(out, "| {table} | {key} | {why} | {rate} |");
     }
+    let checks = 16_000;
+    let mut per_shard = vec![0u32; WITHDRAWN_SHARDS as usize];
+    for _ in 0..checks {
+        per_shard[withdrawn_shard(&shared::ids::new_id()) as usize] += 1;
+    }
+    let _ = writeln!(
+        out,
+        "\nThe spread, for {checks} token ids made as the service makes them: each shard \
+         read by {} to {} checks (an even share is {}).",
+        per_shard.iter().min().unwrap_or(&0),
+        per_shard.iter().max().unwrap_or(&0),
+        checks / WITHDRAWN_SHARDS
+    );
     let _ = writeln!(
         out,
         "\nThe rate-limit counters are not spread, so they keep their promise of no \

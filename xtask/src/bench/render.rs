@@ -31,6 +31,9 @@ pub struct Report {
     pub sam: Vec<(String, Result<Duration, String>)>,
     /// The whole run.
     pub took: Duration,
+    /// `/proc/loadavg` when the measures on the stack began (other work on
+    /// the machine slows what runs under the CPU model).
+    pub load_average: String,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -114,12 +117,13 @@ pub fn render(report: &Report) -> String {
          bench's stack lifts the per-user and per-IP limits so that no request is \
          turned away (every request still writes its rate-limit counter), and does not \
          play the SQS event sources, so no worker busy with the jobs `POST /jobs` queued \
-         competes with the measures.\n",
+         competes with the measures. Load average when the measures began: {}.\n",
         report.when,
         report.machine,
         report.took.as_secs().div_ceil(60),
         on.model,
-        on.tls_handshakes
+        on.tls_handshakes,
+        report.load_average
     );
 
     let _ = writeln!(out, "## Goals\n");
@@ -134,6 +138,26 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "{goal}");
     }
     let _ = writeln!(out, "{}", handshake_goal(&on.tls));
+    for function in super::SIZED {
+        let sizes: Vec<&super::Sized> = on
+            .sizes
+            .iter()
+            .filter(|s| s.steady.name == function)
+            .collect();
+        let chosen = chosen_size(&sizes).map(|s| s.memory_mb);
+        let set = on
+            .cold
+            .iter()
+            .find(|c| c.language == "Rust" && c.name == function)
+            .map(|c| c.memory_mb);
+        let _ = writeln!(
+            out,
+            "| {function}'s `MemorySize` is the one its measures choose (section 5) | chosen {} MB, set {} MB | {} |",
+            chosen.map_or_else(|| "–".to_string(), |mb| mb.to_string()),
+            set.map_or_else(|| "–".to_string(), |mb| mb.to_string()),
+            verdict(chosen.is_some() && chosen == set)
+        );
+    }
     let single_reads: Vec<&crate::calls::RouteCalls> = on
         .calls
         .iter()

@@ -204,6 +204,7 @@ async fn the_bench_suite_runs_on_the_test_stack() {
         on_stack: measured,
         sam: Vec::new(),
         took: Duration::ZERO,
+        load_average: "0.00 0.00 0.00".into(),
     });
     let sections = [
         "## 2. Cold start, under the Lambda model",
