@@ -206,10 +206,12 @@ impl<R: AuthenticatedRoute> Route for Authenticated<R> {
 /// start (to measure what that saves; `cargo xtask bench` does).
 pub const PRECONNECT_VARIABLE: &str = "STORE_PRECONNECT";
 
-/// A function's whole `main`: logging, route `R` built once and its store
-/// connections opened (both at cold start), then served.
+/// A function's whole `main`: logging, the random generator seeded, route
+/// `R` built once and its store connections opened (all at cold start, at
+/// full CPU), then served.
 pub async fn run<R: Route>() -> Result<(), LambdaError> {
     crate::telemetry::init()?;
+    crate::startup::seed_random();
     let env = Environment::from_process();
     let route = R::build(&env, &AwsClients::from_env().await).await?;
     if env.get(PRECONNECT_VARIABLE) != Some("off") {

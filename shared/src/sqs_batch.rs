@@ -41,6 +41,7 @@ pub trait Consumer: Sized + Sync {
 /// then every batch until the runtime stops.
 pub async fn run<C: Consumer>() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init()?;
+    crate::startup::seed_random();
     let consumer = C::build(&Environment::from_process(), &AwsClients::from_env().await).await?;
     serve_batches(|event, context| {
         let messages = event.records.len();
