@@ -15,6 +15,7 @@ use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::{Body, Request, Response};
 
 use super::keystore::{KeyStoreError, VerifyingKeys};
+use super::roles::Roles;
 use super::sessions::{SessionStore, TokenStanding};
 use super::tokens::{AccessClaims, AccessTokenVerifier, TokenError};
 use crate::http::{Problem, ProblemCode};
@@ -44,6 +45,8 @@ pub fn per_user_policy(requests_per_minute: u32) -> Policy {
 pub struct Caller {
     /// The verified claims of the caller's access token.
     pub claims: AccessClaims,
+    /// The user's roles, read by the standing check of this very request.
+    pub roles: Roles,
 }
 
 impl Caller {
@@ -55,6 +58,11 @@ impl Caller {
     /// The session the caller's token belongs to.
     pub fn session_id(&self) -> &SessionId {
         &self.claims.sid
+    }
+
+    /// The caller's roles now.
+    pub fn roles(&self) -> &Roles {
+        &self.roles
     }
 }
 
@@ -175,7 +183,13 @@ impl Authenticator {
         let claims = self.verify(token).await?;
         #[cfg(feature = "planted-tmp-session-cache")]
         if super::planted::remembered(&claims) {
-            return Ok((Caller { claims }, None));
+            return Ok((
+                Caller {
+                    claims,
+                    roles: Roles::default(),
+                },
+                None,
+            ));
         }
         // Both calls need only the verified claims: one round trip, not two.
         let (standing, admitted) = tokio::join!(
@@ -183,10 +197,10 @@ impl Authenticator {
             self.limiter.admit_at(&self.per_user, &claims.sub, now),
         );
         match standing {
-            Ok(TokenStanding::Valid) => {
+            Ok(TokenStanding::Valid(roles)) => {
                 #[cfg(feature = "planted-tmp-session-cache")]
                 super::planted::remember(&claims);
-                Ok((Caller { claims }, admitted?.quota()))
+                Ok((Caller { claims, roles }, admitted?.quota()))
             }
             Ok(TokenStanding::Revoked) => {
                 tracing::info!(reason = %TokenError::Revoked, "bearer token refused");
