@@ -21,9 +21,9 @@ use shared::accounts::refresh_token::RefreshToken;
 use shared::accounts::tokens::{AccessTokenIssuer, AccessTokenVerifier, TokenSettings};
 use shared::cart::items::Sku;
 use shared::cart::routes::{cart_response, replacement};
+use shared::cart::store::Cart;
 use shared::catalog::prices::price_with;
 use shared::catalog::product::{Category, Price, Product};
-use shared::cart::store::Cart;
 use shared::http::finish;
 use shared::ids::{SessionId, UserId};
 use shared::presign::Presigner;
@@ -155,7 +155,11 @@ const PATHS: [HotPath; 5] = [
             .unwrap();
         let (_, items) = replacement(&request).unwrap();
         // Priced as the route prices them, each product from a warm L1.
-        let found: Vec<_> = items.lines().iter().map(|_| Some(f.product.clone())).collect();
+        let found: Vec<_> = items
+            .lines()
+            .iter()
+            .map(|_| Some(f.product.clone()))
+            .collect();
         let priced = price_with(&items, &found, "EUR");
         black_box(finish(cart_response(
             StatusCode::OK,

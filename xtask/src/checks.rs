@@ -287,6 +287,10 @@ pub const EPHEMERAL_TABLES: &[(&str, &str)] = &[
         "IdempotencyTable",
         "records of answers already given, kept 24 hours",
     ),
+    (
+        "CacheTable",
+        "a cache of the catalog table: empty, it costs a recomputation, never a value",
+    ),
 ];
 
 /// Whether `value` names a log group of the template that has a `RetentionInDays`.

@@ -403,11 +403,7 @@ where
     /// Whether this loader took the lease; a failing L2 counts as taken
     /// (nobody else could be told, and the source answers).
     async fn lease(&self, key: &str, now: u64) -> bool {
-        match self
-            .l2
-            .take_lease(key, now, ms(self.settings.lease))
-            .await
-        {
+        match self.l2.take_lease(key, now, ms(self.settings.lease)).await {
             Ok(taken) => taken,
             Err(error) => {
                 self.l2_failed("lease", &error);
@@ -534,7 +530,11 @@ mod tests {
         assert_eq!(loads.load(Ordering::SeqCst), 1, "one load for 50 misses");
         clock.advance(5_000);
         futures_join(&l1, 50, &load).await;
-        assert_eq!(loads.load(Ordering::SeqCst), 2, "one more in the next window");
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            2,
+            "one more in the next window"
+        );
     }
 
     async fn futures_join<F, Fut>(l1: &L1<Text>, n: usize, load: &F) -> usize

@@ -97,7 +97,12 @@ impl CacheTable {
 
     /// Takes the lease on loading `key` for `lease_ms`, unless another
     /// loader holds it: whether this one got it.
-    pub async fn take_lease(&self, key: &str, now_ms: u64, lease_ms: u64) -> Result<bool, StoreError> {
+    pub async fn take_lease(
+        &self,
+        key: &str,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> Result<bool, StoreError> {
         let until = now_ms.saturating_add(lease_ms);
         let result = self
             .client

@@ -166,7 +166,10 @@ impl Listings {
     ) -> Result<ListingPage, Arc<StoreError>> {
         let current = self
             .versions
-            .get_or_load(&format!("version#{}", shelf.key()), self.store.listing_version(shelf))
+            .get_or_load(
+                &format!("version#{}", shelf.key()),
+                self.store.listing_version(shelf),
+            )
             .await?;
         let (mut version, mut offset) = (current, 0);
         if let Some(cursor) = cursor {
@@ -284,7 +287,12 @@ mod tests {
         );
         assert_eq!(ListingCursor::decode(&raw, &shelf, Sort::Name), None);
         assert_eq!(ListingCursor::decode(&raw, &Shelf::All, Sort::Price), None);
-        for forged in ["", "x", "!!", &URL_SAFE_NO_PAD.encode("p1|price|kitchen|x|1")] {
+        for forged in [
+            "",
+            "x",
+            "!!",
+            &URL_SAFE_NO_PAD.encode("p1|price|kitchen|x|1"),
+        ] {
             assert_eq!(ListingCursor::decode(forged, &shelf, Sort::Price), None);
         }
     }

@@ -143,7 +143,8 @@ pub async fn on_stack(
 ) -> Result<OnStack> {
     let tools = Tools::new(&crate::workspace_root());
     let api = stack.api_url.clone();
-    let happy = tokio::task::spawn_blocking(move || HappyPath::new(&api)).await??;
+    let info = stack.clone();
+    let happy = tokio::task::spawn_blocking(move || HappyPath::new(&api, Some(&info))).await??;
     let workspace = Workspace {
         sandboxes: stack.logs_dir.join("bench"),
         log: stack.logs_dir.join("bench-functions.log"),
