@@ -196,9 +196,13 @@ impl<V: Weigh + Clone + Send + Sync + 'static> L1<V> {
         F: Future<Output = Result<V, E>>,
         E: Send + Sync + 'static,
     {
-        self.cache
-            .try_get_with((key.to_string(), self.window()), load)
-            .await
+        // Boxed: moka's coalescing futures nest deep, and inlined into a
+        // function's one state machine they pass the compiler's layout limit.
+        Box::pin(
+            self.cache
+                .try_get_with((key.to_string(), self.window()), load),
+        )
+        .await
     }
 
     /// The value of `key` in this window, if one was loaded.
