@@ -8,7 +8,6 @@
 
 use lambda_http::http::StatusCode;
 
-use super::auth::Caller;
 use super::email::Email;
 use crate::aws::{Item, StoreError, conditional, consistent_get, s, text};
 use crate::http::{Problem, ProblemCode};
@@ -87,9 +86,9 @@ pub fn forbidden(role: Role) -> Problem {
     )
 }
 
-/// Ok when `caller` has `role`, 403 otherwise.
-pub fn require(caller: &Caller, role: Role) -> Result<(), Problem> {
-    if caller.roles().has(role) {
+/// Ok when the caller's `roles` (`Caller::roles`) include `role`, 403 otherwise.
+pub fn require(roles: &Roles, role: Role) -> Result<(), Problem> {
+    if roles.has(role) {
         Ok(())
     } else {
         Err(forbidden(role))

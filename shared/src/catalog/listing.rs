@@ -171,6 +171,14 @@ impl Listings {
                 self.store.listing_version(shelf),
             )
             .await?;
+        if current == 0 {
+            // No product was ever in it: nothing to compute, nothing to keep
+            // (a flood of made-up categories costs one read each per TTL).
+            return Ok(ListingPage {
+                products: Vec::new(),
+                next: None,
+            });
+        }
         let (mut version, mut offset) = (current, 0);
         if let Some(cursor) = cursor {
             offset = cursor.offset;
@@ -181,12 +189,13 @@ impl Listings {
                 }
             }
         }
+        // The first chunk knows the total: a (forged) offset past it computes
+        // no chunk of its own.
+        let total = self.chunk(shelf, sort, version, 0).await?.total;
         let mut products = Vec::new();
-        let mut total = offset;
-        while products.len() < limit {
+        while products.len() < limit && offset < total {
             let index = offset / CHUNK;
             let chunk = self.chunk(shelf, sort, version, index).await?;
-            total = chunk.total;
             let start = offset % CHUNK;
             if start >= chunk.products.len() {
                 break;
@@ -194,9 +203,6 @@ impl Listings {
             let take = (limit - products.len()).min(chunk.products.len() - start);
             products.extend_from_slice(&chunk.products[start..start + take]);
             offset += take;
-            if offset >= total {
-                break;
-            }
         }
         let next = (offset < total).then(|| ListingCursor {
             shelf: shelf.key().to_string(),

@@ -274,7 +274,7 @@ impl AuthenticatedRoute for PutProduct {
 
     /// Creates (201) or replaces (200) the product; 412 when `If-Match` is stale.
     async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
-        require(&caller, Role::Admin)?;
+        require(caller.roles(), Role::Admin)?;
         let sku = request
             .path_parameters_ref()
             .and_then(|p| p.first("sku"))
@@ -316,7 +316,7 @@ impl AuthenticatedRoute for DeleteProduct {
 
     /// 204, or 404 when there is no such product.
     async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
-        require(&caller, Role::Admin)?;
+        require(caller.roles(), Role::Admin)?;
         let sku = path_sku(request).ok_or_else(no_such_product)?;
         if self.store.delete(&sku).await? {
             Ok(no_content())

@@ -6,6 +6,7 @@
 //! costs on Lambda ([`cost`]). [`render`] writes the file.
 
 pub mod build;
+pub mod cache;
 pub mod cost;
 pub mod cpu;
 pub mod load;
@@ -36,6 +37,10 @@ pub struct Options {
     pub load_for: Duration,
     /// wrk's connections.
     pub concurrency: usize,
+    /// Requests for one hot product, and for one cold listing (section 9).
+    pub hot_requests: usize,
+    /// See `hot_requests`.
+    pub cold_requests: usize,
 }
 
 impl Options {
@@ -45,6 +50,8 @@ impl Options {
         steady_events: 200,
         load_for: Duration::from_secs(10),
         concurrency: 8,
+        hot_requests: 1000,
+        cold_requests: 200,
     };
 
     /// Every code path once or twice: that the suite runs (in `cargo xtask test`).
@@ -53,6 +60,8 @@ impl Options {
         steady_events: 3,
         load_for: Duration::from_secs(1),
         concurrency: 2,
+        hot_requests: 100,
+        cold_requests: 20,
     };
 }
 
@@ -78,6 +87,8 @@ pub struct OnStack {
     pub loads: Vec<load::Load>,
     /// Peak RSS (KiB) of the processes that served each loaded route, by binary.
     pub load_rss: BTreeMap<String, u64>,
+    /// `shared::cache` on against off.
+    pub cache: Vec<cache::Figure>,
 }
 
 /// The functions and the comparisons the process measures run.
@@ -165,6 +176,8 @@ pub async fn on_stack(
     }
     progress("AWS calls per route");
     measured.calls = crate::calls::per_route(stack).await?;
+    progress("the cache, on and off");
+    measured.cache = cache::on_and_off(stack, options.hot_requests, options.cold_requests).await?;
     measured.loads = loads(stack, &tools, &happy, options, &progress).await?;
     for route in load::ROUTES {
         let binary = std::fs::canonicalize(bin_dir.join(route.binary))?;

@@ -52,12 +52,14 @@ async fn write(store: &CatalogStore, sku: &str, amount: u64, category: &str) {
         .unwrap();
 }
 
-/// The waiters' limit is stated: 5 s for a computation that takes
-/// milliseconds on the local store, so only a broken lease makes two.
+/// The limits are stated: waiters wait 5 s for a computation that takes
+/// milliseconds on the local store, and an L2 call may take 5 s (the
+/// functions give it 0.5 s), so only a broken lease makes two.
 fn l2_settings() -> L2Settings {
     L2Settings {
         wait: Duration::from_secs(5),
         poll: Duration::from_millis(20),
+        call_timeout: Duration::from_secs(5),
         ..L2Settings::default()
     }
 }
