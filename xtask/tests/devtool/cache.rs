@@ -183,3 +183,72 @@ async fn after_a_price_change_every_instance_serves_the_new_price_within_the_ttl
         assert_eq!(price(instance.get(&sku).await.unwrap()), 1500);
     }
 }
+
+#[tokio::test]
+async fn xfetch_refreshes_a_slow_value_early_and_a_held_lease_serves_the_stale_one() {
+    use shared::cache::{CacheTable, Clock, L1Settings, TwoTier};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let stack = StackInfo::from_env().unwrap();
+    let aws = stack.aws_clients().await;
+    let table = stack
+        .template_environment("list-products")
+        .require("CACHE_TABLE")
+        .unwrap()
+        .to_string();
+    let clock = Arc::new(ManualClock::at(1_800_000_000_000));
+    let settings = l2_settings();
+    let tiers: TwoTier<u64> = TwoTier::new(
+        L1Settings::seconds(TTL),
+        CacheTable::new(aws.dynamodb().clone(), &table),
+        settings,
+        clock.clone(),
+        Draws::seeded(42),
+    );
+    let key = unique("xfetch");
+    let computations = AtomicU64::new(0);
+    // A computation that takes 2 s of the manual clock: XFetch's delta.
+    let compute = || async {
+        clock.advance(2_000);
+        Ok::<u64, std::convert::Infallible>(computations.fetch_add(1, Ordering::SeqCst) + 1)
+    };
+    let fresh_ms = u64::try_from(settings.fresh.as_millis()).unwrap();
+    assert_eq!(tiers.get_or_load(&key, compute).await.unwrap(), 1);
+    let fresh_until = 1_800_000_000_000 + 2_000 + fresh_ms;
+
+    // A minute on, a cold instance (the L1 cleared) reads it from the L2.
+    clock.advance(60_000);
+    tiers.l1().clear();
+    assert_eq!(tiers.get_or_load(&key, compute).await.unwrap(), 1);
+    assert_eq!(
+        computations.load(Ordering::SeqCst),
+        1,
+        "far from expiry: kept"
+    );
+
+    // 1 ms before it expires, a value that took 2 s is refreshed now:
+    // 2000 * -ln(draw) >= 1 for every draw up to 0.9995.
+    clock.advance(fresh_until - 1 - clock.now_ms());
+    tiers.l1().clear();
+    assert_eq!(
+        tiers.get_or_load(&key, compute).await.unwrap(),
+        2,
+        "refreshed early"
+    );
+
+    // Past its freshness (the refresh, done at fresh_until + 1999, was
+    // fresh for `fresh` more), while another instance holds the lease, the
+    // stale value is served and nothing is computed.
+    clock.advance(fresh_ms + 3_000);
+    let table = CacheTable::new(aws.dynamodb().clone(), &table);
+    assert!(
+        table
+            .take_lease(&key, clock.now_ms(), 10_000)
+            .await
+            .unwrap()
+    );
+    tiers.l1().clear();
+    assert_eq!(tiers.get_or_load(&key, compute).await.unwrap(), 2, "stale");
+    assert_eq!(computations.load(Ordering::SeqCst), 2);
+    assert_eq!(tiers.loads().stale_served.load(Ordering::SeqCst), 1);
+}
