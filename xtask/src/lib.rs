@@ -7,6 +7,7 @@ pub mod call_log;
 pub mod calls;
 pub mod checks;
 pub mod client;
+pub mod cpu_share;
 pub mod dynamodb;
 pub mod dynamodb_local;
 pub mod emf;
@@ -27,6 +28,7 @@ pub mod router;
 pub mod runtime_api;
 pub mod stack;
 pub mod template;
+pub mod tls_front;
 pub mod tools;
 
 use std::path::PathBuf;

@@ -457,6 +457,14 @@ fn bench() -> Result<()> {
         ..test_stack("bench")?
     };
     let stack = runtime.block_on(Stack::start(&root(), &options))?;
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".to_string());
     let measured = runtime.block_on(bench::on_stack(
         &stack.info,
         &bin_dir,
@@ -486,6 +494,7 @@ fn bench() -> Result<()> {
         on_stack: measured?,
         sam: sam_runs,
         took: started.elapsed(),
+        load_average,
     };
     std::fs::write(root().join("BENCHMARKS.md"), bench::render::render(&report))?;
     println!(

@@ -9,6 +9,11 @@
 //! that needs a warm process, or writes where it should not, is caught) and
 //! by the benchmarks (the time to the first `GET /runtime/invocation/next`
 //! is the init time; the peak memory after many invocations is the RSS).
+//!
+//! Under a [`Confinement`] the stub also plays Lambda's CPU model: init runs
+//! at full speed, and from its first `GET /runtime/invocation/next` on the
+//! process is held to the CPU share of its memory size ([`crate::cpu_share`]),
+//! and each invocation's CPU is read from its group.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -24,6 +29,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::cpu_share::{Controller, CpuGroup, CpuShare};
 use crate::http1::{self, write_response};
 
 /// The uid and gid a sandboxed function runs as when the tool runs as root.
@@ -142,6 +148,26 @@ pub struct Invocation {
     pub ready_after: Option<Duration>,
     /// From spawning the process to its answer.
     pub answered_after: Duration,
+    /// The CPU the invocation used, under a [`Confinement`].
+    pub cpu: Option<Duration>,
+}
+
+/// Lambda's CPU model for a process: where its group is made, and the
+/// share it is held to once its init is done.
+#[derive(Debug, Clone)]
+pub struct Confinement {
+    pub controller: Controller,
+    pub share: CpuShare,
+}
+
+/// One answer of a run.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub answer: Answer,
+    /// From spawning the process to the answer.
+    pub after: Duration,
+    /// The CPU from handing out the event to the answer, under a [`Confinement`].
+    pub cpu: Option<Duration>,
 }
 
 /// A process that served a sequence of invocations, one after the other,
@@ -150,8 +176,8 @@ pub struct Invocation {
 pub struct Run {
     /// From spawning the process to its first `GET /runtime/invocation/next`.
     pub ready_after: Option<Duration>,
-    /// Each invocation's answer, and from spawning the process to it.
-    pub answers: Vec<(Answer, Duration)>,
+    /// Each invocation's answer.
+    pub answers: Vec<Answered>,
     /// The process's peak resident memory (`VmHWM`) after its last answer, in KiB.
     pub peak_rss_kib: Option<u64>,
 }
@@ -179,15 +205,32 @@ impl Function {
         timeout: Duration,
         log: &Path,
     ) -> Result<Invocation> {
-        let mut run = self.serve(sandbox, vec![event], timeout, log).await?;
-        let (answer, answered_after) = run
+        self.invoke_once_under(sandbox, event, timeout, log, None)
+            .await
+    }
+
+    /// [`invoke_once`](Self::invoke_once), under Lambda's CPU model when
+    /// `confinement` is given.
+    pub async fn invoke_once_under(
+        &self,
+        sandbox: &Sandbox,
+        event: Vec<u8>,
+        timeout: Duration,
+        log: &Path,
+        confinement: Option<&Confinement>,
+    ) -> Result<Invocation> {
+        let mut run = self
+            .serve_under(sandbox, vec![event], timeout, log, confinement)
+            .await?;
+        let answered = run
             .answers
             .pop()
             .context("the runtime API ended without an answer")?;
         Ok(Invocation {
-            answer,
+            answer: answered.answer,
             ready_after: run.ready_after,
-            answered_after,
+            answered_after: answered.after,
+            cpu: answered.cpu,
         })
     }
 
@@ -202,10 +245,32 @@ impl Function {
         timeout: Duration,
         log: &Path,
     ) -> Result<Run> {
+        self.serve_under(sandbox, events, timeout, log, None).await
+    }
+
+    /// [`serve`](Self::serve), under Lambda's CPU model when `confinement`
+    /// is given: full speed until the first `GET /runtime/invocation/next`,
+    /// then the share of its memory size; each answer with its CPU.
+    pub async fn serve_under(
+        &self,
+        sandbox: &Sandbox,
+        events: Vec<Vec<u8>>,
+        timeout: Duration,
+        log: &Path,
+        confinement: Option<&Confinement>,
+    ) -> Result<Run> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let address = listener.local_addr()?;
         let mut env = self.env.clone();
-        env.extend(lambda_environment(&self.name, address));
+        let memory_mb = confinement.map_or(128, |c| c.share.memory_mb);
+        env.extend(lambda_environment(&self.name, address, memory_mb));
+        let group = confinement
+            .map(|c| {
+                c.controller
+                    .group(&format!("{}-{}", self.name, address.port()), c.share)
+            })
+            .transpose()?
+            .map(Arc::new);
         let output = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -219,6 +284,10 @@ impl Function {
         let deadline = SystemTime::now() + timeout;
         let total = events.len();
         let (sender, mut received) = mpsc::unbounded_channel();
+        let started = Instant::now();
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
         let queue = Arc::new(Queue {
             events: Mutex::new(events.into_iter().enumerate().collect()),
             pending: Mutex::new(None),
@@ -227,11 +296,13 @@ impl Function {
                 .unwrap_or_default()
                 .as_millis(),
             sender,
+            cpu: group.clone().zip(child.id()).map(|(group, pid)| Cpu {
+                group,
+                pid,
+                joined: Mutex::new(false),
+                handed_out_at: Mutex::new(Duration::ZERO),
+            }),
         });
-        let started = Instant::now();
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("starting {}", self.binary.display()))?;
         let server = tokio::spawn(serve(listener, queue));
         let mut ready_after = None;
         let mut answers = Vec::with_capacity(total);
@@ -242,13 +313,14 @@ impl Function {
                         Some(Event::Ready) => {
                             ready_after.get_or_insert(started.elapsed());
                         }
-                        Some(Event::Answered(answer)) => {
+                        Some(Event::Answered(answer, cpu)) => {
                             let init_failed = matches!(answer, Answer::InitError(_));
-                            answers.push((answer, started.elapsed()));
+                            answers.push(Answered { answer, after: started.elapsed(), cpu });
                             if init_failed {
                                 break;
                             }
                         }
+                        Some(Event::Failed(why)) => bail!("{}: {why}", self.name),
                         None => bail!("the runtime API stopped"),
                     },
                     status = child.wait() => bail!("{} exited ({}) before it answered", self.name, status?),
@@ -260,6 +332,9 @@ impl Function {
         let peak_rss_kib = child.id().and_then(peak_rss_kib);
         server.abort();
         let _ = child.kill().await;
+        // The group goes once the process has left it (its last holder).
+        let _ = server.await;
+        drop(group);
         match waited {
             Ok(outcome) => outcome?,
             Err(_) => bail!(
@@ -294,11 +369,18 @@ pub fn vm_hwm_kib(status: &str) -> Option<u64> {
 }
 
 /// The variables Lambda sets for every function.
-fn lambda_environment(name: &str, runtime_api: SocketAddr) -> [(String, String); 7] {
+fn lambda_environment(
+    name: &str,
+    runtime_api: SocketAddr,
+    memory_mb: u32,
+) -> [(String, String); 7] {
     [
         ("AWS_LAMBDA_RUNTIME_API".into(), runtime_api.to_string()),
         ("AWS_LAMBDA_FUNCTION_NAME".into(), name.into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+            memory_mb.to_string(),
+        ),
         ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
         (
             "AWS_LAMBDA_LOG_GROUP_NAME".into(),
@@ -311,7 +393,46 @@ fn lambda_environment(name: &str, runtime_api: SocketAddr) -> [(String, String);
 
 enum Event {
     Ready,
-    Answered(Answer),
+    /// An answer, and the CPU its invocation used (under a confinement).
+    Answered(Answer, Option<Duration>),
+    /// The model could not be applied.
+    Failed(String),
+}
+
+/// The process's group, under a [`Confinement`].
+struct Cpu {
+    group: Arc<CpuGroup>,
+    pid: u32,
+    /// Whether the process is in the group (its init is done).
+    joined: Mutex<bool>,
+    /// The group's usage when the pending event was handed out.
+    handed_out_at: Mutex<Duration>,
+}
+
+impl Cpu {
+    /// At each `GET /runtime/invocation/next`: the first moves the process
+    /// into its group; each notes the usage so far.
+    fn handing_out(&self) -> Result<()> {
+        let mut joined = self.joined.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*joined {
+            self.group.join(self.pid)?;
+            *joined = true;
+        }
+        *self
+            .handed_out_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = self.group.usage()?;
+        Ok(())
+    }
+
+    /// The CPU since the event was handed out.
+    fn used(&self) -> Option<Duration> {
+        let since = *self
+            .handed_out_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Some(self.group.usage().ok()?.saturating_sub(since))
+    }
 }
 
 /// The invocations not handed out yet, numbered.
@@ -321,6 +442,7 @@ struct Queue {
     pending: Mutex<Option<String>>,
     deadline_ms: u128,
     sender: mpsc::UnboundedSender<Event>,
+    cpu: Option<Cpu>,
 }
 
 impl Queue {
@@ -354,7 +476,8 @@ async fn connection(stream: TcpStream, queue: Arc<Queue>) -> Result<()> {
     let mut reader = BufReader::new(read);
     while let Some(request) = http1::read_request(&mut reader).await? {
         let path = request.target.as_str();
-        let answered = |answer| queue.sender.send(Event::Answered(answer));
+        let used = || queue.cpu.as_ref().and_then(Cpu::used);
+        let answered = |answer, cpu| queue.sender.send(Event::Answered(answer, cpu));
         let invocation = path
             .strip_prefix("/2018-06-01/runtime/invocation/")
             .and_then(|rest| rest.split_once('/'));
@@ -374,6 +497,9 @@ async fn connection(stream: TcpStream, queue: Arc<Queue>) -> Result<()> {
                 let id = request_id(number);
                 *queue.pending.lock().unwrap_or_else(PoisonError::into_inner) = Some(id.clone());
                 let _ = queue.sender.send(Event::Ready);
+                if let Some(Err(error)) = queue.cpu.as_ref().map(Cpu::handing_out) {
+                    let _ = queue.sender.send(Event::Failed(format!("{error:#}")));
+                }
                 let headers = [
                     ("content-type", "application/json".to_string()),
                     ("lambda-runtime-aws-request-id", id),
@@ -392,15 +518,17 @@ async fn connection(stream: TcpStream, queue: Arc<Queue>) -> Result<()> {
             }
             ("POST", "/2018-06-01/runtime/init/error", _) => {
                 write_response(&mut write, 202, &[], b"{}").await?;
-                let _ = answered(Answer::InitError(lossy(&request.body)));
+                let _ = answered(Answer::InitError(lossy(&request.body)), None);
             }
             ("POST", _, Some((id, "response"))) if queue.answer(id) => {
+                let cpu = used();
                 write_response(&mut write, 202, &[], b"{}").await?;
-                let _ = answered(Answer::Response(request.body));
+                let _ = answered(Answer::Response(request.body), cpu);
             }
             ("POST", _, Some((id, "error"))) if queue.answer(id) => {
+                let cpu = used();
                 write_response(&mut write, 202, &[], b"{}").await?;
-                let _ = answered(Answer::Error(lossy(&request.body)));
+                let _ = answered(Answer::Error(lossy(&request.body)), cpu);
             }
             _ => write_response(&mut write, 404, &[], b"{}").await?,
         }

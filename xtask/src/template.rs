@@ -51,6 +51,8 @@ pub struct Function {
     pub timeout_seconds: u64,
     /// `Tracing` (function's own, or the global one), when written as text, e.g. `Active`.
     pub tracing: Option<String>,
+    /// `MemorySize` in MB (function's own, or the global one; Lambda's default 128).
+    pub memory_mb: u32,
 }
 
 /// An HTTP API route: method and path as API Gateway writes them.
@@ -257,6 +259,12 @@ impl Template {
             .or_else(|| self.globals_function.get("Tracing"))
             .and_then(Value::as_str)
             .map(String::from);
+        let memory_mb = props
+            .get("MemorySize")
+            .or_else(|| self.globals_function.get("MemorySize"))
+            .and_then(number)
+            .and_then(|mb| u32::try_from(mb).ok())
+            .unwrap_or(128);
 
         Ok(Function {
             logical_id: id.to_string(),
@@ -267,6 +275,7 @@ impl Template {
             policies: props.get("Policies").cloned().unwrap_or(Value::Null),
             timeout_seconds,
             tracing,
+            memory_mb,
         })
     }
 }

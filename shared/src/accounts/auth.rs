@@ -27,8 +27,11 @@ use crate::time::Timestamp;
 pub const DEFAULT_REQUESTS_PER_USER_PER_MINUTE: u32 = 300;
 
 /// The AWS calls of the bearer check on its happy path: the session's
-/// standing and the per-user rate limit, made at once (one round trip).
+/// standing and the per-user rate limit, made at once ...
 pub const AUTH_CALLS: usize = 2;
+
+/// ... in one round trip.
+pub const AUTH_ROUND_TRIPS: usize = 1;
 
 /// The per-user budget: fails open, since it is about fairness, not secrets.
 pub fn per_user_policy(requests_per_minute: u32) -> Policy {
@@ -45,7 +48,8 @@ pub fn per_user_policy(requests_per_minute: u32) -> Policy {
 pub struct Caller {
     /// The verified claims of the caller's access token.
     pub claims: AccessClaims,
-    /// The user's roles, read by the standing check of this very request.
+    /// The user's roles, read by the standing check of this very request
+    /// (empty for a read-only route, which answers alongside that check).
     pub roles: Roles,
 }
 
@@ -129,7 +133,8 @@ impl Authenticator {
 
     /// Runs `route` for the authenticated caller: 401, 429 or 503 before it
     /// runs when the caller may not, and the caller's `RateLimit-*` headers
-    /// on whatever it answers. Every authenticated route goes through here.
+    /// on whatever it answers. Every authenticated route that writes goes
+    /// through here.
     pub async fn authenticated<F, Fut>(
         &self,
         request: &Request,
@@ -139,8 +144,36 @@ impl Authenticator {
         F: FnOnce(Caller) -> Fut,
         Fut: Future<Output = Result<Response<Body>, Problem>>,
     {
-        let (caller, quota) = self.authenticate(request).await?;
-        with_rate_limit(route(caller).await, quota)
+        let now = Timestamp::now();
+        let claims = self.claims(request).await?;
+        let (quota, roles) = self.check(&claims, now).await?;
+        with_rate_limit(route(Caller { claims, roles }).await, quota)
+    }
+
+    /// Runs `route`, which only reads, alongside the caller's check: once
+    /// the token verifies, its standing, the per-user budget and the
+    /// route's reads go out at once. What the route answered counts only
+    /// if the check passes; otherwise the check's 401, 429 or 503 is the
+    /// answer (a refused caller costs the route's reads, and learns nothing
+    /// of them).
+    pub async fn alongside<F, Fut>(
+        &self,
+        request: &Request,
+        route: F,
+    ) -> Result<Response<Body>, Problem>
+    where
+        F: FnOnce(Caller) -> Fut,
+        Fut: Future<Output = Result<Response<Body>, Problem>>,
+    {
+        let now = Timestamp::now();
+        let claims = self.claims(request).await?;
+        // The roles are not known yet: a route that needs one is not read-only.
+        let caller = Caller {
+            claims: claims.clone(),
+            roles: Roles::default(),
+        };
+        let (checked, answered) = tokio::join!(self.check(&claims, now), route(caller));
+        with_rate_limit(answered, checked?.0)
     }
 
     /// The claims of `token`, with the published keys held; on a kid they
@@ -167,40 +200,61 @@ impl Authenticator {
         })
     }
 
+    /// Opens `connections` connections to the store the check reads, at
+    /// cold start: the standing of a session that cannot exist, checked that
+    /// many times at once ([`crate::aws::preconnect`]).
+    pub async fn preconnect(&self, connections: usize) {
+        let nobody = AccessClaims {
+            iss: String::new(),
+            aud: String::new(),
+            sub: UserId::from("preconnect"),
+            sid: SessionId::from("preconnect"),
+            jti: "preconnect".into(),
+            iat: 0,
+            nbf: 0,
+            exp: 0,
+            kid: "preconnect".into(),
+        };
+        let now = Timestamp::now();
+        crate::aws::preconnect(connections, || self.sessions.standing(&nobody, now)).await;
+    }
+
     /// The store it checks standing in.
     pub fn sessions(&self) -> &SessionStore {
         &self.sessions
     }
 
-    /// The caller and its quota, or 401, 429 (503 if the store cannot answer).
-    async fn authenticate(&self, request: &Request) -> Result<(Caller, Option<Quota>), Problem> {
-        let now = Timestamp::now();
-        let refused = |reason: TokenError| {
+    /// The verified claims of the request's bearer token, or 401 (503 if
+    /// the published keys cannot be read).
+    async fn claims(&self, request: &Request) -> Result<AccessClaims, Problem> {
+        let token = bearer_token(request).map_err(|reason| {
             tracing::info!(%reason, "bearer token refused");
             unauthorized()
-        };
-        let token = bearer_token(request).map_err(refused)?;
-        let claims = self.verify(token).await?;
+        })?;
+        self.verify(token).await
+    }
+
+    /// The standing of verified `claims`, the caller's quota and roles, or
+    /// 401, 429 (503 if the store cannot answer).
+    async fn check(
+        &self,
+        claims: &AccessClaims,
+        now: Timestamp,
+    ) -> Result<(Option<Quota>, Roles), Problem> {
         #[cfg(feature = "planted-tmp-session-cache")]
-        if super::planted::remembered(&claims) {
-            return Ok((
-                Caller {
-                    claims,
-                    roles: Roles::default(),
-                },
-                None,
-            ));
+        if super::planted::remembered(claims) {
+            return Ok((None, Roles::default()));
         }
         // Both calls need only the verified claims: one round trip, not two.
         let (standing, admitted) = tokio::join!(
-            self.sessions.standing(&claims, now),
+            self.sessions.standing(claims, now),
             self.limiter.admit_at(&self.per_user, &claims.sub, now),
         );
         match standing {
             Ok(TokenStanding::Valid(roles)) => {
                 #[cfg(feature = "planted-tmp-session-cache")]
-                super::planted::remember(&claims);
-                Ok((Caller { claims, roles }, admitted?.quota()))
+                super::planted::remember(claims);
+                Ok((admitted?.quota(), roles))
             }
             Ok(TokenStanding::Revoked) => {
                 tracing::info!(reason = %TokenError::Revoked, "bearer token refused");

@@ -7,10 +7,10 @@
 //!   which every verifying function already reaches: no other client to link,
 //!   and DynamoDB's throughput, not SSM's 40 reads a second shared by every
 //!   cold start of the account.
-//! - A withdrawn key is also put on the deny-list (`kid#<kid>` in the revoked
-//!   tokens table), which the per-request standing check reads in its one
-//!   round trip: its tokens are refused at once, however long a verifier
-//!   still holds the key.
+//! - A withdrawn key is also put on the deny-list (`kid#<kid>#<shard>` in the
+//!   revoked tokens table, under each of [`WITHDRAWN_SHARDS`] keys), which the
+//!   per-request standing check reads in its one round trip: its tokens are
+//!   refused at once, however long a verifier still holds the key.
 //!
 //! Verifiers keep the published set for `TOKEN_KEYS_MAX_AGE_SECONDS` (default
 //! 300) and refetch on an unknown `kid` at most every 10 seconds; signers keep
@@ -107,9 +107,29 @@ pub struct PublishedKeys {
     table: String,
 }
 
-/// The deny-list key of every token signed by `kid`.
-pub fn withdrawn_kid_id(kid: &str) -> String {
-    format!("kid#{kid}")
+/// How many deny-list keys a withdrawn key is written under. Every
+/// authenticated request reads whether its token's key is withdrawn, and
+/// nearly all tokens share the one signing key: under a single key that
+/// read would land on one DynamoDB partition (3,000 strongly consistent
+/// reads a second) at a few thousand requests a second. Written under 16
+/// keys and read under one of them, the spread is 16 partitions' worth
+/// (BENCHMARKS.md, "Capacity"); a withdrawal writes them all in one
+/// transaction, so no check can read a shard it missed.
+pub const WITHDRAWN_SHARDS: u32 = 16;
+
+/// The deny-list key, in shard `shard`, of every token signed by `kid`.
+pub fn withdrawn_kid_id(kid: &str, shard: u32) -> String {
+    format!("kid#{kid}#{shard}")
+}
+
+/// The shard a token's check reads: from its `jti` (random), so checks
+/// spread evenly over the shards; any shard answers the same.
+pub fn withdrawn_shard(jti: &str) -> u32 {
+    // FNV-1a: stable, and enough to spread random ids.
+    let hash = jti.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % u64::from(WITHDRAWN_SHARDS)) as u32
 }
 
 impl PublishedKeys {
@@ -218,5 +238,29 @@ impl SigningKeys {
         self.cache
             .get(|| async { Ok::<_, KeyStoreError>(self.secret.load().await?.signing_key()?) })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_of_random_token_ids_spread_evenly_over_the_withdrawn_keys_shards() {
+        let checks = 16_000;
+        let mut per_shard = vec![0u32; WITHDRAWN_SHARDS as usize];
+        for _ in 0..checks {
+            per_shard[withdrawn_shard(&crate::ids::new_id()) as usize] += 1;
+        }
+        let even = checks / WITHDRAWN_SHARDS;
+        for (shard, count) in per_shard.iter().enumerate() {
+            assert!(
+                count * 4 > even * 3 && count * 4 < even * 5,
+                "shard {shard} got {count} of {checks}: {per_shard:?}"
+            );
+        }
+        // The same token always reads the same shard.
+        assert_eq!(withdrawn_shard("a-jti"), withdrawn_shard("a-jti"));
+        assert_eq!(withdrawn_kid_id("k-1", 3), "kid#k-1#3");
     }
 }

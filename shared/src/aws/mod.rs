@@ -6,6 +6,7 @@ mod error;
 mod items;
 mod paging;
 
+use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -23,6 +24,25 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .timeout_config(timeouts())
         .load()
         .await
+}
+
+/// Makes `connections` of `call` at once and forgets their answers: at
+/// cold start, so that the connections (and their TLS handshakes) a first
+/// request's wave of calls needs are open before it comes. Init runs at
+/// full CPU on Lambda, an invocation at its memory's share: a handshake
+/// paid here costs a fraction of one paid by the first request. A store
+/// that fails here fails nothing: the request will meet it again.
+pub async fn preconnect<F, Fut, T>(connections: usize, call: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let calls = (0..connections).map(|_| call());
+    for outcome in futures_util::future::join_all(calls).await {
+        if let Err(error) = outcome {
+            tracing::warn!(%error, "pre-connecting to a store at cold start failed");
+        }
+    }
 }
 
 /// How long one store call may take. A store that hangs must cost a request

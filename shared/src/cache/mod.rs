@@ -17,7 +17,6 @@ mod l1;
 mod table;
 mod two_tier;
 
-use std::future::Future;
 use std::sync::Arc;
 
 pub use clock::{Clock, Draws, ManualClock, SharedClock, SystemClock, system_clock};
@@ -53,27 +52,6 @@ impl<T: Weigh> Weigh for Arc<T> {
 /// bounds the number of entries too (at most `max_bytes / ENTRY_OVERHEAD`).
 pub const ENTRY_OVERHEAD: usize = 256;
 
-/// Runs `futures` together on the current task and answers their outputs
-/// in order (concurrent lookups, e.g. one per cart line; a hit needs no I/O).
-pub async fn join_all<T>(futures: Vec<impl Future<Output = T>>) -> Vec<T> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<T>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (slot, future) in results.iter_mut().zip(pinned.iter_mut()) {
-            if slot.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *slot = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    results.into_iter().flatten().collect()
-}
+/// Runs futures together on the current task and answers their outputs in
+/// order (concurrent lookups, e.g. one per cart line; a hit needs no I/O).
+pub use futures_util::future::join_all;

@@ -177,6 +177,7 @@ pub struct GetCart {
 
 impl AuthenticatedRoute for GetCart {
     const CALLS: Calls = Calls::new(1, "the cart (and each line's product the L1 lacks)");
+    const READ_ONLY: bool = true;
 
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {

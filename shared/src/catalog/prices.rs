@@ -45,7 +45,7 @@ pub async fn price(
     currency: &str,
 ) -> Result<PricedLines, Arc<StoreError>> {
     let lookups = items.lines().iter().map(|line| products.get(&line.sku));
-    let found = join_all(lookups.collect())
+    let found = join_all(lookups)
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
@@ -97,7 +97,7 @@ fn priced(line: &CartLine, product: Option<&Product>, total: &mut u64) -> Priced
 /// 400 `unknown_sku` for the first line of `items` the catalog lacks.
 pub async fn check_known(products: &Products, items: &CartItems) -> Result<(), Problem> {
     let lookups = items.lines().iter().map(|line| products.get(&line.sku));
-    let found = join_all(lookups.collect()).await;
+    let found = join_all(lookups).await;
     for (index, product) in found.into_iter().enumerate() {
         if product?.is_none() {
             return Err(Problem::new(

@@ -234,6 +234,7 @@ impl GetJob {
 
 impl AuthenticatedRoute for GetJob {
     const CALLS: Calls = Calls::new(1, "the job (the result URL is presigned locally)");
+    const READ_ONLY: bool = true;
 
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
@@ -265,6 +266,7 @@ pub struct ListJobs {
 
 impl AuthenticatedRoute for ListJobs {
     const CALLS: Calls = Calls::new(1, "one query");
+    const READ_ONLY: bool = true;
 
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {

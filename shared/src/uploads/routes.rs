@@ -218,6 +218,7 @@ pub struct GetUpload {
 
 impl AuthenticatedRoute for GetUpload {
     const CALLS: Calls = Calls::new(1, "the record (the download URL is presigned locally)");
+    const READ_ONLY: bool = true;
 
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
@@ -262,6 +263,7 @@ pub struct ListUploads {
 
 impl AuthenticatedRoute for ListUploads {
     const CALLS: Calls = Calls::new(1, "one query");
+    const READ_ONLY: bool = true;
 
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {

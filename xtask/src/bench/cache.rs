@@ -73,7 +73,7 @@ pub async fn on_and_off(stack: &StackInfo, hot: usize, cold: usize) -> Result<Ve
                 };
                 (started.elapsed(), found)
             });
-            for (took, found) in join_all(requests.collect()).await {
+            for (took, found) in join_all(requests).await {
                 found?.context("MUG-01 is not in the sample catalog")?;
                 latencies.push(took);
             }
@@ -149,7 +149,7 @@ pub async fn on_and_off(stack: &StackInfo, hot: usize, cold: usize) -> Result<Ve
             }
         });
         let mut latencies = Vec::new();
-        for (took, outcome) in join_all(requests.collect()).await {
+        for (took, outcome) in join_all(requests).await {
             anyhow::ensure!(outcome? == 20, "a page of the cold listing was short");
             latencies.push(took);
         }

@@ -1,4 +1,4 @@
-//! Measure 6: what a request costs on Lambda at 128 MB, arm64, from AWS's
+//! What a request costs on Lambda at a memory size, arm64, from AWS's
 //! published on-demand prices.
 
 use std::time::Duration;
@@ -17,22 +17,20 @@ pub const ARM64_PER_GB_SECOND: f64 = 0.000_013_333_4;
 pub const PER_MILLION_REQUESTS: f64 = 0.20;
 /// API Gateway HTTP API, per million requests.
 pub const HTTP_API_PER_MILLION: f64 = 1.00;
-/// The functions' memory size (template.yaml's `MemorySize`).
-pub const MEMORY_GB: f64 = 128.0 / 1024.0;
 
 /// Duration as billed: whole milliseconds, rounded up, at least one.
 pub fn billed_ms(duration: Duration) -> u64 {
     (duration.as_secs_f64() * 1000.0).ceil().max(1.0) as u64
 }
 
-/// Duration cost of a million invocations lasting `duration` each.
-pub fn duration_per_million(duration: Duration) -> f64 {
-    1e6 * billed_ms(duration) as f64 / 1000.0 * MEMORY_GB * ARM64_PER_GB_SECOND
+/// Duration cost of a million invocations lasting `duration` each at `memory_mb`.
+pub fn duration_per_million_at(duration: Duration, memory_mb: u32) -> f64 {
+    1e6 * billed_ms(duration) as f64 / 1000.0 * f64::from(memory_mb) / 1024.0 * ARM64_PER_GB_SECOND
 }
 
-/// Lambda's cost of a million warm requests lasting `duration` each.
-pub fn per_million(duration: Duration) -> f64 {
-    PER_MILLION_REQUESTS + duration_per_million(duration)
+/// Lambda's cost of a million warm requests lasting `duration` each at `memory_mb`.
+pub fn per_million_at(duration: Duration, memory_mb: u32) -> f64 {
+    PER_MILLION_REQUESTS + duration_per_million_at(duration, memory_mb)
 }
 
 #[cfg(test)]
@@ -44,8 +42,10 @@ mod tests {
         let five = Duration::from_micros(4_200);
         assert_eq!(billed_ms(five), 5);
         // 1e6 × 0.005 s × 0.125 GB × $0.0000133334
-        assert!((duration_per_million(five) - 0.008_333_375).abs() < 1e-9);
-        assert!((per_million(five) - 0.208_333_375).abs() < 1e-9);
+        assert!((duration_per_million_at(five, 128) - 0.008_333_375).abs() < 1e-9);
+        assert!((per_million_at(five, 128) - 0.208_333_375).abs() < 1e-9);
+        // Twice the memory, twice the duration's price.
+        assert!((duration_per_million_at(five, 256) - 0.016_666_75).abs() < 1e-9);
         assert_eq!(billed_ms(Duration::from_micros(10)), 1);
     }
 }

@@ -1,15 +1,18 @@
 //! `cargo xtask bench`: every performance measure in one run, written to
 //! `BENCHMARKS.md`. Release builds and package sizes ([`build`]), the CPU of
-//! the hot paths ([`cpu`]), cold starts beside Node.js and Python and peak
-//! memory ([`processes`], events from [`crate::happy_path`]), AWS calls per route
-//! ([`crate::calls`]), local load with wrk ([`load`]) and what all that
-//! costs on Lambda ([`cost`]). [`render`] writes the file.
+//! the hot paths ([`cpu`]), cold starts beside Node.js and Python, warm
+//! durations and peak memory ([`processes`], events from
+//! [`crate::happy_path`]) under Lambda's model of CPU and TLS ([`model`]),
+//! AWS calls per route ([`crate::calls`]), local load with wrk ([`load`])
+//! and what all that costs on Lambda ([`cost`]). [`render`] writes the file.
 
 pub mod build;
 pub mod cache;
+pub mod capacity;
 pub mod cost;
 pub mod cpu;
 pub mod load;
+pub mod model;
 pub mod processes;
 pub mod render;
 pub mod stats;
@@ -23,8 +26,11 @@ use anyhow::{Context, Result};
 use crate::calls::RouteCalls;
 use crate::happy_path::HappyPath;
 use crate::stack::{Instance, StackInfo};
+use crate::template::Template;
 use crate::tools::Tools;
+use model::{MEMORY_SIZES, Model, PERIOD};
 use processes::{ColdStarts, SIGNING_KEY_VARIABLE, Steady, Subject, Workspace};
+use shared::route::PRECONNECT_VARIABLE;
 
 /// How much of each measure to take.
 #[derive(Debug, Clone, Copy)]
@@ -37,10 +43,12 @@ pub struct Options {
     pub load_for: Duration,
     /// wrk's connections.
     pub concurrency: usize,
-    /// Requests for one hot product, and for one cold listing (section 9).
+    /// Requests for one hot product, and for one cold listing (section 10).
     pub hot_requests: usize,
     /// See `hot_requests`.
     pub cold_requests: usize,
+    /// Events one process serves at each memory size of [`MEMORY_SIZES`].
+    pub sized_events: usize,
 }
 
 impl Options {
@@ -52,6 +60,7 @@ impl Options {
         concurrency: 8,
         hot_requests: 1000,
         cold_requests: 200,
+        sized_events: 40,
     };
 
     /// Every code path once or twice: that the suite runs (in `cargo xtask test`).
@@ -62,6 +71,7 @@ impl Options {
         concurrency: 2,
         hot_requests: 100,
         cold_requests: 20,
+        sized_events: 2,
     };
 }
 
@@ -78,11 +88,54 @@ pub fn stack_parameters() -> BTreeMap<String, String> {
     .collect()
 }
 
+/// The functions whose cold start is also measured without TLS and without
+/// their connections opened at init: the twins of the comparisons (login
+/// and register hash for tens of milliseconds, which drowns a handshake).
+pub const TLS_COMPARED: [&str; 2] = ["me", "refresh"];
+
+/// The functions measured at every size of [`MEMORY_SIZES`] (they hash).
+pub const SIZED: [&str; 2] = ["login", "register"];
+
+/// How a function reached its stores, in the TLS comparison.
+pub const PLAIN: &str = "plain HTTP";
+/// Over TLS, its first request opening the connections.
+pub const TLS_LAZY: &str = "TLS, opened by the first request";
+/// Over TLS, connections opened at init (what the functions do).
+pub const TLS_AT_INIT: &str = "TLS, opened at init";
+
+/// One cold-start measure of a variant of a function.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// What differs ([`PLAIN`], [`TLS_LAZY`], [`TLS_AT_INIT`], or a period).
+    pub label: String,
+    pub cold: ColdStarts,
+}
+
+/// A function served warm at one memory size.
+#[derive(Debug, Clone)]
+pub struct Sized {
+    pub memory_mb: u32,
+    pub steady: Steady,
+}
+
 /// What was measured against a running stack.
 #[derive(Debug, Clone, Default)]
 pub struct OnStack {
+    /// The model the process measures ran under, in words.
+    pub model: String,
+    /// Whether the CPU share was applied (else every figure is at full CPU).
+    pub cpu_modelled: bool,
+    /// TLS handshakes the fronts completed.
+    pub tls_handshakes: usize,
+    /// Every function and comparison, under the model, over TLS.
     pub cold: Vec<ColdStarts>,
     pub steady: Vec<Steady>,
+    /// [`TLS_COMPARED`] three ways.
+    pub tls: Vec<Variant>,
+    /// `GET /me` under each period of [`model::periods_compared`].
+    pub periods: Vec<Variant>,
+    /// [`SIZED`] at each of [`MEMORY_SIZES`].
+    pub sizes: Vec<Sized>,
     pub calls: Vec<RouteCalls>,
     pub loads: Vec<load::Load>,
     /// Peak RSS (KiB) of the processes that served each loaded route, by binary.
@@ -94,10 +147,23 @@ pub struct OnStack {
 /// The functions and the comparisons the process measures run.
 pub fn subjects(stack: &StackInfo, bin_dir: &Path, tools: &Tools) -> Result<Vec<Subject>> {
     let root = crate::workspace_root();
+    let memory: BTreeMap<String, u32> = Template::load(&root.join("template.yaml"))?
+        .functions()?
+        .into_iter()
+        .map(|function| (function.binary, function.memory_mb))
+        .collect();
+    let memory_of = |binary: &str| memory.get(binary).copied().unwrap_or(128);
     let mut subjects: Vec<Subject> = stack
         .function_env
         .keys()
-        .map(|binary| Subject::rust(binary, bin_dir, stack.environment_of(binary)))
+        .map(|binary| {
+            Subject::rust(
+                binary,
+                bin_dir,
+                stack.environment_of(binary),
+                memory_of(binary),
+            )
+        })
         .collect();
     // The comparisons implement GET /me, with its environment; a second
     // pair also reads the signing key at init, as the minting functions do.
@@ -122,6 +188,7 @@ pub fn subjects(stack: &StackInfo, bin_dir: &Path, tools: &Tools) -> Result<Vec<
             node()?,
             &node_script,
             env.clone(),
+            memory_of("me"),
         ));
         subjects.push(Subject::script(
             "me",
@@ -129,6 +196,7 @@ pub fn subjects(stack: &StackInfo, bin_dir: &Path, tools: &Tools) -> Result<Vec<
             tools.bench_python(),
             &root.join("xtask/bench/python/bootstrap.py"),
             env,
+            memory_of("me"),
         ));
     }
     Ok(subjects)
@@ -144,8 +212,9 @@ pub fn node() -> Result<PathBuf> {
         .context("node is not on PATH (the Node.js comparison needs it)")
 }
 
-/// Measures 1 (cold start), 3 (AWS calls), 4 (memory) and 5 (local load)
-/// against `stack`, whose functions' binaries are in `bin_dir`.
+/// Measures 2 (cold start), 4 (AWS calls), 5 (warm and memory) and 6
+/// (local load) against `stack`, whose functions' binaries are in
+/// `bin_dir`; the process measures under the Lambda [`Model`].
 pub async fn on_stack(
     stack: &StackInfo,
     bin_dir: &Path,
@@ -161,19 +230,81 @@ pub async fn on_stack(
         log: stack.logs_dir.join("bench-functions.log"),
     };
     std::fs::create_dir_all(&workspace.sandboxes)?;
-    let mut measured = OnStack::default();
+    let model = Model::new(
+        &stack.logs_dir.join("bench-tls"),
+        &[&stack.dynamodb_endpoint, &stack.moto_endpoint],
+    )
+    .await?;
+    let mut measured = OnStack {
+        model: model.describe(),
+        cpu_modelled: model.cpu.is_ok(),
+        ..OnStack::default()
+    };
     for subject in subjects(stack, bin_dir, &tools)? {
-        let name = &subject.function.name;
+        let name = subject.function.name.clone();
         progress(&format!("{} {}", subject.language, subject.title()));
-        let cold = events_for(&happy, name, options.cold_runs)?;
-        measured
-            .cold
-            .push(processes::cold_starts(&subject, &cold, &workspace).await?);
-        let steady = events_for(&happy, name, options.steady_events)?;
+        let over_tls = subject.with_env(model.over_tls(&subject.function.env));
+        let confinement = model.confinement(subject.memory_mb, PERIOD);
+        let cold = events_for(&happy, &name, options.cold_runs)?;
+        measured.cold.push(
+            processes::cold_starts(&over_tls, &cold, &workspace, confinement.as_ref()).await?,
+        );
+        let steady = events_for(&happy, &name, options.steady_events)?;
         measured
             .steady
-            .push(processes::steady(&subject, &steady, &workspace).await?);
+            .push(processes::steady(&over_tls, &steady, &workspace, confinement.as_ref()).await?);
+        if subject.language != "Rust" {
+            continue;
+        }
+        if TLS_COMPARED.contains(&name.as_str()) {
+            progress(&format!(
+                "{name}: plain HTTP, TLS opened late, TLS opened at init"
+            ));
+            let mut lazy = model.over_tls(&subject.function.env);
+            lazy.insert(PRECONNECT_VARIABLE.to_string(), "off".to_string());
+            let variants = [
+                (PLAIN, subject.clone()),
+                (TLS_LAZY, subject.with_env(lazy)),
+                (TLS_AT_INIT, over_tls.clone()),
+            ];
+            for (label, variant) in variants {
+                let cold = events_for(&happy, &name, options.cold_runs)?;
+                let cold =
+                    processes::cold_starts(&variant, &cold, &workspace, confinement.as_ref())
+                        .await?;
+                measured.tls.push(Variant {
+                    label: label.to_string(),
+                    cold,
+                });
+            }
+        }
+        if name == "me" {
+            for period in model::periods_compared() {
+                progress(&format!("me under a {period:?} period"));
+                let confinement = model.confinement(subject.memory_mb, period);
+                let cold = events_for(&happy, &name, options.cold_runs)?;
+                let cold =
+                    processes::cold_starts(&over_tls, &cold, &workspace, confinement.as_ref())
+                        .await?;
+                measured.periods.push(Variant {
+                    label: format!("{:.1} ms", period.as_secs_f64() * 1000.0),
+                    cold,
+                });
+            }
+        }
+        if SIZED.contains(&name.as_str()) {
+            for memory_mb in MEMORY_SIZES {
+                progress(&format!("{name} at {memory_mb} MB"));
+                let confinement = model.confinement(memory_mb, PERIOD);
+                let events = events_for(&happy, &name, options.sized_events)?;
+                let steady =
+                    processes::steady(&over_tls, &events, &workspace, confinement.as_ref()).await?;
+                measured.sizes.push(Sized { memory_mb, steady });
+            }
+        }
     }
+    measured.tls_handshakes = model.tls.handshakes();
+    drop(model);
     progress("AWS calls per route");
     measured.calls = crate::calls::per_route(stack).await?;
     progress("the cache, on and off");

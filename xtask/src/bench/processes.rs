@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::runtime_api::{Answer, Function, Sandbox, sandbox_user};
+use crate::runtime_api::{Answer, Confinement, Function, Sandbox, sandbox_user};
 
 /// The variable naming the signing key's secret (template.yaml).
 pub const SIGNING_KEY_VARIABLE: &str = "SIGNING_KEY_SECRET_ARN";
@@ -25,13 +25,16 @@ pub struct Subject {
     /// How to run it; its name is a binary of this workspace, or the one
     /// whose route a comparison implements.
     pub function: Function,
+    /// Its `MemorySize` (the template's, or its Rust twin's), MB.
+    pub memory_mb: u32,
 }
 
 impl Subject {
-    /// A Rust function's binary under `bin_dir`, with `env`.
-    pub fn rust(name: &str, bin_dir: &Path, env: BTreeMap<String, String>) -> Self {
+    /// A Rust function's binary under `bin_dir`, with `env`, at `memory_mb`.
+    pub fn rust(name: &str, bin_dir: &Path, env: BTreeMap<String, String>, memory_mb: u32) -> Self {
         Self {
             language: "Rust",
+            memory_mb,
             function: Function {
                 name: name.to_string(),
                 binary: bin_dir.join(name),
@@ -41,16 +44,18 @@ impl Subject {
         }
     }
 
-    /// An interpreter running `script`, as function `name`.
+    /// An interpreter running `script`, as function `name` at `memory_mb`.
     pub fn script(
         name: &str,
         language: &'static str,
         interpreter: PathBuf,
         script: &Path,
         env: BTreeMap<String, String>,
+        memory_mb: u32,
     ) -> Self {
         Self {
             language,
+            memory_mb,
             function: Function {
                 name: name.to_string(),
                 binary: interpreter,
@@ -58,6 +63,13 @@ impl Subject {
                 env,
             },
         }
+    }
+
+    /// The same function with `env` instead of its own environment.
+    pub fn with_env(&self, env: BTreeMap<String, String>) -> Self {
+        let mut subject = self.clone();
+        subject.function.env = env;
+        subject
     }
 
     /// Whether its init reads the signing key from Secrets Manager (login
@@ -117,13 +129,28 @@ fn count(outcomes: &mut Outcomes, answer: &Answer) {
 pub struct ColdStarts {
     pub name: String,
     pub language: &'static str,
+    /// The memory size it ran at (its CPU share, under the model).
+    pub memory_mb: u32,
     /// See [`Subject::reads_signing_key`].
     pub reads_signing_key: bool,
     /// Spawn to first `GET /runtime/invocation/next`, per run.
     pub init: Vec<Duration>,
     /// Spawn to the first answer, per run.
     pub first_answer: Vec<Duration>,
+    /// The first invocation's CPU (under the CPU model), per run.
+    pub cpu: Vec<Duration>,
     pub outcomes: Outcomes,
+}
+
+impl ColdStarts {
+    /// Init's end to the first answer, per run.
+    pub fn after_init(&self) -> Vec<Duration> {
+        self.first_answer
+            .iter()
+            .zip(&self.init)
+            .map(|(answer, init)| answer.saturating_sub(*init))
+            .collect()
+    }
 }
 
 /// Where processes run and log.
@@ -146,29 +173,33 @@ impl Workspace {
     }
 }
 
-/// One fresh process per event.
+/// One fresh process per event, under `confinement` if given.
 pub async fn cold_starts(
     subject: &Subject,
     events: &[Value],
     workspace: &Workspace,
+    confinement: Option<&Confinement>,
 ) -> Result<ColdStarts> {
     let mut measured = ColdStarts {
         name: subject.title(),
         language: subject.language,
+        memory_mb: confinement.map_or(subject.memory_mb, |c| c.share.memory_mb),
         reads_signing_key: subject.reads_signing_key(),
         init: Vec::new(),
         first_answer: Vec::new(),
+        cpu: Vec::new(),
         outcomes: Outcomes::new(),
     };
     for (run, event) in events.iter().enumerate() {
         let sandbox = workspace.sandbox(subject, run)?;
         let invocation = subject
             .function
-            .invoke_once(
+            .invoke_once_under(
                 &sandbox,
                 serde_json::to_vec(event)?,
                 TIMEOUT,
                 &workspace.log,
+                confinement,
             )
             .await
             .with_context(|| {
@@ -179,6 +210,7 @@ pub async fn cold_starts(
             measured.init.push(ready);
         }
         measured.first_answer.push(invocation.answered_after);
+        measured.cpu.extend(invocation.cpu);
     }
     Ok(measured)
 }
@@ -188,15 +220,24 @@ pub async fn cold_starts(
 pub struct Steady {
     pub name: String,
     pub language: &'static str,
+    /// The memory size it ran at.
+    pub memory_mb: u32,
     /// Peak resident memory after the last event, KiB.
     pub peak_rss_kib: Option<u64>,
     /// Each warm invocation's time (previous answer to this answer).
     pub warm: Vec<Duration>,
+    /// Each warm invocation's CPU (under the CPU model).
+    pub warm_cpu: Vec<Duration>,
     pub outcomes: Outcomes,
 }
 
-/// One process, `events` one after the other.
-pub async fn steady(subject: &Subject, events: &[Value], workspace: &Workspace) -> Result<Steady> {
+/// One process, `events` one after the other, under `confinement` if given.
+pub async fn steady(
+    subject: &Subject,
+    events: &[Value],
+    workspace: &Workspace,
+    confinement: Option<&Confinement>,
+) -> Result<Steady> {
     let sandbox = workspace.sandbox(subject, 0)?;
     let events = events
         .iter()
@@ -204,7 +245,7 @@ pub async fn steady(subject: &Subject, events: &[Value], workspace: &Workspace) 
         .collect::<Result<Vec<_>, _>>()?;
     let run = subject
         .function
-        .serve(&sandbox, events, TIMEOUT, &workspace.log)
+        .serve_under(&sandbox, events, TIMEOUT, &workspace.log, confinement)
         .await
         .with_context(|| {
             format!(
@@ -213,19 +254,22 @@ pub async fn steady(subject: &Subject, events: &[Value], workspace: &Workspace) 
             )
         })?;
     let mut outcomes = Outcomes::new();
-    for (answer, _) in &run.answers {
-        count(&mut outcomes, answer);
+    for answered in &run.answers {
+        count(&mut outcomes, &answered.answer);
     }
     let warm = run
         .answers
         .windows(2)
-        .map(|pair| pair[1].1.saturating_sub(pair[0].1))
+        .map(|pair| pair[1].after.saturating_sub(pair[0].after))
         .collect();
+    let warm_cpu = run.answers.iter().skip(1).filter_map(|a| a.cpu).collect();
     Ok(Steady {
         name: subject.title(),
         language: subject.language,
+        memory_mb: confinement.map_or(subject.memory_mb, |c| c.share.memory_mb),
         peak_rss_kib: run.peak_rss_kib,
         warm,
+        warm_cpu,
         outcomes,
     })
 }

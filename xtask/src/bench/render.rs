@@ -7,9 +7,10 @@ use std::time::Duration;
 use super::build::{Build, Packages};
 use super::cost;
 use super::cpu::HotPath;
+use super::model::PERIOD;
 use super::processes::{ColdStarts, Outcomes, Steady};
 use super::stats::{median, ms, percentile};
-use super::{OnStack, Options};
+use super::{OnStack, Options, PLAIN, TLS_AT_INIT, TLS_COMPARED, TLS_LAZY, Variant};
 
 /// Everything one `cargo xtask bench` measured.
 #[derive(Debug, Clone)]
@@ -30,6 +31,9 @@ pub struct Report {
     pub sam: Vec<(String, Result<Duration, String>)>,
     /// The whole run.
     pub took: Duration,
+    /// `/proc/loadavg` when the measures on the stack began (other work on
+    /// the machine slows what runs under the CPU model).
+    pub load_average: String,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -68,7 +72,6 @@ fn verdict(met: bool) -> &'static str {
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let on = &report.on_stack;
-    let closest = closest_cold_start(&on.cold);
     let largest_zip = report.packages.sizes.iter().map(|s| s.2).max().unwrap_or(0);
     let rust_steady: Vec<&Steady> = on.steady.iter().filter(|s| s.language == "Rust").collect();
     let largest_rss = rust_steady
@@ -95,20 +98,32 @@ pub fn render(report: &Report) -> String {
         "# Benchmarks\n\n\
          Written by `cargo xtask bench` on {} ({}); every figure comes from that one run. \
          Run it again to refresh the file (about {} minutes here, most of it the release \
-         builds). These are measurements, not tests: `cargo xtask test` only checks that \
-         the suite runs (`xtask/tests/devtool/bench.rs`).\n\n\
+         builds and the cold starts under the CPU model). These are measurements, not \
+         tests: `cargo xtask test` only checks that the suite runs \
+         (`xtask/tests/devtool/bench.rs`).\n\n\
          Everything runs on this machine: the functions' release builds for x86-64 (arm64 \
          binaries cannot run here), DynamoDB Local, moto and `cargo lambda watch` on \
-         loopback. Lambda runs the arm64 packages of section 1 at 128 MB, where a \
-         function gets about a fourteenth of a vCPU: absolute times there are larger, \
-         the ratios between languages and routes are what carries over. The bench's \
-         stack lifts the per-user and per-IP limits so that no request is turned away \
-         (every request still writes its rate-limit counter), and does not play the SQS \
-         event sources, so no worker busy with the jobs `POST /jobs` queued competes \
-         with the measures.\n",
+         loopback. **The Lambda model** (`xtask/src/bench/model.rs`): a function's init \
+         runs at full CPU, as on Lambda; from its first `GET /runtime/invocation/next` \
+         on, the process is held to the CPU share of its `MemorySize` (1,769 MB is one \
+         vCPU: 128 MB is 7.2% of one) by the kernel, here with the {}; and it reaches \
+         its stores over TLS, through a front of the bench's own before DynamoDB Local \
+         and moto (a root, an intermediate and a server certificate, RSA 2048 like AWS's \
+         endpoints, trusted through `SSL_CERT_FILE`, `AWS_CA_BUNDLE` and \
+         `NODE_EXTRA_CA_CERTS` alongside the machine's public roots; {} handshakes in \
+         this run). The Node.js and Python twins run under the same model. What the \
+         model leaves out: the network (loopback answers in microseconds where DynamoDB \
+         takes a few milliseconds) and Graviton's speed against this machine's. The \
+         bench's stack lifts the per-user and per-IP limits so that no request is \
+         turned away (every request still writes its rate-limit counter), and does not \
+         play the SQS event sources, so no worker busy with the jobs `POST /jobs` queued \
+         competes with the measures. Load average when the measures began: {}.\n",
         report.when,
         report.machine,
-        report.took.as_secs().div_ceil(60)
+        report.took.as_secs().div_ceil(60),
+        on.model,
+        on.tls_handshakes,
+        report.load_average
     );
 
     let _ = writeln!(out, "## Goals\n");
@@ -119,23 +134,43 @@ pub fn render(report: &Report) -> String {
         mib(largest_zip),
         verdict(largest_zip <= ZIP_GOAL_BYTES && largest_zip > 0)
     );
-    let _ = match &closest {
-        Some(pair) => writeln!(
+    for goal in cold_request_goals(&on.cold) {
+        let _ = writeln!(out, "{goal}");
+    }
+    let _ = writeln!(out, "{}", handshake_goal(&on.tls));
+    for function in super::SIZED {
+        let sizes: Vec<&super::Sized> = on
+            .sizes
+            .iter()
+            .filter(|s| s.steady.name == function)
+            .collect();
+        let chosen = chosen_size(&sizes).map(|s| s.memory_mb);
+        let set = on
+            .cold
+            .iter()
+            .find(|c| c.language == "Rust" && c.name == function)
+            .map(|c| c.memory_mb);
+        let _ = writeln!(
             out,
-            "| every Rust function's median init at least {COLD_START_FACTOR}× faster than the same init in Node.js and Python | closest: {} {} ms against {} `{}` {} ms: {:.1}× | {} |",
-            pair.rust.name,
-            ms(Some(pair.rust_init)),
-            pair.other.language,
-            pair.other.name,
-            ms(Some(pair.other_init)),
-            pair.factor(),
-            verdict(pair.factor() >= COLD_START_FACTOR)
-        ),
-        None => writeln!(
-            out,
-            "| every Rust function's median init at least {COLD_START_FACTOR}× faster than the same init in Node.js and Python | a function without a measured init or comparison | **no** |"
-        ),
-    };
+            "| {function}'s `MemorySize` is the one its measures choose (section 5) | chosen {} MB, set {} MB | {} |",
+            chosen.map_or_else(|| "–".to_string(), |mb| mb.to_string()),
+            set.map_or_else(|| "–".to_string(), |mb| mb.to_string()),
+            verdict(chosen.is_some() && chosen == set)
+        );
+    }
+    let single_reads: Vec<&crate::calls::RouteCalls> = on
+        .calls
+        .iter()
+        .filter(|r| SINGLE_ITEM_READS.contains(&r.binary.as_str()))
+        .collect();
+    let most_round_trips = single_reads.iter().map(|r| r.round_trips).max();
+    let _ = writeln!(
+        out,
+        "| every authenticated single-item read in one round trip | {} measured, at most {} | {} |",
+        single_reads.len(),
+        most_round_trips.map_or_else(|| "–".to_string(), |n| n.to_string()),
+        verdict(single_reads.len() == SINGLE_ITEM_READS.len() && most_round_trips == Some(1))
+    );
     let _ = writeln!(
         out,
         "| an authenticated request's own CPU under 100 µs at p99 | `PUT /cart` edge p99 {} µs | {} |",
@@ -144,7 +179,7 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "| no route over its AWS call budget | {} routes measured, {} over | {} |",
+        "| no route over its AWS call or round-trip budget | {} routes measured, {} over | {} |",
         on.calls.len(),
         over_budget.len(),
         verdict(over_budget.is_empty() && !on.calls.is_empty())
@@ -161,15 +196,17 @@ pub fn render(report: &Report) -> String {
     hot_paths(&mut out, &report.cpu);
     calls(&mut out, on);
     memory(&mut out, on, report.options);
+    memory_sizes(&mut out, on, report.options);
     load(&mut out, on, report.options);
     costs(&mut out, on);
     sam(&mut out, &report.sam);
+    super::capacity::render(&mut out, on);
     cache(&mut out, on);
     out
 }
 
 fn cache(out: &mut String, on: &OnStack) {
-    let _ = writeln!(out, "## 9. The cache: on against off\n");
+    let _ = writeln!(out, "## 10. The cache: on against off\n");
     let _ = writeln!(
         out,
         "`shared::cache` in the way or not, in one run, in-process against the stack's \
@@ -276,113 +313,256 @@ fn packages(out: &mut String, report: &Report) {
     let _ = writeln!(out);
 }
 
-/// A Rust function's median init beside the fastest comparison whose init
-/// does what its own does (reads the signing key or not).
-struct ColdPair<'a> {
-    rust: &'a ColdStarts,
-    rust_init: Duration,
-    other: &'a ColdStarts,
-    other_init: Duration,
+/// The authenticated reads of one item (the round-trip goal).
+const SINGLE_ITEM_READS: [&str; 4] = ["me", "get-cart", "get-upload", "get-job"];
+
+/// The Rust functions held to the cold-request goal, and the comparison
+/// whose init and request they match: `me` against `me`, and refresh (the
+/// minting function that does not hash) against `me + signing key`. Login
+/// and register hash with argon2id, which Node.js and Python also run as
+/// native code: they are shown, not held to it.
+const COLD_REQUEST_TWINS: [(&str, &str); 2] = [("me", "me"), ("refresh", "me + signing key")];
+
+/// The goals table's rows for the cold request (spawn to first answer).
+fn cold_request_goals(cold: &[ColdStarts]) -> Vec<String> {
+    COLD_REQUEST_TWINS
+        .iter()
+        .map(|(rust_name, twin)| {
+            let rust = cold
+                .iter()
+                .find(|c| c.language == "Rust" && c.name == *rust_name)
+                .and_then(|c| median(&c.first_answer));
+            let others: Vec<(&str, Option<Duration>)> = cold
+                .iter()
+                .filter(|c| c.language != "Rust" && c.name == *twin)
+                .map(|c| (c.language, median(&c.first_answer)))
+                .collect();
+            let factors: Vec<(&str, Option<f64>)> = others
+                .iter()
+                .map(|(language, other)| {
+                    let factor = rust.zip(*other).map(|(r, o)| {
+                        o.as_secs_f64() / r.as_secs_f64().max(f64::EPSILON)
+                    });
+                    (*language, factor)
+                })
+                .collect();
+            let met = factors.len() == 2
+                && factors
+                    .iter()
+                    .all(|(_, f)| f.is_some_and(|f| f >= COLD_START_FACTOR));
+            let shown = factors
+                .iter()
+                .zip(&others)
+                .map(|((language, factor), (_, other))| {
+                    format!(
+                        "{language} {} ms ({})",
+                        ms(*other),
+                        factor.map_or_else(|| "–".to_string(), |f| format!("{f:.1}×"))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "| the cold request (init and first answer) under the model, Rust `{rust_name}` at least {COLD_START_FACTOR}× faster than `{twin}` in Node.js and Python | {} ms against {shown} | {} |",
+                ms(rust),
+                verdict(met)
+            )
+        })
+        .collect()
 }
 
-impl ColdPair<'_> {
-    /// How many times faster the Rust function starts.
-    fn factor(&self) -> f64 {
-        self.other_init.as_secs_f64() / self.rust_init.as_secs_f64().max(f64::EPSILON)
-    }
+/// The median CPU of the first invocation of `function` reached `label`'s way.
+fn first_cpu(tls: &[Variant], function: &str, label: &str) -> Option<Duration> {
+    tls.iter()
+        .find(|v| v.cold.name == function && v.label == label)
+        .and_then(|v| median(&v.cold.cpu).or_else(|| median(&v.cold.after_init())))
 }
 
-/// The Rust function closest to its comparison; `None` when a function has
-/// no measured init or no comparison with its kind of init.
-fn closest_cold_start(cold: &[ColdStarts]) -> Option<ColdPair<'_>> {
-    let mut closest: Option<ColdPair> = None;
-    for rust in cold.iter().filter(|c| c.language == "Rust") {
-        let rust_init = median(&rust.init)?;
-        let (other, other_init) = cold
-            .iter()
-            .filter(|c| c.language != "Rust" && c.reads_signing_key == rust.reads_signing_key)
-            .filter_map(|c| Some((c, median(&c.init)?)))
-            .min_by_key(|(_, init)| *init)?;
-        let pair = ColdPair {
-            rust,
-            rust_init,
-            other,
-            other_init,
-        };
-        if closest.as_ref().is_none_or(|c| pair.factor() < c.factor()) {
-            closest = Some(pair);
+/// The goals table's row: a first answer pays no handshake init could have
+/// paid (its CPU over TLS, connections opened at init, is within half a
+/// handshake of its CPU over plain HTTP).
+fn handshake_goal(tls: &[Variant]) -> String {
+    let mut shown = Vec::new();
+    let mut met = true;
+    for function in TLS_COMPARED {
+        let plain = first_cpu(tls, function, PLAIN);
+        let lazy = first_cpu(tls, function, TLS_LAZY);
+        let at_init = first_cpu(tls, function, TLS_AT_INIT);
+        match (plain, lazy, at_init) {
+            (Some(plain), Some(lazy), Some(at_init)) => {
+                let handshakes = lazy.saturating_sub(plain);
+                let left = at_init.saturating_sub(plain);
+                met &= left < handshakes / 2;
+                shown.push(format!(
+                    "{function}: {} ms left of the {} ms the first request's handshakes cost",
+                    ms(Some(left)),
+                    ms(Some(handshakes))
+                ));
+            }
+            _ => {
+                met = false;
+                shown.push(format!("{function}: not measured"));
+            }
         }
     }
-    closest
+    format!(
+        "| no first answer pays a TLS handshake init could have paid (first invocation's CPU over TLS within half a handshake of plain HTTP's) | {} | {} |",
+        shown.join("; "),
+        verdict(met)
+    )
 }
 
 fn cold_starts(out: &mut String, on: &OnStack, options: Options) {
-    let _ = writeln!(out, "## 2. Cold start\n");
+    let _ = writeln!(out, "## 2. Cold start, under the Lambda model\n");
     let _ = writeln!(
         out,
         "Each run spawns a fresh process under a loopback stub of the Lambda Runtime API \
          (`xtask::runtime_api`) in an empty sandbox, with the function's template \
-         environment pointed at the local emulators, and gives it one event that takes \
-         its real path (`xtask/src/happy_path.rs`). **init** is spawn to the first \
-         `GET /runtime/invocation/next` (SDK clients, keys, configuration); **first \
-         answer** is spawn to the posted response. {} runs each.\n\n\
+         environment pointed at the local emulators over TLS, and gives it one event that \
+         takes its real path (`xtask/src/happy_path.rs`). **init** is spawn to the first \
+         `GET /runtime/invocation/next` (SDK clients, keys, configuration, and the store \
+         connections its first request will need: `shared::aws::preconnect`), at full \
+         CPU; **first answer** is from there to the posted response, at the CPU share of \
+         the memory size; the **cold request** is both, what the first caller waits for \
+         beyond Lambda's own placement; **CPU** is the first invocation's, read from its \
+         cgroup. {} runs each.\n\n\
          The Node.js ({}) and Python ({}) rows are `GET /me` with the same init and \
          first request: a DynamoDB client of the AWS SDK v3 / boto3, the public keys with \
          jose / PyJWT, verify the token, read the user (`xtask/bench/`), each with a \
-         minimal runtime loop of its own, measured by the same harness. The rows \
-         `me + signing key` add what login and refresh do at init and no other function \
-         does: read the signing key from Secrets Manager (a network call) and load it. \
-         Each Rust function is held against the comparisons whose init does what its \
-         own does. AWS's own anchor (arm64, 128 MB, hello world): Rust 13.8 ms, \
-         Python 79.9 ms, Node.js 120.8 ms.\n",
+         minimal runtime loop of its own, measured by the same harness; they open no \
+         connection at init (neither SDK offers to). The rows `me + signing key` add what \
+         login and refresh do at init and no other function does: read the signing key \
+         from Secrets Manager (a network call) and load it. AWS's own anchor (arm64, \
+         128 MB, hello world, init): Rust 13.8 ms, Python 79.9 ms, Node.js 120.8 ms.\n",
         options.cold_runs,
         node_version(),
         python_version()
     );
     let _ = writeln!(
         out,
-        "| function | language | init p50 (ms) | init p90 (ms) | first answer p50 (ms) | first answer p90 (ms) | answers |\n|---|---|---:|---:|---:|---:|---|"
+        "| function | language | MB | init p50 (ms) | first answer p50 (ms) | first answer p90 (ms) | cold request p50 (ms) | cold request p90 (ms) | CPU p50 (ms) | answers |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for cold in &on.cold {
+        let after_init = cold.after_init();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cold.name,
             cold.language,
+            cold.memory_mb,
             ms(median(&cold.init)),
-            ms(percentile(&cold.init, 90.0)),
+            ms(median(&after_init)),
+            ms(percentile(&after_init, 90.0)),
             ms(median(&cold.first_answer)),
             ms(percentile(&cold.first_answer, 90.0)),
+            ms(median(&cold.cpu)),
             outcomes(&cold.outcomes)
         );
     }
-    // The chart: GET /me's init in each language, then the minting init.
+    // The chart: GET /me's cold request in each language, then the minting ones.
     let mut charted: Vec<&ColdStarts> = on.cold.iter().filter(|c| c.name == "me").collect();
     charted.extend(on.cold.iter().filter(|c| c.reads_signing_key));
     let bars: Vec<(String, Duration)> = charted
         .iter()
-        .filter_map(|c| Some((format!("{} {}", c.language, c.name), median(&c.init)?)))
+        .filter_map(|c| {
+            Some((
+                format!("{} {}", c.language, c.name),
+                median(&c.first_answer)?,
+            ))
+        })
         .collect();
     let longest = bars.iter().map(|(_, d)| *d).max().unwrap_or_default();
     if !longest.is_zero() {
         let _ = writeln!(
             out,
-            "\nMedian init, `GET /me` and the functions that read the signing key:\n\n```"
+            "\nMedian cold request, `GET /me` and the functions that read the signing key:\n\n```"
         );
-        for (label, init) in &bars {
-            let width = (init.as_secs_f64() / longest.as_secs_f64() * 50.0).round() as usize;
+        for (label, took) in &bars {
+            let width = (took.as_secs_f64() / longest.as_secs_f64() * 50.0).round() as usize;
             let _ = writeln!(
                 out,
                 "{label:<24} {:<50} {} ms",
                 "█".repeat(width.max(1)),
-                ms(Some(*init))
+                ms(Some(*took))
             );
         }
         let _ = writeln!(out, "```");
     }
     let _ = writeln!(out);
+    tls_section(out, on);
+    period_section(out, on);
 }
 
+fn variant_rows(out: &mut String, variants: &[Variant]) {
+    let _ = writeln!(
+        out,
+        "| function | how | init p50 (ms) | first answer p50 (ms) | first answer p90 (ms) | cold request p50 (ms) | CPU p50 (ms) | answers |\n|---|---|---:|---:|---:|---:|---:|---|"
+    );
+    for variant in variants {
+        let cold = &variant.cold;
+        let after_init = cold.after_init();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            cold.name,
+            variant.label,
+            ms(median(&cold.init)),
+            ms(median(&after_init)),
+            ms(percentile(&after_init, 90.0)),
+            ms(median(&cold.first_answer)),
+            ms(median(&cold.cpu)),
+            outcomes(&cold.outcomes)
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn tls_section(out: &mut String, on: &OnStack) {
+    let _ = writeln!(out, "### TLS, and the connections opened at init\n");
+    let _ = writeln!(
+        out,
+        "The same cold start three ways: the stores over plain HTTP; over TLS with the \
+         connections opened by the first request (`STORE_PRECONNECT=off`, what the \
+         functions did before); over TLS with them opened at init (what they do: \
+         `shared::route::Route::preconnect`, as many at once as the first request's \
+         first wave of calls, a read of an item that cannot exist). Opening them at init \
+         moves the handshakes, root loading included, to where the CPU is whole. The \
+         SDK's TLS is rustls with aws-lc-rs, TLS 1.3; the settings it exposes are already \
+         the cheap ones (its key-exchange groups are not configurable outside an \
+         unstable flag), so the lever is when the handshake happens, not which.\n"
+    );
+    variant_rows(out, &on.tls);
+    for function in TLS_COMPARED {
+        let cpu = |label| first_cpu(&on.tls, function, label);
+        if let (Some(plain), Some(lazy), Some(at_init)) =
+            (cpu(PLAIN), cpu(TLS_LAZY), cpu(TLS_AT_INIT))
+        {
+            let _ = writeln!(
+                out,
+                "- {function}: the first request's TLS handshakes cost {} ms of CPU (its \
+                 first invocation over TLS, opened late, less over plain HTTP); opened at \
+                 init, {} ms of that is left in the first answer.",
+                ms(Some(lazy.saturating_sub(plain))),
+                ms(Some(at_init.saturating_sub(plain)))
+            );
+        }
+    }
+    let _ = writeln!(out);
+}
+
+fn period_section(out: &mut String, on: &OnStack) {
+    let _ = writeln!(out, "### The period of the CPU share\n");
+    let _ = writeln!(
+        out,
+        "Within each period the process may run for its share of it, then stalls to the \
+         next: at 100 ms and 128 MB, 7 ms of work, then 93 ms of stall. The figures above \
+         use {} ms (`xtask::bench::model::PERIOD`); the kernel takes no quota under 1 ms, \
+         so 128 MB allows no period under 13.8 ms. `GET /me`'s cold start over TLS at \
+         each:\n",
+        PERIOD.as_millis()
+    );
+    variant_rows(out, &on.periods);
+}
 fn version(program: &str, args: &[&str]) -> String {
     std::process::Command::new(program)
         .args(args)
@@ -444,20 +624,25 @@ fn calls(out: &mut String, on: &OnStack) {
     let _ = writeln!(
         out,
         "Every route once on its happy path, in-process, with an interceptor on every SDK \
-         client (`xtask::calls`); `xtask/tests/devtool/aws_calls.rs` fails when a route goes \
-         over its budget.\n"
+         client (`xtask::calls`) that times each call; `xtask/tests/devtool/aws_calls.rs` \
+         fails when a route goes over its budget of calls or of round trips (waves of calls \
+         made at once, each waiting for the one before). A route that only reads answers \
+         alongside the caller's check: its reads go out with the token's standing and the \
+         per-user counter.\n"
     );
     let _ = writeln!(
         out,
-        "| route's function | calls | budget | what they are |\n|---|---:|---:|---|"
+        "| route's function | calls | budget | round trips | budget | what they are |\n|---|---:|---:|---:|---:|---|"
     );
     for route in &on.calls {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             route.binary,
             route.calls.len(),
             route.budget.total(),
+            route.round_trips,
+            route.budget.total_round_trips(),
             route.calls.join(", ")
         );
     }
@@ -465,19 +650,22 @@ fn calls(out: &mut String, on: &OnStack) {
 }
 
 fn memory(out: &mut String, on: &OnStack, options: Options) {
-    let _ = writeln!(out, "## 5. Memory\n");
+    let _ = writeln!(out, "## 5. Warm requests and memory\n");
     let _ = writeln!(
         out,
-        "Peak resident memory (`VmHWM`) of one process after {} events, one after the \
-         other, under the same Runtime API stub; and of the processes `cargo lambda watch` \
-         ran under the load of section 6 (their whole life, the load included). Goal: \
-         under 32 MB. The warm time is from one answer to the next (the stub hands out \
-         the next event at once): the duration Lambda would bill, against local emulators.\n",
+        "One process per function serving {} events one after the other, under the same \
+         Runtime API stub and the same model (its memory size's CPU share, TLS to the \
+         stores). The warm time is from one answer to the next (the stub hands out the \
+         next event at once): the duration Lambda would bill, against local emulators; \
+         **CPU** is each warm invocation's, from its cgroup. Peak resident memory \
+         (`VmHWM`) is the process's after its last event; **under load** is that of the \
+         processes `cargo lambda watch` ran under the load of section 6 (their whole \
+         life, the load included). Goal: under 32 MB.\n",
         options.steady_events
     );
     let _ = writeln!(
         out,
-        "| function | language | peak RSS (MB) | under load (MB) | warm p50 (ms) | warm p99 (ms) | answers |\n|---|---|---:|---:|---:|---:|---|"
+        "| function | language | MB | warm p50 (ms) | warm p99 (ms) | CPU p50 (ms) | CPU p99 (ms) | peak RSS (MB) | under load (MB) | answers |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for steady in &on.steady {
         let under_load = (steady.language == "Rust")
@@ -489,17 +677,97 @@ fn memory(out: &mut String, on: &OnStack, options: Options) {
             );
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {under_load} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {under_load} | {} |",
             steady.name,
             steady.language,
+            steady.memory_mb,
+            ms(median(&steady.warm)),
+            ms(percentile(&steady.warm, 99.0)),
+            ms(median(&steady.warm_cpu)),
+            ms(percentile(&steady.warm_cpu, 99.0)),
             steady.peak_rss_kib.map_or_else(
                 || "–".to_string(),
                 |kib| format!("{:.1}", kib as f64 / 1024.0)
             ),
-            ms(median(&steady.warm)),
-            ms(percentile(&steady.warm, 99.0)),
             outcomes(&steady.outcomes)
         );
+    }
+    let _ = writeln!(out);
+}
+
+/// The memory size chosen for a hashing function from its measures: the
+/// largest measured whose cost per million is within 10% of the cheapest
+/// (latency bought at no real cost), and what it costs.
+pub fn chosen_size<'a>(sizes: &[&'a super::Sized]) -> Option<&'a super::Sized> {
+    let cost = |sized: &super::Sized| {
+        median(&sized.steady.warm).map(|warm| cost::per_million_at(warm, sized.memory_mb))
+    };
+    let cheapest = sizes
+        .iter()
+        .filter_map(|sized| cost(sized))
+        .fold(f64::INFINITY, f64::min);
+    sizes
+        .iter()
+        .filter(|sized| cost(sized).is_some_and(|c| c <= cheapest * 1.1))
+        .max_by_key(|sized| sized.memory_mb)
+        .copied()
+}
+
+fn memory_sizes(out: &mut String, on: &OnStack, options: Options) {
+    let _ = writeln!(out, "### Memory sizes of the functions that hash\n");
+    let _ = writeln!(
+        out,
+        "Register and login hash a password with argon2id (19 MiB, 2 passes, one lane: \
+         `shared/src/accounts/password.rs`), which is CPU bound and runs on one thread: \
+         its time falls as the memory size buys CPU, up to one vCPU at 1,769 MB. Each \
+         size below is one process serving {} events under the model; the cost is a \
+         million of them at that size (duration billed per millisecond, rounded up, \
+         plus the request price). The size chosen is the largest whose cost is \
+         within 10% of the cheapest: below one vCPU a function's time falls about as fast \
+         as its price per millisecond rises, so the faster login costs next to nothing \
+         more. `template.yaml`'s `MemorySize` is that choice.\n",
+        options.sized_events
+    );
+    let _ = writeln!(
+        out,
+        "| function | MB | warm p50 (ms) | warm p99 (ms) | CPU p50 (ms) | $ per million | answers |\n|---|---:|---:|---:|---:|---:|---|"
+    );
+    for sized in &on.sizes {
+        let steady = &sized.steady;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            steady.name,
+            sized.memory_mb,
+            ms(median(&steady.warm)),
+            ms(percentile(&steady.warm, 99.0)),
+            ms(median(&steady.warm_cpu)),
+            median(&steady.warm).map_or_else(
+                || "–".to_string(),
+                |warm| format!("{:.2}", cost::per_million_at(warm, sized.memory_mb))
+            ),
+            outcomes(&steady.outcomes)
+        );
+    }
+    let _ = writeln!(out);
+    for function in super::SIZED {
+        let sizes: Vec<&super::Sized> = on
+            .sizes
+            .iter()
+            .filter(|s| s.steady.name == function)
+            .collect();
+        if let Some(chosen) = chosen_size(&sizes) {
+            let _ = writeln!(
+                out,
+                "- {function}: **{} MB** (p50 {} ms, ${} per million).",
+                chosen.memory_mb,
+                ms(median(&chosen.steady.warm)),
+                median(&chosen.steady.warm).map_or_else(
+                    || "–".to_string(),
+                    |warm| format!("{:.2}", cost::per_million_at(warm, chosen.memory_mb))
+                ),
+            );
+        }
     }
     let _ = writeln!(out);
 }
@@ -563,10 +831,10 @@ fn costs(out: &mut String, on: &OnStack) {
     let _ = writeln!(out, "## 7. Cost\n");
     let _ = writeln!(
         out,
-        "Lambda's cost of a million warm requests at 128 MB arm64: the request price plus \
-         the warm p50 of section 5, billed per millisecond rounded up. The local warm time \
-         is mostly waiting on the emulators; in AWS, DynamoDB answers in single-digit \
-         milliseconds and the CPU of section 3 runs on a fourteenth of a vCPU, so read the \
+        "Lambda's cost of a million warm requests at each function's memory size, arm64: \
+         the request price plus the warm p50 of section 5, billed per millisecond rounded \
+         up. The local warm time runs under the model's CPU share but against emulators on \
+         loopback; in AWS, DynamoDB answers in single-digit milliseconds, so read the \
          duration column as an order of magnitude. An init is billed as duration too: its \
          cost per million cold starts is in the last column. API Gateway's HTTP API adds \
          ${:.2} per million to every route.\n\n{}\n",
@@ -575,7 +843,7 @@ fn costs(out: &mut String, on: &OnStack) {
     );
     let _ = writeln!(
         out,
-        "| function | warm p50 (ms) | billed (ms) | $ per million requests | of which duration | $ per million inits |\n|---|---:|---:|---:|---:|---:|"
+        "| function | MB | warm p50 (ms) | billed (ms) | $ per million requests | of which duration | $ per million inits |\n|---|---:|---:|---:|---:|---:|---:|"
     );
     let inits: BTreeMap<&str, Duration> = on
         .cold
@@ -587,17 +855,18 @@ fn costs(out: &mut String, on: &OnStack) {
         let Some(warm) = median(&steady.warm) else {
             continue;
         };
+        let mb = steady.memory_mb;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.3} | {:.3} | {} |",
+            "| {} | {mb} | {} | {} | {:.3} | {:.3} | {} |",
             steady.name,
             ms(Some(warm)),
             cost::billed_ms(warm),
-            cost::per_million(warm),
-            cost::duration_per_million(warm),
+            cost::per_million_at(warm, mb),
+            cost::duration_per_million_at(warm, mb),
             inits.get(steady.name.as_str()).map_or_else(
                 || "–".to_string(),
-                |init| format!("{:.3}", cost::duration_per_million(*init))
+                |init| format!("{:.3}", cost::duration_per_million_at(*init, mb))
             )
         );
     }

@@ -344,3 +344,44 @@ fn the_jwks_has_public_keys_only_and_is_cacheable() {
         assert!(key["kid"].is_string());
     }
 }
+
+/// The reads that answer alongside the caller's check (their item is read
+/// in the same wave as the token's standing) still answer a logged-out
+/// token with the 401 alone: nothing of what they read leaks.
+#[test]
+fn reads_made_alongside_the_check_answer_a_revoked_token_401_and_show_nothing() {
+    let api = Api::new();
+    let (email, token) = api.new_user();
+    let upload = api.create_upload(
+        &token,
+        &json!({"filename": "notes.txt", "content_type": "text/plain", "size": 5}),
+    );
+    assert_eq!(upload.status, 201, "{}", upload.body);
+    let upload_id = upload.body["upload_id"].as_str().unwrap().to_string();
+    let job = api.create_job(&token, &json!({"type": "export"}));
+    assert_eq!(job.status, 202, "{}", job.body);
+    let job_id = job.body["job_id"].as_str().unwrap().to_string();
+    let reads = |token: &str| {
+        [
+            ("GET /me", api.me(token)),
+            ("GET /cart", api.get_cart(token)),
+            ("GET /uploads/{id}", api.get_upload(token, &upload_id)),
+            ("GET /uploads", api.list_uploads(token, "")),
+            ("GET /jobs/{id}", api.get_job(token, &job_id)),
+            ("GET /jobs", api.list_jobs(token, "")),
+            ("GET /auth/sessions", api.list_sessions(token)),
+        ]
+    };
+    for (route, reply) in reads(&token) {
+        assert_eq!(reply.status, 200, "{route}: {}", reply.body);
+    }
+    assert_eq!(api.logout(&token).status, 204);
+    for (route, reply) in reads(&token) {
+        assert_eq!(reply.status, 401, "{route}: {}", reply.body);
+        assert_eq!(reply.body["code"], "invalid_token", "{route}");
+        let shown = reply.body.to_string();
+        for secret in [email.as_str(), &upload_id, &job_id, "notes.txt"] {
+            assert!(!shown.contains(secret), "{route} showed {secret}: {shown}");
+        }
+    }
+}

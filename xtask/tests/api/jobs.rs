@@ -31,7 +31,7 @@ use shared::time::Timestamp;
 use shared::uploads::records::{UploadRecord, UploadStatus, UploadStore};
 use xtask::call_log::CallLog;
 use xtask::event_sources::{self, Mapping};
-use xtask::runtime_api::{Answer, Function, Sandbox, sandbox_user};
+use xtask::runtime_api::{Answer, Answered, Function, Sandbox, sandbox_user};
 use xtask::stack::{Instance, StackInfo};
 use xtask::template::Template;
 
@@ -1064,7 +1064,13 @@ async fn worker_process_peak_kib(stack: &StackInfo, job: &JobRecord, run: &str) 
         )
         .await
         .unwrap();
-    let [(Answer::Response(payload), _)] = served.answers.as_slice() else {
+    let [
+        Answered {
+            answer: Answer::Response(payload),
+            ..
+        },
+    ] = served.answers.as_slice()
+    else {
         panic!("{run}: {:?}", served.answers);
     };
     let answer: Value = serde_json::from_slice(payload).unwrap();

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -307,6 +308,22 @@ async fn a_withdrawn_key_is_refused_at_once_everywhere_and_another_signs() {
         .await
         .unwrap();
     assert_eq!(changes.created.len(), 1, "a new key signs in its place");
+    // Under every shard of its deny-list entry, whichever a token's check reads.
+    let stack = StackInfo::from_env().unwrap();
+    let revoked = stack.environment_of("me")["REVOKED_TOKENS_TABLE"].clone();
+    let aws = stack.aws_clients().await;
+    for shard in 0..shared::accounts::keystore::WITHDRAWN_SHARDS {
+        let id = shared::accounts::keystore::withdrawn_kid_id(&compromised, shard);
+        let entry = aws
+            .dynamodb()
+            .get_item()
+            .table_name(&revoked)
+            .key("token_id", AttributeValue::S(id.clone()))
+            .send()
+            .await
+            .unwrap();
+        assert!(entry.item.is_some(), "{id} is not on the deny-list");
+    }
     // At once: no verifier waits for its copy of the published set to age.
     for api in [&a, &b] {
         assert_eq!(api.me(&token).status, 401);

@@ -146,7 +146,7 @@ async fn a_thousand_requests_for_one_product_make_one_store_read_per_ttl_window(
     let sku = Sku::parse("MUG-01").unwrap();
     log.take();
     for window in 1..=3 {
-        let answers = join_all((0..1000).map(|_| products.get(&sku)).collect()).await;
+        let answers = join_all((0..1000).map(|_| products.get(&sku))).await;
         assert!(answers.iter().all(|a| a.as_ref().unwrap().is_some()));
         assert_eq!(
             count(&log.take(), "DynamoDB.GetItem"),

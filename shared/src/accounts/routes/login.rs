@@ -148,7 +148,8 @@ impl Route for Login {
         5,
         "the per-IP limit and the failure slot (per email, or per known device) at once, \
          the credentials, the session, the slot given back",
-    );
+    )
+    .in_round_trips(4);
 
     /// Built from the tables, token settings and the two secrets.
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
@@ -162,6 +163,11 @@ impl Route for Login {
             limiter: rate_limiter(env, aws)?,
             limits: LoginLimits::from_env(env)?,
         })
+    }
+
+    /// Its first wave is two counters at once: two connections.
+    async fn preconnect(&self) {
+        self.users.preconnect(2).await;
     }
 
     /// Checks the credentials and opens a session, within the login limits.

@@ -44,6 +44,7 @@ pub struct Me {
 
 impl AuthenticatedRoute for Me {
     const CALLS: Calls = Calls::new(1, "the user");
+    const READ_ONLY: bool = true;
 
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
@@ -51,15 +52,17 @@ impl AuthenticatedRoute for Me {
         })
     }
 
-    /// The caller's profile and roles (as this request's standing check read them).
+    /// The caller's profile and roles (both on the user's item).
     async fn answer(&self, caller: Caller, _request: &Request) -> Result<Response<Body>, Problem> {
-        let profile = self
+        // Read-only: it answers alongside the standing check, so the roles
+        // come from its own consistent read of the user's item.
+        let (profile, roles) = self
             .users
-            .profile(caller.user_id())
+            .profile_and_roles(caller.user_id())
             .await?
             .ok_or_else(crate::accounts::auth::unauthorized)?;
         let view = UserView {
-            roles: Some(caller.roles().names()),
+            roles: Some(roles.names()),
             ..UserView::from(profile)
         };
         Ok(no_store(json(StatusCode::OK, &view)?))

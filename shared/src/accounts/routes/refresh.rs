@@ -79,6 +79,11 @@ impl Route for Refresh {
         })
     }
 
+    /// One call at a time: one connection.
+    async fn preconnect(&self) {
+        self.sessions.preconnect(1).await;
+    }
+
     /// Rotates the refresh token. An older token that this session was
     /// issued is reuse and revokes the session; a token it was never issued
     /// is refused and changes nothing.

@@ -50,6 +50,7 @@ pub struct ListSessions {
 
 impl AuthenticatedRoute for ListSessions {
     const CALLS: Calls = Calls::new(1, "one query");
+    const READ_ONLY: bool = true;
 
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {

@@ -153,6 +153,14 @@ impl SessionStore {
         Ok(())
     }
 
+    /// Opens `connections` connections at cold start: reads of a session
+    /// that cannot exist, at once ([`crate::aws::preconnect`]).
+    pub async fn preconnect(&self, connections: usize) {
+        let (nobody, none) = (UserId::from("preconnect"), SessionId::from("preconnect"));
+        let now = Timestamp::now();
+        crate::aws::preconnect(connections, || self.get(&nobody, &none, now)).await;
+    }
+
     /// The session, if it exists and has not expired at `now`.
     pub async fn get(
         &self,

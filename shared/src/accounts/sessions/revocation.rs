@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, TransactWriteItem};
 
 use super::{SessionStore, session_key};
-use crate::accounts::keystore::withdrawn_kid_id;
+use crate::accounts::keystore::{WITHDRAWN_SHARDS, withdrawn_kid_id, withdrawn_shard};
 use crate::accounts::roles::Roles;
 use crate::accounts::tokens::AccessClaims;
 use crate::aws::{StoreError, n, s, timestamp as time};
@@ -57,16 +57,23 @@ impl SessionStore {
         Ok(())
     }
 
-    /// Refuses every token signed by `kid` until `until` (a withdrawn key).
+    /// Refuses every token signed by `kid` until `until` (a withdrawn key):
+    /// its entry under every shard, in one transaction.
     pub async fn deny_key(&self, kid: &str, until: Timestamp) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.revoked_table)
-            .item("token_id", s(&withdrawn_kid_id(kid)))
-            .item("expires_at", n(until.0))
+        let mut transaction = self.client.transact_write_items();
+        for shard in 0..WITHDRAWN_SHARDS {
+            let put = Put::builder()
+                .table_name(&self.revoked_table)
+                .item("token_id", s(&withdrawn_kid_id(kid, shard)))
+                .item("expires_at", n(until.0))
+                .build()
+                .map_err(|e| StoreError::corrupt("DynamoDB.TransactWriteItems", e.to_string()))?;
+            transaction = transaction.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        transaction
             .send()
             .await
-            .map_err(|e| StoreError::sdk("DynamoDB.PutItem", e))?;
+            .map_err(|e| StoreError::sdk("DynamoDB.TransactWriteItems", e))?;
         Ok(())
     }
 
@@ -89,10 +96,11 @@ impl SessionStore {
                 "token_id".to_string(),
                 s(&token_id(claims)),
             )]))
-            // Every token of a withdrawn key is refused, in the same read.
+            // Every token of a withdrawn key is refused, in the same read
+            // (of one of its entry's shards: any one answers the same).
             .keys(HashMap::from([(
                 "token_id".to_string(),
-                s(&withdrawn_kid_id(&claims.kid)),
+                s(&withdrawn_kid_id(&claims.kid, withdrawn_shard(&claims.jti))),
             )]))
             .projection_expression("expires_at")
             .consistent_read(true)
