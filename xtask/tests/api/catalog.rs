@@ -325,3 +325,33 @@ fn every_catalog_and_cart_route_answers_with_the_cache_table_gone() {
     );
     assert_eq!(api.delete_product(&admin_token, &sku).status, 204);
 }
+
+#[test]
+fn cargo_xtask_admin_grants_and_revokes_a_role_on_the_running_stack() {
+    let api = Api::new();
+    let (email, token) = api.new_user();
+    // The command finds the stack by STACK_FILE, as `cargo xtask test` sets it.
+    let admin = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("admin")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let granted = admin(&["grant", &email, "admin"]);
+    assert!(granted.status.success(), "{granted:?}");
+    assert_eq!(api.me(&token).body["roles"], json!(["admin"]));
+    let revoked = admin(&["revoke", &email, "admin"]);
+    assert!(revoked.status.success(), "{revoked:?}");
+    assert_eq!(api.me(&token).body["roles"], json!([]));
+
+    let nobody = admin(&["grant", &crate::helpers::unique_email(), "admin"]);
+    assert!(!nobody.status.success(), "an email without an account");
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no account"));
+    assert!(
+        !admin(&["grant", &email, "root"]).status.success(),
+        "an unknown role"
+    );
+    assert!(!admin(&["promote", &email, "admin"]).status.success());
+    assert_eq!(api.me(&token).body["roles"], json!([]));
+}
