@@ -28,6 +28,9 @@ commands:
   keys tick | keys withdraw <kid>
            on the running dev stack (or STACK_FILE's): one step of the signing keys'
            rotation, or the emergency withdrawal of a key
+  admin grant|revoke <email> <role>
+           on the running dev stack (or STACK_FILE's): gives or takes a role
+           (`admin`), seen by that user's very next request
   metrics [--traces N]
            on the running dev stack: requests, errors, p50/p99, cold starts and
            store calls per function (from its metric lines), and the last N traces
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Some("sam") => sam(&args[1..]),
         Some("keygen") => keygen(),
         Some("keys") => keys(&args[1..]),
+        Some("admin") => admin(&args[1..]),
         Some("metrics") => metrics(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
@@ -228,6 +232,32 @@ fn metrics(args: &[String]) -> Result<()> {
 
 /// Drives the signing keys' rotation of a running stack, as its schedule
 /// (`tick`) or an operator (`withdraw <kid>`) would through its queue.
+/// `cargo xtask admin grant|revoke <email> <role>` on the running stack:
+/// the same store call a deployment's operator makes (README, "Roles").
+fn admin(args: &[String]) -> Result<()> {
+    use shared::accounts::roles::{Role, RoleStore};
+    let [action, email, role] = args else {
+        bail!("usage: cargo xtask admin grant|revoke <email> <role>");
+    };
+    let role =
+        Role::parse(role).with_context(|| format!("unknown role {role:?} (known: admin)"))?;
+    let email = shared::accounts::email::Email::parse(email)
+        .map_err(|why| anyhow::anyhow!("{email:?} is not an email: {why}"))?;
+    let info = running_stack()?;
+    runtime()?.block_on(async {
+        let env = info.template_environment("me");
+        let users = env.require("USERS_TABLE")?;
+        let store = RoleStore::new(info.aws_clients().await.dynamodb().clone(), users);
+        let user = match action.as_str() {
+            "grant" => store.grant(&email, role).await?,
+            "revoke" => store.revoke(&email, role).await?,
+            other => bail!("unknown action {other:?}: grant or revoke"),
+        };
+        println!("xtask: {action} {} for user {user}", role.as_str());
+        Ok(())
+    })
+}
+
 fn keys(args: &[String]) -> Result<()> {
     use shared::sqs_batch::Consumer as _;
     let info = running_stack()?;

@@ -201,7 +201,42 @@ pub fn render(report: &Report) -> String {
     costs(&mut out, on);
     sam(&mut out, &report.sam);
     super::capacity::render(&mut out, on);
+    cache(&mut out, on);
     out
+}
+
+fn cache(out: &mut String, on: &OnStack) {
+    let _ = writeln!(out, "## 10. The cache: on against off\n");
+    let _ = writeln!(
+        out,
+        "`shared::cache` in the way or not, in one run, in-process against the stack's \
+         DynamoDB Local with clients that log every call (`xtask::bench::cache`). *Hot \
+         product*: requests for one product on one instance, 50 at a time, through its L1 \
+         (5 s) or straight to the catalog table. *Cold listing*: requests all at once for \
+         one listing of 300 products never read before, spread over two instances (each an \
+         L1 of its own over the one cache table), against every request reading and \
+         sorting the whole category itself. *Computed* counts how often the source \
+         produced the value (a product read; a whole listing read and sorted).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| measure | cache | requests | instances | store calls | computed | p50 (ms) | p99 (ms) |\n|---|---|---:|---:|---:|---:|---:|---:|"
+    );
+    for figure in &on.cache {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            figure.measure,
+            if figure.cached { "on" } else { "off" },
+            figure.requests,
+            figure.instances,
+            figure.store_calls,
+            figure.computed,
+            ms(median(&figure.latencies)),
+            ms(percentile(&figure.latencies, 99.0)),
+        );
+    }
+    let _ = writeln!(out);
 }
 
 fn sam(out: &mut String, runs: &[(String, Result<Duration, String>)]) {

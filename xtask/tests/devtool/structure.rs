@@ -117,6 +117,14 @@ fn every_authenticated_route_has_a_p99_latency_alarm() {
 }
 
 #[test]
+fn every_authenticated_route_reads_its_roles_and_nothing_else_of_the_users_table() {
+    let template = template();
+    let authenticated = checks::authenticated_binaries(&xtask::workspace_root()).unwrap();
+    let problems = checks::role_read_violations(&template, &authenticated).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
 fn every_function_has_a_throttle_alarm() {
     let problems = checks::throttle_alarm_violations(&template()).unwrap();
     assert!(problems.is_empty(), "{problems:#?}");
@@ -387,6 +395,7 @@ fn a_route_added_in_the_four_places_of_the_readme_passes_every_static_guard() {
     let authenticated = checks::authenticated_binaries(root).unwrap();
     assert!(authenticated.contains("greeting"));
     problems.extend(checks::latency_alarm_violations(&template, &authenticated).unwrap());
+    problems.extend(checks::role_read_violations(&template, &authenticated).unwrap());
     problems.extend(checks::throttle_alarm_violations(&template).unwrap());
     problems.extend(checks::jobs_failed_alarm_violations(&template).unwrap());
     let graph = xtask::imports::graph(&root.join("shared/src")).unwrap();
