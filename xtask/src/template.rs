@@ -168,6 +168,11 @@ impl Template {
         self.parameters.contains_key(name)
     }
 
+    /// `Globals.Function`: what every function gets unless it says otherwise.
+    pub fn globals_function(&self) -> &Map<String, Value> {
+        &self.globals_function
+    }
+
     /// Every serverless function, in logical-id order.
     pub fn functions(&self) -> Result<Vec<Function>> {
         self.ids_of_kind("AWS::Serverless::Function")
