@@ -19,14 +19,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::docker::{self, Engine};
 use crate::glibc;
 use crate::happy_path::HappyPath;
-use crate::local_names::REGION;
-use crate::stack::LOCAL_ACCESS_KEY;
-use crate::stack::SamInfo;
+use crate::local_names::{LOCAL_ACCESS_KEY, REGION};
 use crate::template::{Function, Template};
 use crate::tools::Tools;
 
@@ -42,11 +41,26 @@ pub enum Build {
     DebugBinaries,
 }
 
+/// What a stack served through `sam local` adds to its [`StackInfo`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SamInfo {
+    /// `sam local start-lambda`'s Lambda `Invoke` endpoint (on loopback).
+    pub lambda_url: String,
+    /// The built template the functions run from (with their local environment).
+    pub template: PathBuf,
+    /// The Docker engine (`DOCKER_HOST`) and the stack's network on it.
+    pub docker_host: String,
+    pub network: String,
+    /// Whether the engine is the stack's own `dockerd`.
+    pub private_engine: bool,
+    /// The host's address on that network (where the containers reach the emulators).
+    pub gateway: std::net::Ipv4Addr,
+}
+
 /// How SAM keeps the function containers (`--warm-containers`).
 pub const WARM_CONTAINERS: &str = "LAZY";
 
-/// The template's parameter for the functions' architecture.
-pub const ARCHITECTURE_PARAMETER: &str = "Architecture";
+pub use crate::template::ARCHITECTURE_PARAMETER;
 
 /// The Lambda architecture of this machine.
 pub fn host_architecture() -> &'static str {

@@ -25,12 +25,11 @@ use crate::local_names::{REGION, Resolver};
 pub use crate::process::free_port;
 use crate::process::{self, Managed, Output};
 use crate::provision;
-use crate::sam_local;
+use crate::sam_local::{self, SamInfo};
 use crate::template::Template;
 use crate::tools::Tools;
 
-/// Dummy credentials of every local stack (the emulators accept any).
-pub const LOCAL_ACCESS_KEY: &str = "local";
+pub use crate::local_names::LOCAL_ACCESS_KEY;
 
 /// The loopback ports of one stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,22 +93,6 @@ pub struct StackOptions {
     /// Serve the functions through `sam local` (built this way) instead of
     /// `cargo lambda watch`.
     pub sam: Option<sam_local::Build>,
-}
-
-/// What a stack served through `sam local` adds to its [`StackInfo`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SamInfo {
-    /// `sam local start-lambda`'s Lambda `Invoke` endpoint (on loopback).
-    pub lambda_url: String,
-    /// The built template the functions run from (with their local environment).
-    pub template: PathBuf,
-    /// The Docker engine (`DOCKER_HOST`) and the stack's network on it.
-    pub docker_host: String,
-    pub network: String,
-    /// Whether the engine is the stack's own `dockerd`.
-    pub private_engine: bool,
-    /// The host's address on that network (where the containers reach the emulators).
-    pub gateway: std::net::Ipv4Addr,
 }
 
 /// Where a running stack answers; written to `.tools/run/<name>/stack.json`

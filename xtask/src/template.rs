@@ -9,6 +9,10 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value};
 
+/// The parameter that gives the functions' architecture (`arm64` when
+/// deployed, this machine's under `sam local`).
+pub const ARCHITECTURE_PARAMETER: &str = "Architecture";
+
 /// The parsed template.
 #[derive(Debug, Clone)]
 pub struct Template {

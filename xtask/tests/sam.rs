@@ -79,11 +79,7 @@ async fn through_the_handler(info: &StackInfo, binary: &str, event: &Value) -> A
 }
 
 /// The event through `sam local invoke` on the stack; its answer, or what went wrong.
-fn through_sam_invoke(
-    info: &StackInfo,
-    logical_id: &str,
-    file: &Path,
-) -> Result<Answer, String> {
+fn through_sam_invoke(info: &StackInfo, logical_id: &str, file: &Path) -> Result<Answer, String> {
     let sam = info.sam.as_ref().expect("a SAM stack");
     let output = sam_local::invoke_command(&xtask::workspace_root(), sam, logical_id, file)
         .unwrap()
