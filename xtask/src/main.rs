@@ -535,6 +535,17 @@ fn bench() -> Result<()> {
             .map_err(|e| format!("{e:#} (after {}s)", started.elapsed().as_secs()));
         sam_runs.push((format!("sam {}", args.join(" ")), result));
     }
+    // The user's own path under SAM: `sam build` for this machine, then the
+    // stack of `cargo xtask dev --sam`, and the journey through it.
+    let journey_started = Instant::now();
+    let result = runtime
+        .block_on(sam_journey())
+        .map(|()| journey_started.elapsed())
+        .map_err(|e| format!("{e:#} (after {}s)", journey_started.elapsed().as_secs()));
+    sam_runs.push((
+        "sam build, then sam local start-api and start-lambda (dev --sam): the journey".into(),
+        result,
+    ));
     let report = Report {
         when,
         machine: machine(),
@@ -553,6 +564,22 @@ fn bench() -> Result<()> {
         started.elapsed().as_secs().div_ceil(60)
     );
     Ok(())
+}
+
+/// `cargo xtask dev --sam`'s stack on free ports (`sam build` included),
+/// and the journey of `cargo xtask prove` through it.
+async fn sam_journey() -> Result<()> {
+    install_sam()?;
+    let options = StackOptions {
+        sam: Some(xtask::sam_local::Build::SamBuild),
+        ..test_stack("bench-sam")?
+    };
+    let stack = Stack::start(&root(), &options).await?;
+    let info = stack.info.clone();
+    let tally =
+        tokio::task::spawn_blocking(move || xtask::prove::journey::on_one_instance(&info)).await;
+    stack.stop().await;
+    tally?.check()
 }
 
 /// `2026-11-23 15:04 UTC`.
