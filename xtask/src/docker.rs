@@ -322,11 +322,53 @@ impl Engine {
     }
 }
 
+/// The Linux bridge of stack `name`'s private engine (at most 15 bytes).
+pub fn bridge_name(name: &str) -> String {
+    format!("sl-{name}").chars().take(15).collect()
+}
+
+/// Makes the stack's bridge anew with the host's address `gateway`, so
+/// that two private engines (a `dev --sam` and the tests) never share
+/// Docker's `docker0`.
+fn create_bridge(bridge: &str, gateway: Ipv4Addr) -> Result<()> {
+    delete_bridge(bridge);
+    // An address of the subnet on another interface (a bridge of another
+    // engine) would take the containers' traffic: refuse, saying which.
+    let subnet = format!("{}/24", Ipv4Addr::from(u32::from(gateway) & 0xffff_ff00));
+    let taken = Command::new("ip")
+        .args(["-o", "address", "show", "to", &subnet])
+        .output()
+        .context("running ip")?;
+    let taken = String::from_utf8_lossy(&taken.stdout);
+    if let Some(line) = taken.lines().next() {
+        bail!(
+            "the stack's subnet {subnet} is already on this machine ({}); remove that address or interface",
+            line.split_whitespace()
+                .take(4)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    let ip = |args: &[&str]| crate::tools::run(Command::new("ip").args(args));
+    ip(&["link", "add", "name", bridge, "type", "bridge"])?;
+    ip(&["address", "add", &format!("{gateway}/24"), "dev", bridge])?;
+    ip(&["link", "set", bridge, "up"])
+}
+
+/// Removes the stack's bridge, if there is one.
+pub fn delete_bridge(bridge: &str) {
+    let exists = Path::new("/sys/class/net").join(bridge).exists();
+    if exists {
+        let _ = Command::new("ip").args(["link", "delete", bridge]).status();
+    }
+}
+
 /// Starts `dockerd` with everything of its own under `.tools/docker/<name>/`
-/// and its socket in the run folder; its bridge on the stack's subnet (the
-/// host's address on it is `gateway`); no iptables rules, so no
-/// masquerading (nothing leaves the bridge for the outside) and nothing
-/// changed in the host's firewall; published ports on loopback.
+/// and its socket in the run folder; its default network on a bridge of
+/// the stack's own, on the stack's subnet (the host's address on it is
+/// `gateway`); no iptables rules, so no masquerading (nothing leaves the
+/// bridge for the outside) and nothing changed in the host's firewall;
+/// published ports on loopback.
 fn start_dockerd(
     tools: &Path,
     run_dir: &Path,
@@ -338,6 +380,8 @@ fn start_dockerd(
     let exec = dir.join("exec");
     std::fs::create_dir_all(&data)?;
     std::fs::create_dir_all(&exec)?;
+    let bridge = bridge_name(name);
+    create_bridge(&bridge, gateway).context("making the stack's bridge for its dockerd")?;
     let socket = run_dir.join("docker.sock");
     let _ = std::fs::remove_file(&socket);
     let host = format!("unix://{}", socket.display());
@@ -350,8 +394,8 @@ fn start_dockerd(
         .arg("--pidfile")
         .arg(run_dir.join("dockerd.pid"))
         .args(["-H", &host])
-        .arg("--bip")
-        .arg(format!("{gateway}/24"))
+        .arg("--bridge")
+        .arg(&bridge)
         .args([
             "--iptables=false",
             "--ip6tables=false",

@@ -172,6 +172,8 @@ pub struct Stack {
     // its private dockerd stops) and the emulators' ports on its network.
     engine: Option<Engine>,
     forwarders: Vec<JoinHandle<()>>,
+    // The private engine's bridge, removed once its dockerd has stopped.
+    bridge: Option<String>,
 }
 
 impl Stack {
@@ -219,6 +221,7 @@ impl Stack {
             pumps: Vec::new(),
             engine: None,
             forwarders: Vec::new(),
+            bridge: None,
         };
 
         let mut dynamodb = dynamodb_local::command(
@@ -380,6 +383,9 @@ impl Stack {
             let grace = if process.name() == "dockerd" { 20 } else { 5 };
             process.stop(Signal::SIGINT, Duration::from_secs(grace));
         }
+        if let Some(bridge) = self.bridge.take() {
+            crate::docker::delete_bridge(&bridge);
+        }
         for file in ["pids", "stack.json"] {
             let _ = std::fs::remove_file(self.run_dir.join(file));
         }
@@ -402,6 +408,7 @@ impl Stack {
         if let Some(dockerd) = engine.dockerd.take() {
             self.processes.push(dockerd);
             self.record_pids()?;
+            self.bridge = Some(crate::docker::bridge_name(&options.name));
         }
         let gateway = engine.gateway;
         let network = engine.network.clone();
