@@ -55,7 +55,8 @@ pub fn base_image_name() -> String {
 /// What `sam local` needs of Docker on this machine, or one clear sentence
 /// saying what is missing.
 pub fn ensure_installed() -> Result<()> {
-    if external_host().is_some() || on_path("dockerd") {
+    let external = external_host().is_some();
+    if external || (on_path("dockerd") && on_path("ip")) {
         return Ok(());
     }
     if !nix::unistd::Uid::effective().is_root() || !on_path("apt-get") {
@@ -71,7 +72,8 @@ pub fn ensure_installed() -> Result<()> {
         crate::tools::run(
             Command::new("apt-get")
                 .args(["install", "-y", "--no-install-recommends", "--quiet"])
-                .arg(DOCKER_PACKAGE)
+                // `ip` makes the stack's bridge.
+                .args([DOCKER_PACKAGE, "iproute2"])
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )
     };
