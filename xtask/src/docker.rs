@@ -365,6 +365,30 @@ pub fn delete_bridge(bridge: &str) {
     }
 }
 
+/// What a stopped private `dockerd` of stack `name` can leave on the host:
+/// its bridge; a `docker0` it made on the stack's subnet (seen as it shut
+/// down); the mount of its data folder onto itself. All go.
+pub fn clean_up_after_dockerd(tools: &Path, name: &str, gateway: Ipv4Addr) {
+    delete_bridge(&bridge_name(name));
+    let docker0 = Command::new("ip")
+        .args(["-o", "address", "show", "dev", "docker0"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if docker0.contains(&format!("inet {gateway}/")) {
+        delete_bridge("docker0");
+    }
+    let data = tools.join("docker").join(name).join("data");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let data_text = data.to_string_lossy();
+    for _ in mounts
+        .lines()
+        .filter(|line| line.split_whitespace().nth(1) == Some(&*data_text))
+    {
+        let _ = nix::mount::umount(&data);
+    }
+}
+
 /// Starts `dockerd` with everything of its own under `.tools/docker/<name>/`
 /// and its socket in the run folder; its default network on a bridge of
 /// the stack's own, on the stack's subnet (the host's address on it is

@@ -172,8 +172,9 @@ pub struct Stack {
     // its private dockerd stops) and the emulators' ports on its network.
     engine: Option<Engine>,
     forwarders: Vec<JoinHandle<()>>,
-    // The private engine's bridge, removed once its dockerd has stopped.
-    bridge: Option<String>,
+    // The private engine (tools folder, stack name, gateway): what its
+    // dockerd leaves on the host goes once it has stopped.
+    private_engine: Option<(PathBuf, String, std::net::Ipv4Addr)>,
 }
 
 impl Stack {
@@ -221,7 +222,7 @@ impl Stack {
             pumps: Vec::new(),
             engine: None,
             forwarders: Vec::new(),
-            bridge: None,
+            private_engine: None,
         };
 
         let mut dynamodb = dynamodb_local::command(
@@ -383,8 +384,8 @@ impl Stack {
             let grace = if process.name() == "dockerd" { 20 } else { 5 };
             process.stop(Signal::SIGINT, Duration::from_secs(grace));
         }
-        if let Some(bridge) = self.bridge.take() {
-            crate::docker::delete_bridge(&bridge);
+        if let Some((tools, name, gateway)) = self.private_engine.take() {
+            crate::docker::clean_up_after_dockerd(&tools, &name, gateway);
         }
         for file in ["pids", "stack.json"] {
             let _ = std::fs::remove_file(self.run_dir.join(file));
@@ -408,7 +409,11 @@ impl Stack {
         if let Some(dockerd) = engine.dockerd.take() {
             self.processes.push(dockerd);
             self.record_pids()?;
-            self.bridge = Some(crate::docker::bridge_name(&options.name));
+            self.private_engine = Some((
+                tools.root().to_path_buf(),
+                options.name.clone(),
+                engine.gateway,
+            ));
         }
         let gateway = engine.gateway;
         let network = engine.network.clone();
