@@ -692,6 +692,34 @@ fn watched(template: &Template, above_zero: bool, matches: impl Fn(&AlarmMetric)
     })
 }
 
+/// Deploys run on arm64 (Graviton), and only a local run may say
+/// otherwise: every function's `Architectures` is the `Architecture`
+/// parameter (which `sam local` sets to this machine's), whose default is
+/// `arm64`.
+pub fn architecture_violations(template: &Template) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let parameter = crate::template::ARCHITECTURE_PARAMETER;
+    if template.parameter_default(parameter).as_deref() != Some("arm64") {
+        problems.push(format!(
+            "parameter {parameter} must exist with Default arm64 (deploys run on Graviton)"
+        ));
+    }
+    let wanted = serde_json::json!([{ "Ref": parameter }]);
+    for function in template.functions()? {
+        let architectures = template
+            .resource(&function.logical_id)
+            .and_then(|r| r.properties.get("Architectures"))
+            .or_else(|| template.globals_function().get("Architectures"));
+        if architectures != Some(&wanted) {
+            problems.push(format!(
+                "{}: Architectures must be [!Ref {parameter}], not {architectures:?}",
+                function.logical_id
+            ));
+        }
+    }
+    Ok(problems)
+}
+
 /// The queues that receive another queue's dead letters, each with the
 /// queues that send them there (`RedrivePolicy.deadLetterTargetArn`).
 pub fn dead_letter_queues(template: &Template) -> BTreeMap<String, BTreeSet<String>> {

@@ -121,6 +121,11 @@ impl HappyPath {
         })
     }
 
+    /// The run's user's bearer token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// A new user's bearer token.
     pub fn new_user(&self) -> Result<String> {
         Ok(self.api.register_and_login()?.1)

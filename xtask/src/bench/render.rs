@@ -249,9 +249,10 @@ fn sam(out: &mut String, runs: &[(String, Result<Duration, String>)]) {
         out,
         "The pinned SAM CLI (`cargo xtask sam ...`) on `template.yaml`, offline. \
          `sam build` runs `cargo lambda build --release --arm64 --bin <function>` for \
-         each function in turn, reusing the build of section 1. `sam local` and \
-         `sam deploy` are not run: the first needs a container runtime, the second an \
-         AWS account.\n"
+         each function in turn, reusing the build of section 1. The last row is the \
+         user's path under `sam local`: `sam build` for this machine, then the stack of \
+         `cargo xtask dev --sam` and the journey of `cargo xtask prove` through it \
+         (README, \"`sam local`\"). `sam deploy` is not run: it needs an AWS account.\n"
     );
     let _ = writeln!(out, "| command | result |\n|---|---|");
     for (command, result) in runs {

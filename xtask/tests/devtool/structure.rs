@@ -137,6 +137,30 @@ fn a_job_given_up_raises_the_jobs_failed_alarm() {
 }
 
 #[test]
+fn every_function_deploys_on_arm64_unless_a_local_run_says_otherwise() {
+    let problems = checks::architecture_violations(&template()).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The guard sees a function pinned to x86-64 and a default changed.
+    let text = std::fs::read_to_string(xtask::workspace_root().join("template.yaml")).unwrap();
+    for broken in [
+        text.replacen(
+            "Architectures: [!Ref Architecture]",
+            "Architectures: [x86_64]",
+            1,
+        ),
+        text.replacen("Default: arm64", "Default: x86_64", 1),
+    ] {
+        assert_ne!(broken, text);
+        let template = Template::parse(&broken).unwrap();
+        assert!(
+            !checks::architecture_violations(&template)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+#[test]
 fn every_function_is_built_for_lambda_by_cargo_lambda() {
     let template = template();
     for function in template.functions().unwrap() {
@@ -398,6 +422,7 @@ fn a_route_added_in_the_four_places_of_the_readme_passes_every_static_guard() {
     problems.extend(checks::role_read_violations(&template, &authenticated).unwrap());
     problems.extend(checks::throttle_alarm_violations(&template).unwrap());
     problems.extend(checks::jobs_failed_alarm_violations(&template).unwrap());
+    problems.extend(checks::architecture_violations(&template).unwrap());
     let graph = xtask::imports::graph(&root.join("shared/src")).unwrap();
     problems.extend(
         xtask::imports::circles(&graph)
