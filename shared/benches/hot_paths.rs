@@ -19,8 +19,11 @@ use shared::accounts::auth::bearer_token;
 use shared::accounts::keys::{PublicKeys, SigningKey};
 use shared::accounts::refresh_token::RefreshToken;
 use shared::accounts::tokens::{AccessTokenIssuer, AccessTokenVerifier, TokenSettings};
+use shared::cart::items::Sku;
 use shared::cart::routes::{cart_response, replacement};
 use shared::cart::store::Cart;
+use shared::catalog::prices::price_with;
+use shared::catalog::product::{Category, Price, Product};
 use shared::http::finish;
 use shared::ids::{SessionId, UserId};
 use shared::presign::Presigner;
@@ -91,6 +94,7 @@ struct Fixture {
     refresh: RefreshToken,
     runtime: tokio::runtime::Runtime,
     presigner: Presigner,
+    product: Product,
 }
 
 impl Fixture {
@@ -121,6 +125,17 @@ impl Fixture {
                 .build()
                 .unwrap(),
             presigner: Presigner::new(credentials, "eu-west-1", "uploads-bucket", None),
+            product: Product {
+                sku: Sku::parse("MUG-01").unwrap(),
+                name: "Enamel mug".into(),
+                price: Price {
+                    amount: 1299,
+                    currency: "EUR".into(),
+                },
+                category: Category::parse("kitchen").unwrap(),
+                updated_at: Timestamp(1_764_000_000),
+                version: 1,
+            },
         }
     }
 }
@@ -139,9 +154,17 @@ const PATHS: [HotPath; 5] = [
             .verify(&f.keys, bearer_token(&request).unwrap())
             .unwrap();
         let (_, items) = replacement(&request).unwrap();
+        // Priced as the route prices them, each product from a warm L1.
+        let found: Vec<_> = items
+            .lines()
+            .iter()
+            .map(|_| Some(f.product.clone()))
+            .collect();
+        let priced = price_with(&items, &found, "EUR");
         black_box(finish(cart_response(
             StatusCode::OK,
             &Cart { items, version: 4 },
+            priced,
         )));
     }),
     // What metrics add to an invocation: its recorder around it, what a

@@ -4,7 +4,9 @@
 
 pub mod accounts;
 pub mod aws;
+pub mod cache;
 pub mod cart;
+pub mod catalog;
 pub mod config;
 pub mod correlation;
 pub mod health;

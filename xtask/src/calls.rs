@@ -96,8 +96,10 @@ pub async fn per_route(stack: &StackInfo) -> Result<Vec<RouteCalls>> {
         .map(|function| function.binary)
         .collect();
     let api = stack.api_url.clone();
+    let info = stack.clone();
     // The table calls the API with a blocking client.
-    let happy = Arc::new(tokio::task::spawn_blocking(move || HappyPath::new(&api)).await??);
+    let happy =
+        Arc::new(tokio::task::spawn_blocking(move || HappyPath::new(&api, Some(&info))).await??);
     let log = CallLog::default();
     let aws = stack.aws_clients_logged(&log).await;
     let mut seen = Vec::new();

@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
 
-use crate::template::{Resource, Route, Template, referenced_id};
+use crate::template::{Resource, Route, Template, get_att, referenced_id};
 
 /// The routes of `[workspace.metadata.lambda.watch.router]`, as (route, function).
 pub fn router_routes(root: &Path) -> Result<BTreeSet<(Route, String)>> {
@@ -286,6 +286,10 @@ pub const EPHEMERAL_TABLES: &[(&str, &str)] = &[
     (
         "IdempotencyTable",
         "records of answers already given, kept 24 hours",
+    ),
+    (
+        "CacheTable",
+        "a cache of the catalog table: empty, it costs a recomputation, never a value",
     ),
 ];
 
@@ -688,6 +692,34 @@ fn watched(template: &Template, above_zero: bool, matches: impl Fn(&AlarmMetric)
     })
 }
 
+/// Deploys run on arm64 (Graviton), and only a local run may say
+/// otherwise: every function's `Architectures` is the `Architecture`
+/// parameter (which `sam local` sets to this machine's), whose default is
+/// `arm64`.
+pub fn architecture_violations(template: &Template) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let parameter = crate::template::ARCHITECTURE_PARAMETER;
+    if template.parameter_default(parameter).as_deref() != Some("arm64") {
+        problems.push(format!(
+            "parameter {parameter} must exist with Default arm64 (deploys run on Graviton)"
+        ));
+    }
+    let wanted = serde_json::json!([{ "Ref": parameter }]);
+    for function in template.functions()? {
+        let architectures = template
+            .resource(&function.logical_id)
+            .and_then(|r| r.properties.get("Architectures"))
+            .or_else(|| template.globals_function().get("Architectures"));
+        if architectures != Some(&wanted) {
+            problems.push(format!(
+                "{}: Architectures must be [!Ref {parameter}], not {architectures:?}",
+                function.logical_id
+            ));
+        }
+    }
+    Ok(problems)
+}
+
 /// The queues that receive another queue's dead letters, each with the
 /// queues that send them there (`RedrivePolicy.deadLetterTargetArn`).
 pub fn dead_letter_queues(template: &Template) -> BTreeMap<String, BTreeSet<String>> {
@@ -830,6 +862,71 @@ pub fn latency_alarm_violations(
         if !alarmed {
             problems.push(format!(
                 "{id}: an authenticated route ({binary}) with no alarm on its AWS/Lambda Duration p99"
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// The users table and the only attributes the standing check may read of it.
+pub const ROLE_READ: (&str, &[&str]) = ("UsersTable", &["pk", "roles"]);
+
+/// Authenticated routes that could not read their caller's roles, or could
+/// read more of the users table than the roles: each one's function needs
+/// `USERS_TABLE` and a `dynamodb:BatchGetItem` statement on the users table
+/// whose `dynamodb:Attributes` condition allows [`ROLE_READ`]'s attributes
+/// only and whose `dynamodb:LeadingKeys` condition allows `user#` keys only
+/// (never an email's credentials item).
+pub fn role_read_violations(
+    template: &Template,
+    authenticated: &BTreeSet<String>,
+) -> Result<Vec<String>> {
+    let (table, attributes) = ROLE_READ;
+    let mut problems = Vec::new();
+    for function in template.functions()? {
+        if !authenticated.contains(&function.binary) {
+            continue;
+        }
+        let id = &function.logical_id;
+        if !function.environment.contains_key("USERS_TABLE") {
+            problems.push(format!(
+                "{id}: authenticated, but without USERS_TABLE (its standing check reads the roles)"
+            ));
+        }
+        let statements: Vec<Value> = as_list(Some(&function.policies))
+            .iter()
+            .flat_map(|policy| as_list(policy.get("Statement")))
+            .collect();
+        let reads_roles = statements.iter().any(|statement| {
+            let batch = as_list(statement.get("Action"))
+                .iter()
+                .any(|a| a.as_str() == Some("dynamodb:BatchGetItem"));
+            let resources = as_list(statement.get("Resource"));
+            let on_users = !resources.is_empty()
+                && resources
+                    .iter()
+                    .all(|r| get_att(r).is_some_and(|(t, _)| t == table));
+            let condition = statement.get("Condition");
+            let only_roles = condition
+                .and_then(|c| c.pointer("/ForAllValues:StringEquals/dynamodb:Attributes"))
+                .is_some_and(|allowed| {
+                    let allowed = as_list(Some(allowed));
+                    !allowed.is_empty()
+                        && allowed
+                            .iter()
+                            .all(|a| a.as_str().is_some_and(|a| attributes.contains(&a)))
+                });
+            let only_users = condition
+                .and_then(|c| c.pointer("/ForAllValues:StringLike/dynamodb:LeadingKeys"))
+                .is_some_and(|keys| {
+                    let keys = as_list(Some(keys));
+                    !keys.is_empty() && keys.iter().all(|k| k.as_str() == Some("user#*"))
+                });
+            batch && on_users && only_roles && only_users
+        });
+        if !reads_roles {
+            problems.push(format!(
+                "{id}: authenticated, but no dynamodb:BatchGetItem on {table} limited to the attributes {attributes:?} of user# keys (the roles of its standing check)"
             ));
         }
     }
@@ -1635,6 +1732,77 @@ Resources:
                     "the alarms need one SNS topic to notify",
                 ),
             ],
+        );
+    }
+
+    const READS_ROLES: &str = r#"
+Resources:
+  UsersTable: { Type: AWS::DynamoDB::Table }
+  Me:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: me } }
+    Properties:
+      Environment: { Variables: { USERS_TABLE: !Ref UsersTable } }
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: dynamodb:BatchGetItem
+              Resource: !GetAtt UsersTable.Arn
+              Condition:
+                ForAllValues:StringLike:
+                  dynamodb:LeadingKeys: ["user#*"]
+                ForAllValues:StringEquals:
+                  dynamodb:Attributes: [pk, roles]
+"#;
+
+    #[test]
+    fn an_authenticated_route_that_cannot_read_its_roles_or_reads_more_is_caught() {
+        let guard = |text: &str| {
+            role_read_violations(&Template::parse(text).unwrap(), &authenticated()).unwrap()
+        };
+        assert_eq!(guard(READS_ROLES), Vec::<String>::new());
+        for (from, to, expected) in [
+            (
+                "[pk, roles]",
+                "[pk, roles, password_hash]",
+                "no dynamodb:BatchGetItem on UsersTable",
+            ),
+            (
+                "[\"user#*\"]",
+                "[\"*\"]",
+                "no dynamodb:BatchGetItem on UsersTable",
+            ),
+            (
+                "                ForAllValues:StringEquals:\n                  dynamodb:Attributes: [pk, roles]\n",
+                "",
+                "no dynamodb:BatchGetItem",
+            ),
+            (
+                "Action: dynamodb:BatchGetItem",
+                "Action: dynamodb:GetItem",
+                "no dynamodb:BatchGetItem",
+            ),
+            (
+                "{ USERS_TABLE: !Ref UsersTable }",
+                "{ OTHER: x }",
+                "without USERS_TABLE",
+            ),
+        ] {
+            let text = READS_ROLES.replace(from, to);
+            assert_ne!(text, READS_ROLES, "{from}");
+            let problems = guard(&text);
+            assert!(
+                problems.iter().any(|p| p.contains(expected)),
+                "{from} -> {to}: {problems:?}"
+            );
+        }
+        // Routes that are not authenticated need nothing of it.
+        let none = BTreeSet::new();
+        let text = READS_ROLES.replace("Action: dynamodb:BatchGetItem", "Action: dynamodb:GetItem");
+        assert!(
+            role_read_violations(&Template::parse(&text).unwrap(), &none)
+                .unwrap()
+                .is_empty()
         );
     }
 

@@ -230,3 +230,27 @@ pub fn get_url(url: &str) -> Result<(u16, String)> {
         response.body_mut().read_to_string().unwrap_or_default(),
     ))
 }
+
+/// The `sku` and `quantity` of each line of a priced cart's `items` (what
+/// a writer sent), without the prices the catalog adds.
+pub fn cart_lines(items: &Value) -> Value {
+    Value::Array(
+        items
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|line| serde_json::json!({"sku": line["sku"], "quantity": line["quantity"]}))
+            .collect(),
+    )
+}
+
+/// Skus of the sample catalog (`xtask/seed/catalog.json`) the writers use.
+pub const SEEDED_SKUS: &[&str] = &[
+    "TSHIRT-S",
+    "TSHIRT-M",
+    "TSHIRT-L",
+    "MUG-01",
+    "KETTLE-01",
+    "BOOK-RUST",
+    "PEN-01",
+];

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::client::{Client, PASSWORD, text, unique_email};
 use crate::events::{Call, sample};
+use crate::stack::StackInfo;
 use crate::template::Template;
 
 /// A route's happy-path event as an HTTP request to the API.
@@ -51,11 +52,42 @@ pub struct HappyPath {
     token: String,
     upload_id: String,
     job_id: String,
+    /// A user with the `admin` role, for the catalog's writes (with a stack).
+    admin: Option<String>,
+}
+
+/// Gives the user of `email` the `admin` role on `stack` (as `cargo xtask
+/// admin grant` does), from any context: its own thread and runtime.
+pub fn grant_admin(stack: &StackInfo, email: &str) -> Result<()> {
+    let stack = stack.clone();
+    let email = shared::accounts::email::Email::parse(email).map_err(anyhow::Error::msg)?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async {
+                    let env = stack.template_environment("me");
+                    let store = shared::accounts::roles::RoleStore::new(
+                        stack.aws_clients().await.dynamodb().clone(),
+                        env.require("USERS_TABLE")?,
+                    );
+                    store
+                        .grant(&email, shared::accounts::roles::Role::Admin)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("granting admin panicked"))?
+    })
 }
 
 impl HappyPath {
-    /// Registers a user at `api_url` and gives it an upload and a job.
-    pub fn new(api_url: &str) -> Result<Self> {
+    /// Registers a user at `api_url` and gives it an upload and a job; with
+    /// `stack`, an admin too (the catalog's writes need one).
+    pub fn new(api_url: &str, stack: Option<&StackInfo>) -> Result<Self> {
         let api = Client::at(api_url);
         let credentials = json!({"email": unique_email(), "password": PASSWORD});
         api.register(&credentials)?;
@@ -69,13 +101,29 @@ impl HappyPath {
             Some(&json!({"type": "export"})),
         )?;
         let job_id = text(&job.expect(202, "POST /jobs")?, "job_id")?;
+        let admin = match stack {
+            None => None,
+            Some(stack) => {
+                let email = unique_email();
+                let credentials = json!({"email": email, "password": PASSWORD});
+                api.register(&credentials)?;
+                grant_admin(stack, &email)?;
+                Some(text(&api.login(&credentials)?, "access_token")?)
+            }
+        };
         Ok(Self {
             api,
             credentials,
             token,
             upload_id,
             job_id,
+            admin,
         })
+    }
+
+    /// The run's user's bearer token.
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     /// A new user's bearer token.
@@ -85,6 +133,12 @@ impl HappyPath {
 
     fn login(&self) -> Result<Value> {
         self.api.login(&self.credentials)
+    }
+
+    fn admin(&self) -> Result<&str> {
+        self.admin
+            .as_deref()
+            .context("the catalog's writes need an admin: HappyPath::new with the stack")
     }
 
     fn upload(&self) -> Result<String> {
@@ -159,6 +213,36 @@ impl HappyPath {
                         body: Some(
                             json!({"items": [{"sku": "MUG-01", "quantity": number % 9 + 1}]}),
                         ),
+                        ..Call::new(binary)
+                    }
+                    .event()
+                }
+                // A product of its own each, in a category of the happy path's.
+                "put-product" => {
+                    let sku = format!("HAPPY-{}", shared::ids::new_id());
+                    Call {
+                        token: Some(self.admin()?),
+                        path: &[("sku", &sku)],
+                        body: Some(happy_product()),
+                        ..Call::new(binary)
+                    }
+                    .event()
+                }
+                "delete-product" => {
+                    let sku = format!("HAPPY-{}", shared::ids::new_id());
+                    let admin = self.admin()?;
+                    self.api
+                        .call(
+                            "PUT",
+                            &format!("/products/{sku}"),
+                            Some(admin),
+                            &[],
+                            Some(&happy_product()),
+                        )?
+                        .expect(201, "PUT /products/{sku}")?;
+                    Call {
+                        token: Some(admin),
+                        path: &[("sku", &sku)],
                         ..Call::new(binary)
                     }
                     .event()
@@ -277,6 +361,10 @@ fn http_call(binary: &str, method: &str, path: &str, event: &Value) -> Result<Ht
 fn upload(api: &Client, token: &str) -> Result<String> {
     let created = api.call("POST", "/uploads", Some(token), &[], Some(&upload_body()))?;
     text(&created.expect(201, "POST /uploads")?, "upload_id")
+}
+
+fn happy_product() -> Value {
+    json!({"name": "Happy-path mug", "price": {"amount": 1000, "currency": "EUR"}, "category": "happy-path"})
 }
 
 fn upload_body() -> Value {

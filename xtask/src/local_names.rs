@@ -11,6 +11,8 @@ use crate::template::{Template, get_att};
 
 /// The account id moto uses; ARNs and queue URLs carry it.
 pub const ACCOUNT_ID: &str = "123456789012";
+/// Dummy credentials of every local stack (the emulators accept any).
+pub const LOCAL_ACCESS_KEY: &str = "local";
 /// The region of every local stack.
 pub const REGION: &str = "us-east-1";
 /// `AWS::StackName` on a local stack.

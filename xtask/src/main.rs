@@ -14,6 +14,13 @@ usage: cargo xtask <command>
 
 commands:
   dev      run the whole service locally (emulators, functions, event sources) until Ctrl-C
+  dev --sam
+           the same with the functions under `sam local start-api` (port 3000) and
+           `sam local start-lambda`, built by `sam build`, in Docker (installed and
+           started here as root when no engine runs)
+  invoke <Function> <event file>
+           on the running `dev --sam`: `sam local invoke` of a sample event, made live
+           (a token of a user of its own, the ids that user owns)
   test     run every check and test against a local stack of its own
            (arguments after it go to `cargo test`, e.g. `cargo xtask test --test api cart::`)
   prove    the statelessness scenarios on a stack of their own, and a report of
@@ -28,6 +35,9 @@ commands:
   keys tick | keys withdraw <kid>
            on the running dev stack (or STACK_FILE's): one step of the signing keys'
            rotation, or the emergency withdrawal of a key
+  admin grant|revoke <email> <role>
+           on the running dev stack (or STACK_FILE's): gives or takes a role
+           (`admin`), seen by that user's very next request
   metrics [--traces N]
            on the running dev stack: requests, errors, p50/p99, cold starts and
            store calls per function (from its metric lines), and the last N traces
@@ -37,7 +47,12 @@ commands:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("dev") => dev(),
+        Some("dev") => match &args[1..] {
+            [] => dev(false),
+            [flag] if flag == "--sam" => dev(true),
+            _ => Err(anyhow::anyhow!("usage: cargo xtask dev [--sam]")),
+        },
+        Some("invoke") => invoke(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("prove") => prove(),
         Some("bench") => bench(),
@@ -47,6 +62,7 @@ fn main() -> ExitCode {
         Some("sam") => sam(&args[1..]),
         Some("keygen") => keygen(),
         Some("keys") => keys(&args[1..]),
+        Some("admin") => admin(&args[1..]),
         Some("metrics") => metrics(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
@@ -228,6 +244,32 @@ fn metrics(args: &[String]) -> Result<()> {
 
 /// Drives the signing keys' rotation of a running stack, as its schedule
 /// (`tick`) or an operator (`withdraw <kid>`) would through its queue.
+/// `cargo xtask admin grant|revoke <email> <role>` on the running stack:
+/// the same store call a deployment's operator makes (README, "Roles").
+fn admin(args: &[String]) -> Result<()> {
+    use shared::accounts::roles::{Role, RoleStore};
+    let [action, email, role] = args else {
+        bail!("usage: cargo xtask admin grant|revoke <email> <role>");
+    };
+    let role =
+        Role::parse(role).with_context(|| format!("unknown role {role:?} (known: admin)"))?;
+    let email = shared::accounts::email::Email::parse(email)
+        .map_err(|why| anyhow::anyhow!("{email:?} is not an email: {why}"))?;
+    let info = running_stack()?;
+    runtime()?.block_on(async {
+        let env = info.template_environment("me");
+        let users = env.require("USERS_TABLE")?;
+        let store = RoleStore::new(info.aws_clients().await.dynamodb().clone(), users);
+        let user = match action.as_str() {
+            "grant" => store.grant(&email, role).await?,
+            "revoke" => store.revoke(&email, role).await?,
+            other => bail!("unknown action {other:?}: grant or revoke"),
+        };
+        println!("xtask: {action} {} for user {user}", role.as_str());
+        Ok(())
+    })
+}
+
 fn keys(args: &[String]) -> Result<()> {
     use shared::sqs_batch::Consumer as _;
     let info = running_stack()?;
@@ -296,21 +338,40 @@ fn routes() -> Result<()> {
     Ok(())
 }
 
-fn dev() -> Result<()> {
+/// The API's port under `cargo xtask dev --sam` (SAM's own default).
+const SAM_API_PORT: u16 = 3000;
+
+fn dev(sam: bool) -> Result<()> {
     routes()?;
     install()?;
-    build_functions()?;
+    if sam {
+        install_sam()?;
+    } else {
+        build_functions()?;
+    }
     runtime()?.block_on(async {
         let options = StackOptions {
             name: "dev".into(),
-            ports: Ports::DEV,
-            reload: true,
+            ports: if sam {
+                Ports {
+                    api: SAM_API_PORT,
+                    ..Ports::DEV
+                }
+            } else {
+                Ports::DEV
+            },
+            reload: !sam,
             function_logs: Output::TerminalAndLogFile,
             parameters: Default::default(),
             release: false,
             event_sources: true,
+            sam: sam.then_some(xtask::sam_local::Build::SamBuild),
         };
-        println!("xtask: starting DynamoDB Local, moto and the functions on 127.0.0.1");
+        if sam {
+            println!("xtask: starting DynamoDB Local, moto, Docker and sam local on 127.0.0.1");
+        } else {
+            println!("xtask: starting DynamoDB Local, moto and the functions on 127.0.0.1");
+        }
         let mut stack = Stack::start(&root(), &options).await?;
         let info = &stack.info;
         println!();
@@ -320,9 +381,21 @@ fn dev() -> Result<()> {
         println!();
         println!("  try:  curl -i {}/health", info.api_url);
         println!();
-        println!("  metrics and the last requests' traces:  cargo xtask metrics");
-        println!();
-        println!("Functions rebuild when the code changes. Ctrl-C stops everything.");
+        if let Some(sam) = &info.sam {
+            println!(
+                "  Lambda Invoke    {} (sam local start-lambda)",
+                sam.lambda_url
+            );
+            println!("  built template   {}", sam.template.display());
+            println!();
+            println!("  a sample event:  cargo xtask invoke MeFunction events/me/bearer.json");
+            println!();
+            println!("Functions run from the sam build above. Ctrl-C stops everything.");
+        } else {
+            println!("  metrics and the last requests' traces:  cargo xtask metrics");
+            println!();
+            println!("Functions rebuild when the code changes. Ctrl-C stops everything.");
+        }
         let outcome = loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break Ok(()),
@@ -357,7 +430,54 @@ fn test_stack(name: &str) -> Result<StackOptions> {
         .into(),
         release: false,
         event_sources: true,
+        sam: None,
     })
+}
+
+/// The SAM CLI, Docker (where it can be had) and the base image's files.
+fn install_sam() -> Result<()> {
+    Tools::new(&root()).ensure_sam(&root())?;
+    xtask::docker::ensure_installed()?;
+    xtask::docker::ensure_base_image_files(&root().join(".tools"))?;
+    Ok(())
+}
+
+/// `sam local invoke` of a sample event, made live, on the running `dev --sam`.
+fn invoke(args: &[String]) -> Result<()> {
+    let [function, event] = args else {
+        bail!(
+            "usage: cargo xtask invoke <Function> <event file> (e.g. MeFunction events/me/bearer.json)"
+        );
+    };
+    let info = running_stack()?;
+    let sam = info
+        .sam
+        .as_ref()
+        .context("the running dev stack is not under sam local: start `cargo xtask dev --sam`")?;
+    let template = xtask::template::Template::load(&root().join("template.yaml"))?;
+    let function = template
+        .functions()?
+        .into_iter()
+        .find(|f| &f.logical_id == function || &f.binary == function)
+        .with_context(|| format!("no function {function} in template.yaml"))?;
+    let path = std::fs::canonicalize(event).with_context(|| format!("reading {event}"))?;
+    let happy = xtask::happy_path::HappyPath::new(&info.api_url)?;
+    let live = xtask::sam_local::live_event(&happy, &function.binary, &path)?;
+    let dir = info.logs_dir.join("events");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join(format!("{}.json", function.binary));
+    std::fs::write(&file, serde_json::to_string_pretty(&live)?)?;
+    println!(
+        "xtask: sam local invoke {} --event {}",
+        function.logical_id,
+        file.display()
+    );
+    run(&mut xtask::sam_local::invoke_command(
+        &root(),
+        sam,
+        &function.logical_id,
+        &file,
+    )?)
 }
 
 /// Runs `xtask::prove`'s scenarios against a stack of their own and prints
@@ -453,6 +573,17 @@ fn bench() -> Result<()> {
             .map_err(|e| format!("{e:#} (after {}s)", started.elapsed().as_secs()));
         sam_runs.push((format!("sam {}", args.join(" ")), result));
     }
+    // The user's own path under SAM: `sam build` for this machine, then the
+    // stack of `cargo xtask dev --sam`, and the journey through it.
+    let journey_started = Instant::now();
+    let result = runtime
+        .block_on(sam_journey())
+        .map(|()| journey_started.elapsed())
+        .map_err(|e| format!("{e:#} (after {}s)", journey_started.elapsed().as_secs()));
+    sam_runs.push((
+        "sam build, then sam local start-api and start-lambda (dev --sam): the journey".into(),
+        result,
+    ));
     let report = Report {
         when,
         machine: machine(),
@@ -472,6 +603,22 @@ fn bench() -> Result<()> {
         started.elapsed().as_secs().div_ceil(60)
     );
     Ok(())
+}
+
+/// `cargo xtask dev --sam`'s stack on free ports (`sam build` included),
+/// and the journey of `cargo xtask prove` through it.
+async fn sam_journey() -> Result<()> {
+    install_sam()?;
+    let options = StackOptions {
+        sam: Some(xtask::sam_local::Build::SamBuild),
+        ..test_stack("bench-sam")?
+    };
+    let stack = Stack::start(&root(), &options).await?;
+    let info = stack.info.clone();
+    let tally =
+        tokio::task::spawn_blocking(move || xtask::prove::journey::on_one_instance(&info)).await;
+    stack.stop().await;
+    tally?.check()
 }
 
 /// `2026-11-23 15:04 UTC`.
@@ -532,6 +679,9 @@ fn test(cargo_test_args: &[String]) -> Result<()> {
     Tools::new(&root()).ensure_bench_tools(&root())?;
     step("cfn-lint", lint());
     step("checkov", checkov());
+    // What the SAM test needs (xtask/tests/sam.rs); where it cannot be had,
+    // that test fails too, saying why.
+    step("sam local (SAM CLI, Docker, base image)", install_sam());
     build_functions()?;
     build_planted()?;
 

@@ -89,6 +89,36 @@ pub async fn create_tables(
             .await
             .with_context(|| format!("creating table {id}"))?;
     }
+    if template.resource(CATALOG_TABLE).is_some() {
+        seed_catalog(clients, &resolver.local_name(CATALOG_TABLE))
+            .await
+            .context("seeding the sample catalog (xtask/seed/catalog.json)")?;
+    }
+    Ok(())
+}
+
+/// The catalog's table in the template.
+const CATALOG_TABLE: &str = "CatalogTable";
+
+/// The sample catalog every local stack starts with (README, "The catalog").
+pub const SEED_CATALOG: &str = include_str!("../seed/catalog.json");
+
+/// Writes the sample catalog into the catalog table `table`, through the
+/// same store the routes write with (the template's currency, EUR).
+pub async fn seed_catalog(clients: &AwsClients, table: &str) -> Result<()> {
+    let products: Vec<shared::catalog::product::SeedProduct> =
+        serde_json::from_str(SEED_CATALOG).context("xtask/seed/catalog.json")?;
+    let store = shared::catalog::store::CatalogStore::new(clients.dynamodb().clone(), table);
+    let now = shared::time::Timestamp::now();
+    for product in products {
+        let sku = shared::cart::items::Sku::parse(&product.sku)
+            .map_err(|why| anyhow!("sku {}: {why}", product.sku))?;
+        let fields = product
+            .fields
+            .parse("EUR")
+            .map_err(|(field, why)| anyhow!("{}: {field} {why}", product.sku))?;
+        store.put(&sku, &fields, None, now).await?;
+    }
     Ok(())
 }
 

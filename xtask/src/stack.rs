@@ -12,22 +12,24 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::call_log::CallLog;
 use crate::checks;
+use crate::docker::Engine;
 use crate::dynamodb_local;
 use crate::event_sources::{self, Mapping};
 use crate::local_names::{REGION, Resolver};
 pub use crate::process::free_port;
 use crate::process::{self, Managed, Output};
 use crate::provision;
+use crate::sam_local::{self, SamInfo};
 use crate::template::Template;
 use crate::tools::Tools;
 
-/// Dummy credentials of every local stack (the emulators accept any).
-pub const LOCAL_ACCESS_KEY: &str = "local";
+pub use crate::local_names::LOCAL_ACCESS_KEY;
 
 /// The loopback ports of one stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +90,9 @@ pub struct StackOptions {
     /// Play the template's SQS event sources (off for the bench, where a
     /// worker busy with the jobs one measure queued would slow the next).
     pub event_sources: bool,
+    /// Serve the functions through `sam local` (built this way) instead of
+    /// `cargo lambda watch`.
+    pub sam: Option<sam_local::Build>,
 }
 
 /// Where a running stack answers; written to `.tools/run/<name>/stack.json`
@@ -109,6 +114,9 @@ pub struct StackInfo {
     /// Whether its functions (and its instances') are release builds.
     #[serde(default)]
     pub release: bool,
+    /// Set when the functions run under `sam local`.
+    #[serde(default)]
+    pub sam: Option<SamInfo>,
 }
 
 impl StackInfo {
@@ -160,6 +168,13 @@ pub struct Stack {
     processes: Vec<Managed>,
     stop_pumps: watch::Sender<bool>,
     pumps: Vec<JoinHandle<()>>,
+    // Under `sam local`: the engine (its containers and network go before
+    // its private dockerd stops) and the emulators' ports on its network.
+    engine: Option<Engine>,
+    forwarders: Vec<JoinHandle<()>>,
+    // The private engine (tools folder, stack name, gateway): what its
+    // dockerd leaves on the host goes once it has stopped.
+    private_engine: Option<(PathBuf, String, std::net::Ipv4Addr)>,
 }
 
 impl Stack {
@@ -199,11 +214,15 @@ impl Stack {
                 aws_env: BTreeMap::new(),
                 logs_dir: run_dir.clone(),
                 release: options.release,
+                sam: None,
             },
             run_dir: run_dir.clone(),
             processes: Vec::new(),
             stop_pumps,
             pumps: Vec::new(),
+            engine: None,
+            forwarders: Vec::new(),
+            private_engine: None,
         };
 
         let mut dynamodb = dynamodb_local::command(
@@ -251,15 +270,25 @@ impl Stack {
             }
             stack.info.function_env.insert(function.binary.clone(), env);
         }
-        let env_file = run_dir.join("functions.env");
-        std::fs::write(&env_file, union_env_file(&stack.info, &BTreeMap::new())?)?;
-        let mut watch = watch_command(root, &stack.info, &env_file, options.ports.api);
-        if !options.reload {
-            watch.arg("--ignore-changes");
-        }
-        stack.spawn("functions", &mut watch, options.function_logs)?;
-        let api = stack.processes.len() - 1;
-        stack.processes[api].wait_for_port(loopback(options.ports.api), startup)?;
+        let invoke_base = match options.sam {
+            Some(build) => {
+                stack
+                    .start_sam(root, &template, options, build, &run_dir)
+                    .await?
+            }
+            None => {
+                let env_file = run_dir.join("functions.env");
+                std::fs::write(&env_file, union_env_file(&stack.info, &BTreeMap::new())?)?;
+                let mut watch = watch_command(root, &stack.info, &env_file, options.ports.api);
+                if !options.reload {
+                    watch.arg("--ignore-changes");
+                }
+                stack.spawn("functions", &mut watch, options.function_logs)?;
+                let api = stack.processes.len() - 1;
+                stack.processes[api].wait_for_port(loopback(options.ports.api), startup)?;
+                stack.info.api_url.clone()
+            }
+        };
 
         let mut mappings = Vec::new();
         for function in &functions {
@@ -274,9 +303,14 @@ impl Stack {
                     queue_url: queue.url.clone().unwrap_or_default(),
                     queue_arn: queue.arn.clone(),
                     function: function.binary.clone(),
+                    // cargo-lambda knows a function by its binary, SAM by its logical id.
                     invoke_url: format!(
-                        "{}/2015-03-31/functions/{}/invocations",
-                        stack.info.api_url, function.binary
+                        "{invoke_base}/2015-03-31/functions/{}/invocations",
+                        if options.sam.is_some() {
+                            &function.logical_id
+                        } else {
+                            &function.binary
+                        }
                     ),
                     batch_size: source.batch_size,
                     report_batch_item_failures: source.report_batch_item_failures,
@@ -327,13 +361,149 @@ impl Stack {
     fn stop_processes(&mut self) {
         // Instances tests started and could not stop (a killed test) go first.
         process::kill_groups(&recorded_instances(&self.run_dir));
+        for forwarder in self.forwarders.drain(..) {
+            forwarder.abort();
+        }
+        // SAM (it stops its containers on SIGINT), then what it left on the
+        // engine, then the engine itself with the emulators.
+        while self
+            .processes
+            .last()
+            .is_some_and(|p| p.name().starts_with("sam-"))
+        {
+            if let Some(mut process) = self.processes.pop() {
+                process.stop(Signal::SIGINT, Duration::from_secs(10));
+            }
+        }
+        if let Some(engine) = self.engine.take() {
+            engine.clean_up();
+        }
         while let Some(mut process) = self.processes.pop() {
-            // cargo-lambda stops its functions on SIGINT, as on Ctrl-C.
-            process.stop(Signal::SIGINT, Duration::from_secs(5));
+            // cargo-lambda stops its functions on SIGINT, as on Ctrl-C; a
+            // dockerd takes longer (it unmounts what it mounted).
+            let grace = if process.name() == "dockerd" { 20 } else { 5 };
+            process.stop(Signal::SIGINT, Duration::from_secs(grace));
+        }
+        if let Some((tools, name, gateway)) = self.private_engine.take() {
+            crate::docker::clean_up_after_dockerd(&tools, &name, gateway);
         }
         for file in ["pids", "stack.json"] {
             let _ = std::fs::remove_file(self.run_dir.join(file));
         }
+    }
+
+    /// Serves the functions through `sam local start-api` on the API's port
+    /// and `sam local start-lambda` (the queue consumers) on a port of its
+    /// own, in containers of the stack's engine; the Invoke endpoint's URL.
+    async fn start_sam(
+        &mut self,
+        root: &Path,
+        template: &Template,
+        options: &StackOptions,
+        build: sam_local::Build,
+        run_dir: &Path,
+    ) -> Result<String> {
+        let tools = Tools::new(root);
+        let subnet = sam_local::subnet_of(&options.name);
+        let mut engine = Engine::start(tools.root(), run_dir, &options.name, subnet)?;
+        if let Some(dockerd) = engine.dockerd.take() {
+            self.processes.push(dockerd);
+            self.record_pids()?;
+            self.private_engine = Some((
+                tools.root().to_path_buf(),
+                options.name.clone(),
+                engine.gateway,
+            ));
+        }
+        let gateway = engine.gateway;
+        let network = engine.network.clone();
+        let docker_host = engine.host.clone();
+        let private_engine = engine.private;
+        self.engine = Some(engine);
+        // The emulators, also on the host's address of the stack's network
+        // (and there only besides loopback).
+        for port in [options.ports.dynamodb, options.ports.moto] {
+            self.forwarders.push(
+                sam_local::forward(gateway, port)
+                    .await
+                    .with_context(|| format!("listening on {gateway}:{port} for the containers"))?,
+            );
+        }
+        let inside = format!("http://{gateway}:");
+        let envs: BTreeMap<String, BTreeMap<String, String>> = self
+            .info
+            .function_env
+            .iter()
+            .map(|(binary, env)| {
+                let env = env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.replace("http://127.0.0.1:", &inside)))
+                    .collect();
+                (binary.clone(), env)
+            })
+            .collect();
+        let endpoints: BTreeMap<String, String> = aws_env(&self.info)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("AWS_ENDPOINT_URL_") || k == "AWS_EC2_METADATA_DISABLED")
+            .map(|(k, v)| (k, v.replace("http://127.0.0.1:", &inside)))
+            .collect();
+        let build_dir = sam_local::build_dir(run_dir);
+        sam_local::build(root, &build_dir, template, build)?;
+        let functions = template.functions()?;
+        sam_local::check_glibc(&build_dir, &functions)?;
+        let all = build_dir.join("template.yaml");
+        let consumers = build_dir.join("queue-consumers.yaml");
+        let write = |path: &Path, value: Value| -> Result<()> {
+            Ok(std::fs::write(path, serde_json::to_string_pretty(&value)?)?)
+        };
+        write(
+            &all,
+            sam_local::built_template(template, &envs, &endpoints, |_| true)?,
+        )?;
+        write(
+            &consumers,
+            sam_local::built_template(template, &envs, &endpoints, |f| {
+                !f.queue_sources.is_empty()
+            })?,
+        )?;
+        let engine = self.engine.as_ref().context("the engine")?;
+        let api_port = options.ports.api.to_string();
+        let lambda_port = free_port()?.to_string();
+        fn serve(port: &str) -> Vec<&str> {
+            vec![
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--warm-containers",
+                sam_local::WARM_CONTAINERS,
+            ]
+        }
+        let mut api = sam_local::local_command(root, "start-api", &all, engine, &serve(&api_port))?;
+        let mut lambda = sam_local::local_command(
+            root,
+            "start-lambda",
+            &consumers,
+            engine,
+            &serve(&lambda_port),
+        )?;
+        self.spawn("sam-api", &mut api, options.function_logs)?;
+        self.spawn("sam-lambda", &mut lambda, Output::LogFile)?;
+        let startup = Duration::from_secs(120);
+        let count = self.processes.len();
+        self.processes[count - 2].wait_for_port(loopback(options.ports.api), startup)?;
+        let lambda_port: u16 = lambda_port.parse()?;
+        self.processes[count - 1].wait_for_port(loopback(lambda_port), startup)?;
+        let lambda_url = format!("http://127.0.0.1:{lambda_port}");
+        self.info.sam = Some(SamInfo {
+            lambda_url: lambda_url.clone(),
+            template: all,
+            docker_host,
+            network,
+            private_engine,
+            gateway,
+        });
+        Ok(lambda_url)
     }
 
     fn spawn(&mut self, name: &str, command: &mut Command, output: Output) -> Result<()> {

@@ -9,6 +9,10 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value};
 
+/// The parameter that gives the functions' architecture (`arm64` when
+/// deployed, this machine's under `sam local`).
+pub const ARCHITECTURE_PARAMETER: &str = "Architecture";
+
 /// The parsed template.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -168,6 +172,11 @@ impl Template {
     /// Whether the template declares this parameter.
     pub fn has_parameter(&self, name: &str) -> bool {
         self.parameters.contains_key(name)
+    }
+
+    /// `Globals.Function`: what every function gets unless it says otherwise.
+    pub fn globals_function(&self) -> &Map<String, Value> {
+        &self.globals_function
     }
 
     /// Every serverless function, in logical-id order.

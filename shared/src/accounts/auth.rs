@@ -15,6 +15,7 @@ use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::{Body, Request, Response};
 
 use super::keystore::{KeyStoreError, VerifyingKeys};
+use super::roles::Roles;
 use super::sessions::{SessionStore, TokenStanding};
 use super::tokens::{AccessClaims, AccessTokenVerifier, TokenError};
 use crate::http::{Problem, ProblemCode};
@@ -47,6 +48,9 @@ pub fn per_user_policy(requests_per_minute: u32) -> Policy {
 pub struct Caller {
     /// The verified claims of the caller's access token.
     pub claims: AccessClaims,
+    /// The user's roles, read by the standing check of this very request
+    /// (empty for a read-only route, which answers alongside that check).
+    pub roles: Roles,
 }
 
 impl Caller {
@@ -58,6 +62,11 @@ impl Caller {
     /// The session the caller's token belongs to.
     pub fn session_id(&self) -> &SessionId {
         &self.claims.sid
+    }
+
+    /// The caller's roles now.
+    pub fn roles(&self) -> &Roles {
+        &self.roles
     }
 }
 
@@ -137,8 +146,8 @@ impl Authenticator {
     {
         let now = Timestamp::now();
         let claims = self.claims(request).await?;
-        let quota = self.check(&claims, now).await?;
-        with_rate_limit(route(Caller { claims }).await, quota)
+        let (quota, roles) = self.check(&claims, now).await?;
+        with_rate_limit(route(Caller { claims, roles }).await, quota)
     }
 
     /// Runs `route`, which only reads, alongside the caller's check: once
@@ -158,11 +167,13 @@ impl Authenticator {
     {
         let now = Timestamp::now();
         let claims = self.claims(request).await?;
+        // The roles are not known yet: a route that needs one is not read-only.
         let caller = Caller {
             claims: claims.clone(),
+            roles: Roles::default(),
         };
         let (checked, answered) = tokio::join!(self.check(&claims, now), route(caller));
-        with_rate_limit(answered, checked?)
+        with_rate_limit(answered, checked?.0)
     }
 
     /// The claims of `token`, with the published keys held; on a kid they
@@ -223,12 +234,16 @@ impl Authenticator {
         self.verify(token).await
     }
 
-    /// The standing of verified `claims` and the caller's quota, or 401,
-    /// 429 (503 if the store cannot answer).
-    async fn check(&self, claims: &AccessClaims, now: Timestamp) -> Result<Option<Quota>, Problem> {
+    /// The standing of verified `claims`, the caller's quota and roles, or
+    /// 401, 429 (503 if the store cannot answer).
+    async fn check(
+        &self,
+        claims: &AccessClaims,
+        now: Timestamp,
+    ) -> Result<(Option<Quota>, Roles), Problem> {
         #[cfg(feature = "planted-tmp-session-cache")]
         if super::planted::remembered(claims) {
-            return Ok(None);
+            return Ok((None, Roles::default()));
         }
         // Both calls need only the verified claims: one round trip, not two.
         let (standing, admitted) = tokio::join!(
@@ -236,10 +251,10 @@ impl Authenticator {
             self.limiter.admit_at(&self.per_user, &claims.sub, now),
         );
         match standing {
-            Ok(TokenStanding::Valid) => {
+            Ok(TokenStanding::Valid(roles)) => {
                 #[cfg(feature = "planted-tmp-session-cache")]
                 super::planted::remember(claims);
-                Ok(admitted?.quota())
+                Ok((admitted?.quota(), roles))
             }
             Ok(TokenStanding::Revoked) => {
                 tracing::info!(reason = %TokenError::Revoked, "bearer token refused");

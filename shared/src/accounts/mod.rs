@@ -13,6 +13,7 @@ pub mod password;
 #[cfg(feature = "planted-tmp-session-cache")]
 mod planted;
 pub mod refresh_token;
+pub mod roles;
 pub mod rotation;
 pub mod routes;
 pub mod sessions;

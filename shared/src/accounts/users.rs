@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use super::email::Email;
+use super::roles::Roles;
 use crate::aws::{Item, StoreError, consistent_get, n, s, text, timestamp};
 use crate::ids::UserId;
 use crate::time::Timestamp;
@@ -158,20 +159,36 @@ impl UserStore {
 
     /// The profile of `user_id`, if the user exists.
     pub async fn profile(&self, user_id: &UserId) -> Result<Option<UserProfile>, StoreError> {
+        Ok(self
+            .profile_and_roles(user_id)
+            .await?
+            .map(|(profile, _)| profile))
+    }
+
+    /// The profile of `user_id` and its roles, in one consistent read of
+    /// its item (where the roles live).
+    pub async fn profile_and_roles(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Option<(UserProfile, Roles)>, StoreError> {
         let Some(item) = self.item(format!("user#{user_id}")).await? else {
             return Ok(None);
         };
+        let roles = Roles::from_item(&item);
         match (
             text(&item, "user_id"),
             text(&item, "email"),
             timestamp(&item, "created_at"),
         ) {
-            (Some(user_id), Some(email), Some(created_at)) => Ok(Some(UserProfile {
-                user_id: user_id.into(),
-                email,
-                name: text(&item, "name"),
-                created_at,
-            })),
+            (Some(user_id), Some(email), Some(created_at)) => Ok(Some((
+                UserProfile {
+                    user_id: user_id.into(),
+                    email,
+                    name: text(&item, "name"),
+                    created_at,
+                },
+                roles,
+            ))),
             _ => Err(StoreError::corrupt(
                 "DynamoDB.GetItem",
                 "user item without user_id, email or created_at",

@@ -70,6 +70,14 @@ impl From<StoreError> for crate::http::Problem {
     }
 }
 
+/// The same, for a failure a cache's coalesced load shares among its waiters.
+impl From<std::sync::Arc<StoreError>> for crate::http::Problem {
+    fn from(error: std::sync::Arc<StoreError>) -> Self {
+        tracing::error!(%error, "store call failed");
+        crate::http::Problem::service_unavailable(1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,17 +1,24 @@
 //! `GET /cart` and `PUT /cart`: optimistic concurrency with ETags. A write
 //! names the version it read (`If-Match`); the store refuses it if the cart
 //! has moved on, so two instances writing at once can never lose an update.
+//! Both answer the cart priced from the catalog at today's prices (through
+//! its L1), so `GET /cart` has no 304: the ETag is the cart's version, the
+//! validator of `If-Match`, and the priced answer changes with a price.
 
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::{self, HeaderMap, HeaderValue};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::items::{CartItems, CartLine, InvalidItems, RawLine};
+use super::items::{CartItems, InvalidItems, RawLine};
 use super::store::{Cart, CartStore};
 use crate::accounts::auth::Caller;
 use crate::accounts::routes::StartupError;
 use crate::aws::AwsClients;
+use crate::cache::system_clock;
+use crate::catalog::prices::{PricedLine, PricedLines, check_known, price};
+use crate::catalog::product::Price;
+use crate::catalog::{CatalogSettings, Products};
 use crate::config::{ConfigError, Environment};
 use crate::http::{Problem, ProblemCode, json, json_body};
 use crate::route::{AuthenticatedRoute, Calls};
@@ -29,18 +36,33 @@ pub(crate) fn cart_store(env: &Environment, aws: &AwsClients) -> Result<CartStor
 
 /// The body of both routes.
 #[derive(Debug, Serialize)]
-struct CartView<'a> {
-    items: &'a [CartLine],
+struct CartView {
+    items: Vec<PricedLine>,
+    total: Price,
     version: u64,
 }
 
-impl<'a> CartView<'a> {
-    /// The view of `cart`.
-    pub(crate) fn of(cart: &'a Cart) -> Self {
-        Self {
-            items: cart.items.lines(),
-            version: cart.version,
-        }
+/// What both routes price a cart with: the catalog's products through an
+/// L1, and its currency.
+pub struct Pricing {
+    products: Products,
+    currency: String,
+}
+
+impl Pricing {
+    /// From the function's catalog settings.
+    pub fn from_env(env: &Environment, aws: &AwsClients) -> Result<Self, ConfigError> {
+        let settings = CatalogSettings::from_env(env)?;
+        Ok(Self {
+            products: Products::new(settings.store(aws), settings.ttl_seconds, system_clock()),
+            currency: settings.currency,
+        })
+    }
+
+    /// `cart` priced, as an answer with its ETag.
+    async fn response(&self, status: StatusCode, cart: &Cart) -> Result<Response<Body>, Problem> {
+        let priced = price(&self.products, &cart.items, &self.currency).await?;
+        cart_response(status, cart, priced)
     }
 }
 
@@ -53,9 +75,17 @@ fn etag(version: u64) -> HeaderValue {
 
 /// The cart as a response, with its ETag; private to the caller, and a
 /// cache must revalidate it before every use.
-/// A cart as the API answers it: its view, its ETag, not cached unchecked.
-pub fn cart_response(status: StatusCode, cart: &Cart) -> Result<Response<Body>, Problem> {
-    let mut response = json(status, &CartView::of(cart))?;
+pub fn cart_response(
+    status: StatusCode,
+    cart: &Cart,
+    priced: PricedLines,
+) -> Result<Response<Body>, Problem> {
+    let view = CartView {
+        items: priced.items,
+        total: priced.total,
+        version: cart.version,
+    };
+    let mut response = json(status, &view)?;
     let headers = response.headers_mut();
     headers.insert(header::ETAG, etag(cart.version));
     headers.insert(
@@ -142,45 +172,32 @@ fn parse_entity_tag(raw: &str) -> Option<EntityTag> {
 /// `GET /cart`.
 pub struct GetCart {
     carts: CartStore,
+    pricing: Pricing,
 }
 
 impl AuthenticatedRoute for GetCart {
-    const CALLS: Calls = Calls::new(1, "the cart");
+    const CALLS: Calls = Calls::new(1, "the cart (and each line's product the L1 lacks)");
     const READ_ONLY: bool = true;
 
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
             carts: cart_store(env, aws)?,
+            pricing: Pricing::from_env(env, aws)?,
         })
     }
 
-    /// The caller's cart and its ETag; 304 when `If-None-Match` names it.
-    async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
+    /// The caller's cart priced at today's prices, and its ETag (never a
+    /// 304: the price of a line may have changed at the same version).
+    async fn answer(&self, caller: Caller, _request: &Request) -> Result<Response<Body>, Problem> {
         let cart = self.carts.get(caller.user_id()).await?;
-        let tags = entity_tags(request.headers(), header::IF_NONE_MATCH)?;
-        // If-None-Match compares weakly: W/"3" names version 3 too.
-        let unchanged = tags.is_some_and(|tags| {
-            tags.iter().any(|tag| match tag {
-                EntityTag::Any => true,
-                EntityTag::Strong(v) => *v == cart.version,
-                EntityTag::Other { weak_version } => *weak_version == Some(cart.version),
-            })
-        });
-        if unchanged {
-            let mut response = Response::new(Body::Empty);
-            *response.status_mut() = StatusCode::NOT_MODIFIED;
-            response
-                .headers_mut()
-                .insert(header::ETAG, etag(cart.version));
-            return Ok(response);
-        }
-        cart_response(StatusCode::OK, &cart)
+        self.pricing.response(StatusCode::OK, &cart).await
     }
 }
 
 /// `PUT /cart`.
 pub struct PutCart {
     carts: CartStore,
+    pricing: Pricing,
 }
 
 #[derive(Deserialize)]
@@ -199,23 +216,29 @@ fn precondition_required(detail: &str) -> Problem {
 }
 
 impl AuthenticatedRoute for PutCart {
-    const CALLS: Calls = Calls::new(1, "one conditional write");
+    const CALLS: Calls = Calls::new(
+        2,
+        "each line's product the L1 lacks (one, cold), one conditional write",
+    );
 
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
             carts: cart_store(env, aws)?,
+            pricing: Pricing::from_env(env, aws)?,
         })
     }
 
-    /// Replaces the caller's lines if the cart is still at the `If-Match` version.
+    /// Replaces the caller's lines if the cart is still at the `If-Match`
+    /// version and the catalog has every sku (400 `unknown_sku` otherwise).
     async fn answer(&self, caller: Caller, request: &Request) -> Result<Response<Body>, Problem> {
         let (versions, items) = replacement(request)?;
+        check_known(&self.pricing.products, &items).await?;
         match self
             .carts
             .replace(caller.user_id(), &items, &versions, Timestamp::now())
             .await?
         {
-            Some(cart) => cart_response(StatusCode::OK, &cart),
+            Some(cart) => self.pricing.response(StatusCode::OK, &cart).await,
             None => Err(Problem::new(
                 StatusCode::PRECONDITION_FAILED,
                 ProblemCode::PreconditionFailed,

@@ -7,6 +7,7 @@
 //! and what all that costs on Lambda ([`cost`]). [`render`] writes the file.
 
 pub mod build;
+pub mod cache;
 pub mod capacity;
 pub mod cost;
 pub mod cpu;
@@ -42,6 +43,10 @@ pub struct Options {
     pub load_for: Duration,
     /// wrk's connections.
     pub concurrency: usize,
+    /// Requests for one hot product, and for one cold listing (section 10).
+    pub hot_requests: usize,
+    /// See `hot_requests`.
+    pub cold_requests: usize,
     /// Events one process serves at each memory size of [`MEMORY_SIZES`].
     pub sized_events: usize,
 }
@@ -53,6 +58,8 @@ impl Options {
         steady_events: 200,
         load_for: Duration::from_secs(10),
         concurrency: 8,
+        hot_requests: 1000,
+        cold_requests: 200,
         sized_events: 40,
     };
 
@@ -62,6 +69,8 @@ impl Options {
         steady_events: 3,
         load_for: Duration::from_secs(1),
         concurrency: 2,
+        hot_requests: 100,
+        cold_requests: 20,
         sized_events: 2,
     };
 }
@@ -131,6 +140,8 @@ pub struct OnStack {
     pub loads: Vec<load::Load>,
     /// Peak RSS (KiB) of the processes that served each loaded route, by binary.
     pub load_rss: BTreeMap<String, u64>,
+    /// `shared::cache` on against off.
+    pub cache: Vec<cache::Figure>,
 }
 
 /// The functions and the comparisons the process measures run.
@@ -212,7 +223,8 @@ pub async fn on_stack(
 ) -> Result<OnStack> {
     let tools = Tools::new(&crate::workspace_root());
     let api = stack.api_url.clone();
-    let happy = tokio::task::spawn_blocking(move || HappyPath::new(&api)).await??;
+    let info = stack.clone();
+    let happy = tokio::task::spawn_blocking(move || HappyPath::new(&api, Some(&info))).await??;
     let workspace = Workspace {
         sandboxes: stack.logs_dir.join("bench"),
         log: stack.logs_dir.join("bench-functions.log"),
@@ -295,6 +307,8 @@ pub async fn on_stack(
     drop(model);
     progress("AWS calls per route");
     measured.calls = crate::calls::per_route(stack).await?;
+    progress("the cache, on and off");
+    measured.cache = cache::on_and_off(stack, options.hot_requests, options.cold_requests).await?;
     measured.loads = loads(stack, &tools, &happy, options, &progress).await?;
     for route in load::ROUTES {
         let binary = std::fs::canonicalize(bin_dir.join(route.binary))?;

@@ -201,7 +201,42 @@ pub fn render(report: &Report) -> String {
     costs(&mut out, on);
     sam(&mut out, &report.sam);
     super::capacity::render(&mut out, on);
+    cache(&mut out, on);
     out
+}
+
+fn cache(out: &mut String, on: &OnStack) {
+    let _ = writeln!(out, "## 10. The cache: on against off\n");
+    let _ = writeln!(
+        out,
+        "`shared::cache` in the way or not, in one run, in-process against the stack's \
+         DynamoDB Local with clients that log every call (`xtask::bench::cache`). *Hot \
+         product*: requests for one product on one instance, 50 at a time, through its L1 \
+         (5 s) or straight to the catalog table. *Cold listing*: requests all at once for \
+         one listing of 300 products never read before, spread over two instances (each an \
+         L1 of its own over the one cache table), against every request reading and \
+         sorting the whole category itself. *Computed* counts how often the source \
+         produced the value (a product read; a whole listing read and sorted).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| measure | cache | requests | instances | store calls | computed | p50 (ms) | p99 (ms) |\n|---|---|---:|---:|---:|---:|---:|---:|"
+    );
+    for figure in &on.cache {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            figure.measure,
+            if figure.cached { "on" } else { "off" },
+            figure.requests,
+            figure.instances,
+            figure.store_calls,
+            figure.computed,
+            ms(median(&figure.latencies)),
+            ms(percentile(&figure.latencies, 99.0)),
+        );
+    }
+    let _ = writeln!(out);
 }
 
 fn sam(out: &mut String, runs: &[(String, Result<Duration, String>)]) {
@@ -214,9 +249,10 @@ fn sam(out: &mut String, runs: &[(String, Result<Duration, String>)]) {
         out,
         "The pinned SAM CLI (`cargo xtask sam ...`) on `template.yaml`, offline. \
          `sam build` runs `cargo lambda build --release --arm64 --bin <function>` for \
-         each function in turn, reusing the build of section 1. `sam local` and \
-         `sam deploy` are not run: the first needs a container runtime, the second an \
-         AWS account.\n"
+         each function in turn, reusing the build of section 1. The last row is the \
+         user's path under `sam local`: `sam build` for this machine, then the stack of \
+         `cargo xtask dev --sam` and the journey of `cargo xtask prove` through it \
+         (README, \"`sam local`\"). `sam deploy` is not run: it needs an AWS account.\n"
     );
     let _ = writeln!(out, "| command | result |\n|---|---|");
     for (command, result) in runs {

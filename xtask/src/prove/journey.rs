@@ -23,6 +23,8 @@ pub struct RoundRobin<'a> {
     next: Cell<usize>,
     /// Where the happy paths make what they need first (a user, an upload).
     setup: String,
+    /// The stack, whose users table the happy paths grant an admin in.
+    stack: Option<StackInfo>,
 }
 
 impl<'a> RoundRobin<'a> {
@@ -36,7 +38,14 @@ impl<'a> RoundRobin<'a> {
             apis,
             next: Cell::new(0),
             setup,
+            stack: None,
         }
+    }
+
+    /// The same, able to make an admin on `stack` (the catalog's writes).
+    pub fn with_stack(mut self, stack: &StackInfo) -> Self {
+        self.stack = Some(stack.clone());
+        self
     }
 
     /// The same, with the happy paths' setup sent to `url` instead (so a
@@ -118,7 +127,11 @@ pub fn journey(apis: &RoundRobin) -> Result<Vec<String>> {
         reply.status, reply.body["code"]
     ));
     let reply = apis.send("GET", "/cart", token, &[], None)?;
-    seen.push(format!("cart {} {}", reply.status, reply.body["items"]));
+    seen.push(format!(
+        "cart {} {}",
+        reply.status,
+        crate::client::cart_lines(&reply.body["items"])
+    ));
 
     // An upload: URL, bytes, confirmed by the S3 event, downloaded.
     let bytes = b"journey notes\n";
@@ -202,7 +215,7 @@ pub fn journey(apis: &RoundRobin) -> Result<Vec<String>> {
 
     // Every route once on its happy path, whichever instance it meets.
     let template = Template::load(&crate::workspace_root().join("template.yaml"))?;
-    let happy = HappyPath::new(&apis.setup)?;
+    let happy = HappyPath::new(&apis.setup, apis.stack.as_ref())?;
     let mut not_2xx = Vec::new();
     for call in happy.http_calls(&template)? {
         let headers: Vec<(&str, &str)> = call
@@ -283,7 +296,7 @@ pub fn walk(apis: &RoundRobin, tally: &mut Tally) {
 pub fn on_one_instance(stack: &StackInfo) -> Tally {
     let api = Client::at(&stack.api_url);
     let mut tally = Tally::new("journey, one instance", 1);
-    walk(&RoundRobin::new(vec![&api]), &mut tally);
+    walk(&RoundRobin::new(vec![&api]).with_stack(stack), &mut tally);
     tally
 }
 
@@ -293,7 +306,10 @@ pub fn on_two_instances_in_turn(stack: &StackInfo) -> Result<Tally> {
     let other = Instance::start(stack, "round-robin", &[])?;
     let (first, second) = (Client::at(&stack.api_url), Client::at(&other.api_url));
     let mut tally = Tally::new("journey, two instances in turn", 2);
-    walk(&RoundRobin::new(vec![&first, &second]), &mut tally);
+    walk(
+        &RoundRobin::new(vec![&first, &second]).with_stack(stack),
+        &mut tally,
+    );
     Ok(tally)
 }
 
@@ -303,7 +319,9 @@ pub fn on_two_instances_in_turn(stack: &StackInfo) -> Result<Tally> {
 pub fn with_a_fresh_process_per_request(stack: &StackInfo) -> Result<Tally> {
     let gateway = FreshGateway::start(stack)?;
     let fresh = Client::at(&gateway.api_url);
-    let apis = RoundRobin::new(vec![&fresh]).with_setup(&stack.api_url);
+    let apis = RoundRobin::new(vec![&fresh])
+        .with_setup(&stack.api_url)
+        .with_stack(stack);
     let mut tally = Tally::new("journey, a fresh process per request", 0);
     walk(&apis, &mut tally);
     let record = gateway.record();

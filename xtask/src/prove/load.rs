@@ -110,7 +110,8 @@ pub fn writer(
             }
             continue;
         }
-        let items = json!({"items": [{"sku": format!("SKU-{user}-{i}"), "quantity": i + 1}]});
+        let sku = crate::client::SEEDED_SKUS[(user + i) % crate::client::SEEDED_SKUS.len()];
+        let items = json!({"items": [{"sku": sku, "quantity": i + 1}]});
         let if_match = format!("\"{version}\"");
         writes.attempted.insert(version + 1, items.clone());
         let answer = api.try_send(
@@ -196,7 +197,8 @@ pub fn audit(api: &Client, token: &str, writes: &Writes, tally: &mut Tally) -> R
             tally.lost(format!("cart version {lost} (the cart is at {version})"));
         }
     } else if version > 0
-        && writes.attempted.get(&version).map(|w| &w["items"]) != Some(&cart.body["items"])
+        && writes.attempted.get(&version).map(|w| &w["items"])
+            != Some(&crate::client::cart_lines(&cart.body["items"]))
     {
         tally.lost(format!(
             "cart version {version} holds {}, written were {:?}",

@@ -19,46 +19,82 @@ fn a_new_cart_is_empty_at_version_0_and_a_write_moves_its_etag() {
 
     let empty = api.get_cart(&token);
     assert_eq!(empty.status, 200);
-    assert_eq!(empty.body, json!({"items": [], "version": 0}));
+    assert_eq!(
+        empty.body,
+        json!({"items": [], "total": {"amount": 0, "currency": "EUR"}, "version": 0})
+    );
     assert_eq!(empty.header("etag"), Some("\"0\""));
     assert_eq!(empty.header("cache-control"), Some("private, no-cache"));
 
+    // Two products of the sample catalog (xtask/seed/catalog.json).
     let items =
-        json!({"items": [{"sku": "TSHIRT-M", "quantity": 2}, {"sku": "mug_01", "quantity": 1}]});
+        json!({"items": [{"sku": "TSHIRT-M", "quantity": 2}, {"sku": "MUG_01", "quantity": 1}]});
     let written = api.put_cart(&token, "\"0\"", &items);
     assert_eq!(written.status, 200, "{}", written.body);
     assert_eq!(written.body["version"], 1);
-    assert_eq!(written.body["items"], items["items"]);
+    assert_eq!(
+        written.body["items"],
+        json!([
+            {"sku": "TSHIRT-M", "quantity": 2, "name": "T-shirt, organic cotton, M",
+             "unit_price": {"amount": 1990, "currency": "EUR"}, "available": true},
+            {"sku": "MUG_01", "quantity": 1, "name": "Stoneware mug",
+             "unit_price": {"amount": 1499, "currency": "EUR"}, "available": true},
+        ])
+    );
+    assert_eq!(
+        written.body["total"],
+        json!({"amount": 2 * 1990 + 1499, "currency": "EUR"})
+    );
     assert_eq!(written.header("etag"), Some("\"1\""));
 
     let read = api.get_cart(&token);
     assert_eq!(read.body, written.body, "a read sees the write at once");
 
-    // Conditional reads: the If-None-Match header is the subject.
-    let unchanged = api.send(
+    // No 304 any more: the priced answer changes with a price at one version.
+    let asked = api.send(
         "GET",
         "/cart",
         Some(&token),
         &[("if-none-match", "\"1\"")],
         None,
     );
-    assert_eq!(unchanged.status, 304);
-    assert_eq!(unchanged.header("etag"), Some("\"1\""));
-    let changed = api.send(
-        "GET",
-        "/cart",
-        Some(&token),
-        &[("if-none-match", "\"0\"")],
-        None,
+    assert_eq!(asked.status, 200);
+    assert_eq!(asked.header("etag"), Some("\"1\""));
+    assert_eq!(asked.body, written.body);
+}
+
+#[test]
+fn a_sku_the_catalog_lacks_is_refused_by_its_field() {
+    let api = Api::new();
+    let (_, token) = api.new_user();
+    let body = json!({"items": [
+        {"sku": "MUG-01", "quantity": 1},
+        {"sku": "PEN-01", "quantity": 1},
+        {"sku": "NO-SUCH-PRODUCT", "quantity": 1},
+    ]});
+    let refused = api.put_cart(&token, "\"0\"", &body);
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.body["code"], "unknown_sku");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("items[2].sku"),
+        "{}",
+        refused.body
     );
-    assert_eq!(changed.status, 200);
+    assert_eq!(
+        api.get_cart(&token).body["version"],
+        0,
+        "nothing was written"
+    );
 }
 
 #[test]
 fn a_write_needs_the_current_etag() {
     let api = Api::new();
     let (_, token) = api.new_user();
-    let body = json!({"items": [{"sku": "A", "quantity": 1}]});
+    let body = json!({"items": [{"sku": "CAP-01", "quantity": 1}]});
 
     // No If-Match at all: the request's shape is the subject.
     let missing = api.send("PUT", "/cart", Some(&token), &[], Some(&body.to_string()));
@@ -96,7 +132,8 @@ fn fifty_writers_from_one_etag_on_two_instances_exactly_one_wins() {
             let apis = Arc::clone(&apis);
             let token = Arc::clone(&token);
             std::thread::spawn(move || {
-                let body = json!({"items": [{"sku": format!("WRITER-{i}"), "quantity": 1 + i}]});
+                let sku = xtask::client::SEEDED_SKUS[i as usize % xtask::client::SEEDED_SKUS.len()];
+                let body = json!({"items": [{"sku": sku, "quantity": 1 + i}]});
                 let reply = apis[i as usize % 2].put_cart(&token, "\"0\"", &body);
                 (reply.status, reply.body)
             })
@@ -236,10 +273,13 @@ fn each_user_has_a_cart_of_their_own() {
     let api = Api::new();
     let (_, alice) = api.new_user();
     let (_, bob) = api.new_user();
-    let body = json!({"items": [{"sku": "ALICE-ONLY", "quantity": 3}]});
+    let body = json!({"items": [{"sku": "BOOK-SRE", "quantity": 3}]});
     assert_eq!(api.put_cart(&alice, "\"0\"", &body).status, 200);
     let bobs = api.get_cart(&bob);
-    assert_eq!(bobs.body, json!({"items": [], "version": 0}));
+    assert_eq!(
+        bobs.body,
+        json!({"items": [], "total": {"amount": 0, "currency": "EUR"}, "version": 0})
+    );
     let unauthenticated = api.send("GET", "/cart", None, &[], None);
     assert_eq!(unauthenticated.status, 401);
 }

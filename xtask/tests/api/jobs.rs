@@ -107,7 +107,7 @@ async fn an_export_holds_the_users_data_and_nobody_elses() {
     let api = Api::new();
     let (email, token) = api.new_user();
     let (other_email, other_token) = api.new_user();
-    for (token, sku) in [(&token, "SKU-MINE-1"), (&other_token, "SKU-THEIRS-1")] {
+    for (token, sku) in [(&token, "BOOK-DDIA"), (&other_token, "BOOK-SRE")] {
         let reply = api.put_cart(
             token,
             "\"0\"",
@@ -152,7 +152,7 @@ async fn an_export_holds_the_users_data_and_nobody_elses() {
     );
     assert_eq!(document["user_id"], me);
     assert_eq!(document["profile"]["email"], email);
-    assert_eq!(document["cart"]["items"][0]["sku"], "SKU-MINE-1");
+    assert_eq!(document["cart"]["items"][0]["sku"], "BOOK-DDIA");
     assert_eq!(
         document["uploads"][0]["upload_id"],
         upload.body["upload_id"]

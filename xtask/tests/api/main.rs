@@ -10,6 +10,7 @@ mod helpers;
 mod accounts;
 mod bad_input;
 mod cart;
+mod catalog;
 mod jobs;
 mod jwt_matrix;
 mod key_rotation;

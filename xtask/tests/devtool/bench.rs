@@ -82,7 +82,35 @@ async fn the_bench_suite_runs_on_the_test_stack() {
         ],
         "the minting inits and their comparisons"
     );
-    assert_eq!(measured.calls.len(), 19, "every route's AWS calls");
+    assert_eq!(measured.calls.len(), 23, "every route's AWS calls");
+    // The cache's figures, on and off side by side, counted.
+    let cache: Vec<(&str, bool)> = measured
+        .cache
+        .iter()
+        .map(|f| (f.measure, f.cached))
+        .collect();
+    assert_eq!(
+        cache,
+        [
+            ("hot product", true),
+            ("hot product", false),
+            ("cold listing", true),
+            ("cold listing", false)
+        ]
+    );
+    for figure in &measured.cache {
+        assert_eq!(figure.latencies.len(), figure.requests, "{figure:?}");
+    }
+    let (hot_on, hot_off) = (&measured.cache[0], &measured.cache[1]);
+    assert!(
+        hot_on.computed <= 2 && hot_off.computed == hot_off.requests,
+        "{hot_on:?} {hot_off:?}"
+    );
+    let (cold_on, cold_off) = (&measured.cache[2], &measured.cache[3]);
+    assert!(
+        cold_on.computed <= 2 && cold_off.computed == cold_off.requests,
+        "{cold_on:?} {cold_off:?}"
+    );
 
     // The model: TLS to the stores always; the CPU share wherever a group
     // can be made (as root on these machines, and in CI).
@@ -216,6 +244,9 @@ async fn the_bench_suite_runs_on_the_test_stack() {
         "## 7. Cost",
         "## 9. Capacity",
         "| revoked tokens |",
+        "## 10. The cache: on against off",
+        "| hot product | on |",
+        "| cold listing | off |",
     ]
     .map(String::from);
     // Kept beside the stack's logs, to read.

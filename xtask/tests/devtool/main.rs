@@ -10,6 +10,7 @@
 
 mod aws_calls;
 mod bench;
+mod cache;
 mod handlers;
 mod local_stack;
 mod stateless;

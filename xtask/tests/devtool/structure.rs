@@ -117,6 +117,14 @@ fn every_authenticated_route_has_a_p99_latency_alarm() {
 }
 
 #[test]
+fn every_authenticated_route_reads_its_roles_and_nothing_else_of_the_users_table() {
+    let template = template();
+    let authenticated = checks::authenticated_binaries(&xtask::workspace_root()).unwrap();
+    let problems = checks::role_read_violations(&template, &authenticated).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
 fn every_function_has_a_throttle_alarm() {
     let problems = checks::throttle_alarm_violations(&template()).unwrap();
     assert!(problems.is_empty(), "{problems:#?}");
@@ -126,6 +134,30 @@ fn every_function_has_a_throttle_alarm() {
 fn a_job_given_up_raises_the_jobs_failed_alarm() {
     let problems = checks::jobs_failed_alarm_violations(&template()).unwrap();
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn every_function_deploys_on_arm64_unless_a_local_run_says_otherwise() {
+    let problems = checks::architecture_violations(&template()).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The guard sees a function pinned to x86-64 and a default changed.
+    let text = std::fs::read_to_string(xtask::workspace_root().join("template.yaml")).unwrap();
+    for broken in [
+        text.replacen(
+            "Architectures: [!Ref Architecture]",
+            "Architectures: [x86_64]",
+            1,
+        ),
+        text.replacen("Default: arm64", "Default: x86_64", 1),
+    ] {
+        assert_ne!(broken, text);
+        let template = Template::parse(&broken).unwrap();
+        assert!(
+            !checks::architecture_violations(&template)
+                .unwrap()
+                .is_empty()
+        );
+    }
 }
 
 #[test]
@@ -387,8 +419,10 @@ fn a_route_added_in_the_four_places_of_the_readme_passes_every_static_guard() {
     let authenticated = checks::authenticated_binaries(root).unwrap();
     assert!(authenticated.contains("greeting"));
     problems.extend(checks::latency_alarm_violations(&template, &authenticated).unwrap());
+    problems.extend(checks::role_read_violations(&template, &authenticated).unwrap());
     problems.extend(checks::throttle_alarm_violations(&template).unwrap());
     problems.extend(checks::jobs_failed_alarm_violations(&template).unwrap());
+    problems.extend(checks::architecture_violations(&template).unwrap());
     let graph = xtask::imports::graph(&root.join("shared/src")).unwrap();
     problems.extend(
         xtask::imports::circles(&graph)

@@ -20,6 +20,9 @@ pub(super) struct UserView {
     email: String,
     name: Option<String>,
     created_at: String,
+    /// Only `GET /me` shows them (read by its own standing check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<&'static str>>,
 }
 
 impl From<UserProfile> for UserView {
@@ -29,6 +32,7 @@ impl From<UserProfile> for UserView {
             email: profile.email,
             name: profile.name,
             created_at: profile.created_at.rfc3339(),
+            roles: None,
         }
     }
 }
@@ -48,13 +52,19 @@ impl AuthenticatedRoute for Me {
         })
     }
 
-    /// The caller's profile.
+    /// The caller's profile and roles (both on the user's item).
     async fn answer(&self, caller: Caller, _request: &Request) -> Result<Response<Body>, Problem> {
-        let profile = self
+        // Read-only: it answers alongside the standing check, so the roles
+        // come from its own consistent read of the user's item.
+        let (profile, roles) = self
             .users
-            .profile(caller.user_id())
+            .profile_and_roles(caller.user_id())
             .await?
             .ok_or_else(crate::accounts::auth::unauthorized)?;
-        Ok(no_store(json(StatusCode::OK, &UserView::from(profile))?))
+        let view = UserView {
+            roles: Some(roles.names()),
+            ..UserView::from(profile)
+        };
+        Ok(no_store(json(StatusCode::OK, &view)?))
     }
 }

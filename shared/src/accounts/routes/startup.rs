@@ -58,7 +58,7 @@ pub async fn authenticator(
     Ok(Authenticator::new(
         verifier,
         VerifyingKeys::load(env, aws).await?,
-        session_store(env, aws)?,
+        session_store(env, aws)?.with_roles_from(env.require("USERS_TABLE")?),
         rate_limiter(env, aws)?,
         per_user,
     ))

@@ -67,6 +67,8 @@ pub struct SessionStore {
     client: Client,
     sessions_table: String,
     revoked_table: String,
+    /// The users table, when the standing check also reads the roles.
+    users_table: Option<String>,
 }
 
 fn session_key(user_id: &UserId, session_id: &SessionId) -> Item {
@@ -87,6 +89,16 @@ impl SessionStore {
             client,
             sessions_table: sessions_table.into(),
             revoked_table: revoked_table.into(),
+            users_table: None,
+        }
+    }
+
+    /// This store, whose standing check also reads the user's roles from
+    /// `users_table` (in the same round trip).
+    pub fn with_roles_from(self, users_table: impl Into<String>) -> Self {
+        Self {
+            users_table: Some(users_table.into()),
+            ..self
         }
     }
 

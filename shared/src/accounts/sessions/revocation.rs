@@ -8,15 +8,18 @@ use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, TransactWriteItem}
 
 use super::{SessionStore, session_key};
 use crate::accounts::keystore::{WITHDRAWN_SHARDS, withdrawn_kid_id, withdrawn_shard};
+use crate::accounts::roles::Roles;
 use crate::accounts::tokens::AccessClaims;
 use crate::aws::{StoreError, n, s, timestamp as time};
 use crate::time::Timestamp;
 
 /// What the per-request check found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenStanding {
-    /// Its session exists and has not expired, and its `jti` is not revoked.
-    Valid,
+    /// Its session exists and has not expired, and its `jti` is not
+    /// revoked; the user's roles as they are now (none when the store was
+    /// not given the users table).
+    Valid(Roles),
     /// Its session is gone or expired, or its `jti` is on the deny-list.
     Revoked,
 }
@@ -75,7 +78,8 @@ impl SessionStore {
     }
 
     /// The per-request check, in one round trip: the token's session exists
-    /// and is live, and neither its `jti` nor its key is on the deny-list.
+    /// and is live, and neither its `jti` nor its key is on the deny-list;
+    /// with the users table, the same `BatchGetItem` reads the user's roles.
     pub async fn standing(
         &self,
         claims: &AccessClaims,
@@ -102,11 +106,26 @@ impl SessionStore {
             .consistent_read(true)
             .build()
             .map_err(|e| StoreError::corrupt("DynamoDB.BatchGetItem", e.to_string()))?;
-        let output = self
+        let mut batch = self
             .client
             .batch_get_item()
             .request_items(&self.sessions_table, session_keys)
-            .request_items(&self.revoked_table, revoked_keys)
+            .request_items(&self.revoked_table, revoked_keys);
+        if let Some(users_table) = &self.users_table {
+            // Only the roles: the user's profile is not this check's business.
+            let user_keys = KeysAndAttributes::builder()
+                .keys(HashMap::from([(
+                    "pk".to_string(),
+                    s(&format!("user#{}", claims.sub)),
+                )]))
+                .projection_expression("pk, #roles")
+                .expression_attribute_names("#roles", "roles")
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::corrupt("DynamoDB.BatchGetItem", e.to_string()))?;
+            batch = batch.request_items(users_table, user_keys);
+        }
+        let output = batch
             .send()
             .await
             .map_err(|e| StoreError::sdk("DynamoDB.BatchGetItem", e))?;
@@ -136,8 +155,16 @@ impl SessionStore {
             .iter()
             // A deny-list entry whose TTL passed belongs to a token that has expired anyway.
             .any(|item| time(item, "expires_at").is_none_or(|t| !t.has_passed(now)));
+        let roles = self
+            .users_table
+            .as_ref()
+            .and_then(|table| responses.remove(table))
+            .unwrap_or_default()
+            .first()
+            .map(Roles::from_item)
+            .unwrap_or_default();
         Ok(if session_live && !denied {
-            TokenStanding::Valid
+            TokenStanding::Valid(roles)
         } else {
             TokenStanding::Revoked
         })

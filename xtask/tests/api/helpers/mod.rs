@@ -198,6 +198,32 @@ impl Api {
         )
     }
 
+    /// `GET /products?<query>` (`category`, `sort`, `limit`, `cursor`); public.
+    pub fn list_products(&self, query: &str) -> Reply {
+        self.send("GET", &format!("/products?{query}"), None, &[], None)
+    }
+
+    /// `GET /products/{sku}`; public.
+    pub fn get_product(&self, sku: &str) -> Reply {
+        self.send("GET", &format!("/products/{sku}"), None, &[], None)
+    }
+
+    /// `PUT /products/{sku}` with `body` (`{"name", "price", "category"}`).
+    pub fn put_product(&self, token: &str, sku: &str, body: &Value) -> Reply {
+        self.send(
+            "PUT",
+            &format!("/products/{sku}"),
+            Some(token),
+            &[],
+            Some(&body.to_string()),
+        )
+    }
+
+    /// `DELETE /products/{sku}`.
+    pub fn delete_product(&self, token: &str, sku: &str) -> Reply {
+        self.delete(&format!("/products/{sku}"), token)
+    }
+
     /// `POST /uploads` with `body` (`{"filename", "content_type", "size"}`).
     pub fn create_upload(&self, token: &str, body: &Value) -> Reply {
         self.post("/uploads", Some(token), body)
