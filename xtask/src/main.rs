@@ -461,7 +461,7 @@ fn invoke(args: &[String]) -> Result<()> {
         .find(|f| &f.logical_id == function || &f.binary == function)
         .with_context(|| format!("no function {function} in template.yaml"))?;
     let path = std::fs::canonicalize(event).with_context(|| format!("reading {event}"))?;
-    let happy = xtask::happy_path::HappyPath::new(&info.api_url)?;
+    let happy = xtask::happy_path::HappyPath::new(&info.api_url, Some(&info))?;
     let live = xtask::sam_local::live_event(&happy, &function.binary, &path)?;
     let dir = info.logs_dir.join("events");
     std::fs::create_dir_all(&dir)?;

@@ -98,7 +98,7 @@ fn through_sam_invoke(info: &StackInfo, logical_id: &str, file: &Path) -> Result
 fn every_sample_event(runtime: &tokio::runtime::Runtime, info: &StackInfo) -> Vec<String> {
     let root = xtask::workspace_root();
     let template = Template::load(&root.join("template.yaml")).unwrap();
-    let happy = HappyPath::new(&info.api_url).unwrap();
+    let happy = HappyPath::new(&info.api_url, Some(info)).unwrap();
     let dir = info.logs_dir.join("events");
     std::fs::create_dir_all(&dir).unwrap();
     let mut cases = Vec::new();
