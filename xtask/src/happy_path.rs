@@ -370,3 +370,30 @@ fn happy_product() -> Value {
 fn upload_body() -> Value {
     json!({"filename": "report.txt", "content_type": "text/plain", "size": 1024})
 }
+
+/// The sample event at `path` of function `binary`, made live on the stack
+/// `happy` was made on: a function's first sample takes its happy path
+/// (a token no key signed becomes the token of a user of the run's own,
+/// the ids it names become that user's); any other
+/// sample keeps what it tests, with a live token if it carries one.
+pub fn live_event(happy: &HappyPath, binary: &str, path: &std::path::Path) -> Result<Value> {
+    let files = crate::checks::event_files(&crate::workspace_root(), binary)?;
+    if files.first().is_some_and(|first| first == path) {
+        return happy
+            .events(binary, 1)?
+            .pop()
+            .with_context(|| format!("no happy-path event for {binary}"));
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut event: Value =
+        serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    if let Some(authorization) = event
+        .get_mut("headers")
+        .and_then(|h| h.get_mut("authorization"))
+        .filter(|a| a.as_str().is_some_and(|a| a.starts_with("Bearer ")))
+    {
+        *authorization = json!(format!("Bearer {}", happy.token()));
+    }
+    Ok(event)
+}

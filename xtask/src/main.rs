@@ -462,7 +462,7 @@ fn invoke(args: &[String]) -> Result<()> {
         .with_context(|| format!("no function {function} in template.yaml"))?;
     let path = std::fs::canonicalize(event).with_context(|| format!("reading {event}"))?;
     let happy = xtask::happy_path::HappyPath::new(&info.api_url, Some(&info))?;
-    let live = xtask::sam_local::live_event(&happy, &function.binary, &path)?;
+    let live = xtask::happy_path::live_event(&happy, &function.binary, &path)?;
     let dir = info.logs_dir.join("events");
     std::fs::create_dir_all(&dir)?;
     let file = dir.join(format!("{}.json", function.binary));

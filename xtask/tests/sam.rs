@@ -106,8 +106,8 @@ fn every_sample_event(runtime: &tokio::runtime::Runtime, info: &StackInfo) -> Ve
         let files = xtask::checks::event_files(&root, &function.binary).unwrap();
         assert!(!files.is_empty(), "{} has no sample event", function.binary);
         for path in files {
-            let here = sam_local::live_event(&happy, &function.binary, &path).unwrap();
-            let there = sam_local::live_event(&happy, &function.binary, &path).unwrap();
+            let here = xtask::happy_path::live_event(&happy, &function.binary, &path).unwrap();
+            let there = xtask::happy_path::live_event(&happy, &function.binary, &path).unwrap();
             let expected = runtime.block_on(through_the_handler(info, &function.binary, &here));
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let file = dir.join(format!("{}-{name}", function.binary));
