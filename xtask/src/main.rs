@@ -412,28 +412,6 @@ fn dev(sam: bool) -> Result<()> {
     })
 }
 
-/// The options of a stack that tests run against.
-fn test_stack(name: &str) -> Result<StackOptions> {
-    Ok(StackOptions {
-        name: name.into(),
-        ports: Ports::free()?,
-        reload: false,
-        function_logs: Output::LogFile,
-        // cargo-lambda gives every request the source IP 127.0.0.1, so the
-        // whole suite registers and logs in "from one address"; the per-IP
-        // limits are proven in-process with addresses of their own
-        // (xtask/tests/api/rate_limits.rs).
-        parameters: [
-            ("LoginAttemptsPerIpPerMinute".into(), "1000000".into()),
-            ("RegisterAttemptsPerIpPerHour".into(), "1000000".into()),
-        ]
-        .into(),
-        release: false,
-        event_sources: true,
-        sam: None,
-    })
-}
-
 /// The SAM CLI, Docker (where it can be had) and the base image's files.
 fn install_sam() -> Result<()> {
     Tools::new(&root()).ensure_sam(&root())?;
@@ -487,7 +465,7 @@ fn prove() -> Result<()> {
     build_functions()?;
     let runtime = runtime()?;
     println!("xtask: starting a stack on free loopback ports");
-    let stack = runtime.block_on(Stack::start(&root(), &test_stack("prove")?))?;
+    let stack = runtime.block_on(Stack::start(&root(), &StackOptions::for_tests("prove")?))?;
     println!(
         "xtask: stack up at {} (logs in .tools/run/prove/)",
         stack.info.api_url
@@ -544,7 +522,7 @@ fn bench() -> Result<()> {
         parameters: bench::stack_parameters(),
         release: true,
         event_sources: false,
-        ..test_stack("bench")?
+        ..StackOptions::for_tests("bench")?
     };
     let stack = runtime.block_on(Stack::start(&root(), &options))?;
     let load_average = std::fs::read_to_string("/proc/loadavg")
@@ -611,7 +589,7 @@ async fn sam_journey() -> Result<()> {
     install_sam()?;
     let options = StackOptions {
         sam: Some(xtask::sam_local::Build::SamBuild),
-        ..test_stack("bench-sam")?
+        ..StackOptions::for_tests("bench-sam")?
     };
     let stack = Stack::start(&root(), &options).await?;
     let info = stack.info.clone();
@@ -687,7 +665,7 @@ fn test(cargo_test_args: &[String]) -> Result<()> {
 
     let outcome = runtime()?.block_on(async {
         println!("xtask: starting a test stack on free loopback ports");
-        let stack = Stack::start(&root(), &test_stack("test")?).await?;
+        let stack = Stack::start(&root(), &StackOptions::for_tests("test")?).await?;
         println!(
             "xtask: stack up at {} (logs in .tools/run/test/)",
             stack.info.api_url

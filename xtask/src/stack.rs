@@ -95,6 +95,32 @@ pub struct StackOptions {
     pub sam: Option<sam_local::Build>,
 }
 
+impl StackOptions {
+    /// The options of a stack that tests (and the bench, and the proofs)
+    /// run against: free ports, function output to a log file, the per-IP
+    /// limits lifted, debug binaries, the SQS event sources played.
+    pub fn for_tests(name: &str) -> Result<Self> {
+        Ok(Self {
+            name: name.into(),
+            ports: Ports::free()?,
+            reload: false,
+            function_logs: Output::LogFile,
+            // cargo-lambda gives every request the source IP 127.0.0.1, so the
+            // whole suite registers and logs in "from one address"; the per-IP
+            // limits are proven in-process with addresses of their own
+            // (xtask/tests/api/rate_limits.rs).
+            parameters: [
+                ("LoginAttemptsPerIpPerMinute".into(), "1000000".into()),
+                ("RegisterAttemptsPerIpPerHour".into(), "1000000".into()),
+            ]
+            .into(),
+            release: false,
+            event_sources: true,
+            sam: None,
+        })
+    }
+}
+
 /// Where a running stack answers; written to `.tools/run/<name>/stack.json`
 /// for the tests, which find it through `STACK_FILE`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +207,7 @@ impl Stack {
     /// Starts a stack for the workspace at `root` (tools must be installed).
     pub async fn start(root: &Path, options: &StackOptions) -> Result<Self> {
         let tools = Tools::new(root);
+        ensure_inotify_watches();
         let template = Template::load(&root.join("template.yaml"))?;
         let functions = template.functions()?;
         let mut problems = checks::router_mismatches(
@@ -664,6 +691,39 @@ fn claim_run_dir(run_dir: &Path, name: &str) -> Result<()> {
         let _ = std::fs::remove_file(run_dir.join(stale));
     }
     Ok(())
+}
+
+/// The inotify watches a stack may need. `cargo lambda watch` watches the
+/// whole workspace even with `--ignore-changes` (about 130,000 watches in a
+/// checkout with its `.tools/` and `target/`: seen in a fresh clone), and
+/// the tests run several instances and SAM's own file observers beside it;
+/// Debian's default of 192,536 a user ran out under the SAM test.
+const INOTIFY_WATCHES: u64 = 1_048_576;
+
+/// Raises `fs.inotify.max_user_watches` to [`INOTIFY_WATCHES`] where it is
+/// lower and the tool runs as root, and says so (a watch costs the kernel
+/// memory only while it is held). Elsewhere it leaves the limit as it is.
+fn ensure_inotify_watches() {
+    let path = Path::new("/proc/sys/fs/inotify/max_user_watches");
+    let Some(limit) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+    else {
+        return;
+    };
+    if limit >= INOTIFY_WATCHES || !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    match std::fs::write(path, INOTIFY_WATCHES.to_string()) {
+        Ok(()) => println!(
+            "xtask: raised fs.inotify.max_user_watches from {limit} to {INOTIFY_WATCHES} \
+             (cargo lambda watch holds about 130,000)"
+        ),
+        Err(error) => println!(
+            "xtask: fs.inotify.max_user_watches is {limit} and could not be raised ({error}); \
+             a second stack may run out of watches"
+        ),
+    }
 }
 
 /// Region, dummy credentials and the emulator endpoints, for every local function.

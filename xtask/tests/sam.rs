@@ -24,10 +24,9 @@ use std::path::Path;
 use serde_json::Value;
 use xtask::handlers::Handler;
 use xtask::happy_path::HappyPath;
-use xtask::process::Output;
 use xtask::prove::journey;
 use xtask::sam_local::{self, Build};
-use xtask::stack::{Ports, Stack, StackInfo, StackOptions};
+use xtask::stack::{Stack, StackInfo, StackOptions};
 use xtask::template::Template;
 
 /// What one sample event came to: an HTTP status and problem code, or a
@@ -151,20 +150,11 @@ fn the_journey_and_every_sample_event_run_under_sam_local() {
         .build()
         .unwrap();
     let root = xtask::workspace_root();
+    // SAM gives every request the source IP 127.0.0.1, as cargo-lambda does:
+    // the test stack's lifted per-IP limits fit it too.
     let options = StackOptions {
-        name: "sam-test".into(),
-        ports: Ports::free().unwrap(),
-        reload: false,
-        function_logs: Output::LogFile,
-        // SAM gives every request the source IP 127.0.0.1, as cargo-lambda does.
-        parameters: [
-            ("LoginAttemptsPerIpPerMinute".into(), "1000000".into()),
-            ("RegisterAttemptsPerIpPerHour".into(), "1000000".into()),
-        ]
-        .into(),
-        release: false,
-        event_sources: true,
         sam: Some(Build::DebugBinaries),
+        ..StackOptions::for_tests("sam-test").unwrap()
     };
     let stack = runtime
         .block_on(Stack::start(&root, &options))

@@ -103,18 +103,7 @@ impl UserStore {
         match result {
             Ok(_) => Ok(()),
             Err(error) => {
-                let taken = error
-                    .as_service_error()
-                    .and_then(|e| match e {
-                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
-                        _ => None,
-                    })
-                    .is_some_and(|cancelled| {
-                        cancelled
-                            .cancellation_reasons()
-                            .iter()
-                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
-                    });
+                let taken = crate::aws::transaction_condition_failed(&error);
                 if taken {
                     Err(RegisterError::EmailTaken)
                 } else {

@@ -66,6 +66,24 @@ where
     conditional_output(operation, result).map(|output| output.is_some())
 }
 
+/// Whether a transaction was cancelled because one of its conditions
+/// failed (not throttled, not in conflict with another transaction).
+pub fn transaction_condition_failed(
+    error: &SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .iter()
+            .any(|reason| reason.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
+}
+
 /// The output of a conditional write, or `None` when its condition failed.
 pub fn conditional_output<O, E>(
     operation: &'static str,

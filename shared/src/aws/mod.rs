@@ -13,6 +13,7 @@ use std::time::Duration;
 pub use error::StoreError;
 pub use items::{
     Item, conditional, conditional_output, consistent_get, n, number, s, text, timestamp,
+    transaction_condition_failed,
 };
 pub use paging::{Page, Partition};
 

@@ -238,18 +238,7 @@ impl CatalogStore {
         match result {
             Ok(_) => Ok(true),
             Err(error) => {
-                let conflict = error
-                    .as_service_error()
-                    .and_then(|e| match e {
-                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
-                        _ => None,
-                    })
-                    .is_some_and(|cancelled| {
-                        cancelled
-                            .cancellation_reasons()
-                            .iter()
-                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
-                    });
+                let conflict = crate::aws::transaction_condition_failed(&error);
                 if conflict {
                     Ok(false)
                 } else {
