@@ -16,7 +16,7 @@ use crate::aws::AwsClients;
 use crate::cache::{Draws, L2Settings, system_clock};
 use crate::cart::items::Sku;
 use crate::config::Environment;
-use crate::http::{MAX_PAGE, Problem, ProblemCode, json, json_body, no_content};
+use crate::http::{Problem, ProblemCode, json, json_body, no_content};
 use crate::route::{AuthenticatedRoute, Calls, Route};
 use crate::startup::StartupError;
 use crate::time::Timestamp;
@@ -118,18 +118,7 @@ impl Route for ListProducts {
                 Sort::parse(raw).ok_or_else(|| invalid_query("`sort` must be `name` or `price`"))?
             }
         };
-        let limit = match first("limit") {
-            None => 20,
-            Some(raw) => raw
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE).contains(n))
-                .ok_or_else(|| {
-                    invalid_query(&format!(
-                        "`limit` must be a whole number from 1 to {MAX_PAGE}"
-                    ))
-                })?,
-        };
+        let limit = crate::http::page_limit(first("limit"))?;
         let shelf = shelf_of(category);
         let cursor = first("cursor")
             .map(|raw| {

@@ -27,22 +27,28 @@ pub struct PageRequest {
     pub after: Option<String>,
 }
 
+/// A page's `limit` query parameter: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`]
+/// when absent, else 400.
+pub fn page_limit(raw: Option<&str>) -> Result<u32, Problem> {
+    match raw {
+        None => Ok(DEFAULT_PAGE),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                invalid_query(&format!(
+                    "`limit` must be a whole number from 1 to {MAX_PAGE}"
+                ))
+            }),
+    }
+}
+
 impl PageRequest {
     /// Reads `limit` (1 to [`MAX_PAGE`], default [`DEFAULT_PAGE`]) and `cursor`.
     pub fn from_request(request: &Request) -> Result<Self, Problem> {
         let query = request.query_string_parameters_ref();
-        let limit = match query.and_then(|q| q.first("limit")) {
-            None => DEFAULT_PAGE,
-            Some(raw) => raw
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE).contains(n))
-                .ok_or_else(|| {
-                    invalid_query(&format!(
-                        "`limit` must be a whole number from 1 to {MAX_PAGE}"
-                    ))
-                })?,
-        };
+        let limit = page_limit(query.and_then(|q| q.first("limit")))?;
         let after = match query.and_then(|q| q.first("cursor")) {
             None => None,
             Some(raw) => Some(
