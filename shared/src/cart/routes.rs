@@ -20,7 +20,7 @@ use crate::catalog::prices::{PricedLine, PricedLines, check_known, price};
 use crate::catalog::product::Price;
 use crate::catalog::{CatalogSettings, Products};
 use crate::config::{ConfigError, Environment};
-use crate::http::{Problem, ProblemCode, json, json_body};
+use crate::http::{Problem, ProblemCode, json, json_body, version_etag};
 use crate::route::{AuthenticatedRoute, Calls};
 use crate::time::Timestamp;
 
@@ -66,13 +66,6 @@ impl Pricing {
     }
 }
 
-/// The strong entity tag of a cart version.
-fn etag(version: u64) -> HeaderValue {
-    // Digits and quotes are always a valid header value.
-    HeaderValue::try_from(format!("\"{version}\""))
-        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
-}
-
 /// The cart as a response, with its ETag; private to the caller, and a
 /// cache must revalidate it before every use.
 pub fn cart_response(
@@ -87,7 +80,7 @@ pub fn cart_response(
     };
     let mut response = json(status, &view)?;
     let headers = response.headers_mut();
-    headers.insert(header::ETAG, etag(cart.version));
+    headers.insert(header::ETAG, version_etag(cart.version));
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),
@@ -304,8 +297,8 @@ mod tests {
 
     #[test]
     fn etags_are_quoted_versions() {
-        assert_eq!(etag(0), "\"0\"");
-        assert_eq!(etag(42), "\"42\"");
+        assert_eq!(version_etag(0), "\"0\"");
+        assert_eq!(version_etag(42), "\"42\"");
         assert_eq!(parse_entity_tag("\"42\""), Some(EntityTag::Strong(42)));
     }
 

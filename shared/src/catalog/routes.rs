@@ -16,7 +16,7 @@ use crate::aws::AwsClients;
 use crate::cache::{Draws, L2Settings, system_clock};
 use crate::cart::items::Sku;
 use crate::config::Environment;
-use crate::http::{Problem, ProblemCode, json, json_body, no_content};
+use crate::http::{Problem, ProblemCode, invalid_query, json, json_body, no_content, version_etag};
 use crate::route::{AuthenticatedRoute, Calls, Route};
 use crate::startup::StartupError;
 use crate::time::Timestamp;
@@ -26,21 +26,6 @@ use crate::time::Timestamp;
 fn public(seconds: u64) -> HeaderValue {
     HeaderValue::try_from(format!("public, max-age={seconds}"))
         .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
-}
-
-/// The strong ETag of a product version.
-fn etag(version: u64) -> HeaderValue {
-    HeaderValue::try_from(format!("\"{version}\""))
-        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
-}
-
-fn invalid_query(detail: &str) -> Problem {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        ProblemCode::InvalidQuery,
-        "The query is invalid",
-        detail,
-    )
 }
 
 fn invalid_product(field: &str, why: &str) -> Problem {
@@ -172,7 +157,7 @@ fn product_response(
 ) -> Result<Response<Body>, Problem> {
     let mut response = json(status, &ProductView::from(product))?;
     let headers = response.headers_mut();
-    headers.insert(header::ETAG, etag(product.version));
+    headers.insert(header::ETAG, version_etag(product.version));
     headers.insert(header::CACHE_CONTROL, public(max_age));
     Ok(response)
 }
@@ -196,7 +181,7 @@ impl Route for GetProduct {
             let mut response = Response::new(Body::Empty);
             *response.status_mut() = StatusCode::NOT_MODIFIED;
             let headers = response.headers_mut();
-            headers.insert(header::ETAG, etag(product.version));
+            headers.insert(header::ETAG, version_etag(product.version));
             headers.insert(header::CACHE_CONTROL, public(self.max_age));
             return Ok(response);
         }

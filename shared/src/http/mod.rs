@@ -12,7 +12,9 @@ mod serve;
 pub use body::{MAX_BODY_BYTES, json_body};
 pub use codes::ProblemCode;
 pub use context::{path_id, source_ip};
-pub use paging::{DEFAULT_PAGE, MAX_PAGE, PageRequest, cursor_after, page_limit, page_response};
+pub use paging::{
+    DEFAULT_PAGE, MAX_PAGE, PageRequest, cursor_after, invalid_query, page_limit, page_response,
+};
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem};
-pub use response::{json, no_content, no_store};
+pub use response::{json, no_content, no_store, version_etag};
 pub use serve::{LambdaError, finish, serve};

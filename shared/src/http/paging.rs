@@ -88,7 +88,8 @@ fn parse_cursor(cursor: &str) -> Option<String> {
     is_id(id).then(|| id.to_string())
 }
 
-fn invalid_query(detail: &str) -> Problem {
+/// 400 `invalid_query`: a query parameter the route cannot take.
+pub fn invalid_query(detail: &str) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
         ProblemCode::InvalidQuery,
