@@ -292,6 +292,7 @@ async fn two_rotations_under_traffic_refuse_no_valid_token_and_retired_keys_are_
 #[tokio::test]
 async fn a_withdrawn_key_is_refused_at_once_everywhere_and_another_signs() {
     let TwoInstances {
+        stack,
         rotation,
         a,
         b,
@@ -309,7 +310,6 @@ async fn a_withdrawn_key_is_refused_at_once_everywhere_and_another_signs() {
         .unwrap();
     assert_eq!(changes.created.len(), 1, "a new key signs in its place");
     // Under every shard of its deny-list entry, whichever a token's check reads.
-    let stack = StackInfo::from_env().unwrap();
     let revoked = stack.environment_of("me")["REVOKED_TOKENS_TABLE"].clone();
     let aws = stack.aws_clients().await;
     for shard in 0..shared::accounts::keystore::WITHDRAWN_SHARDS {
