@@ -154,29 +154,24 @@ pub fn render(out: &mut String, on: &OnStack) {
     // The hottest key of each table.
     let per_user_budget = 300.0 / 60.0;
     let shard_reads = authenticated / f64::from(WITHDRAWN_SHARDS);
+    // A function's warm run, and the environments its share of the mix keeps busy.
+    let steady_of = |binary: &str| {
+        on.steady
+            .iter()
+            .find(|s| s.language == "Rust" && s.name == binary)
+    };
+    let busy = |binary: &str, share: u32| {
+        let warm = median(&steady_of(binary)?.warm)?;
+        Some(rps(share) * warm.as_secs_f64())
+    };
     let concurrency: f64 = MIX
         .iter()
-        .filter_map(|(binary, share)| {
-            let warm = on
-                .steady
-                .iter()
-                .find(|s| s.language == "Rust" && s.name == *binary)
-                .and_then(|s| median(&s.warm))?;
-            Some(rps(*share) * warm.as_secs_f64())
-        })
+        .filter_map(|(binary, share)| busy(binary, *share))
         .sum();
     let key_reads = concurrency / 300.0;
     let product_instances: f64 = CACHED
         .iter()
-        .filter_map(|binary| {
-            let share = MIX.iter().find(|(b, _)| b == binary)?.1;
-            let warm = on
-                .steady
-                .iter()
-                .find(|s| s.language == "Rust" && s.name == *binary)
-                .and_then(|s| median(&s.warm))?;
-            Some(rps(share) * warm.as_secs_f64())
-        })
+        .filter_map(|binary| busy(binary, MIX.iter().find(|(b, _)| b == binary)?.1))
         .sum::<f64>()
         .max(1.0);
     let round_trips: f64 = MIX
@@ -306,10 +301,7 @@ pub fn render(out: &mut String, on: &OnStack) {
     let lambda: f64 = MIX
         .iter()
         .filter_map(|(binary, share)| {
-            let steady = on
-                .steady
-                .iter()
-                .find(|s| s.language == "Rust" && s.name == *binary)?;
+            let steady = steady_of(binary)?;
             let warm = median(&steady.warm)?;
             let count = rps(*share) * SECONDS_A_MONTH;
             Some(count / 1e6 * cost::per_million_at(warm, steady.memory_mb))
