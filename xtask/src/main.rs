@@ -26,7 +26,9 @@ commands:
   prove    the statelessness scenarios on a stack of their own, and a report of
            requests, instances, kills, outages, failures and lost writes
   bench    the performance measures (release builds and sizes, cold starts beside
-           Node.js and Python, CPU, AWS calls, memory, local load, cost) into BENCHMARKS.md
+           Node.js and Python, CPU, AWS calls, memory, local load, cost) into BENCHMARKS.md;
+           `bench --cold me,refresh [--runs N]` prints only those cold starts under the
+           model (with me's Node.js and Python twins): a before and after in minutes
   routes   write the `cargo lambda watch` router in Cargo.toml from template.yaml
            (dev does it before it starts; a test fails when it is stale)
   install  install the pinned local tools into .tools/ (dev and test do it when needed)
@@ -55,7 +57,17 @@ fn main() -> ExitCode {
         Some("invoke") => invoke(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("prove") => prove(),
-        Some("bench") => bench(),
+        Some("bench") => match &args[1..] {
+            [] => bench(),
+            [flag, functions] if flag == "--cold" => bench_cold(functions, 30),
+            [flag, functions, runs, count] if flag == "--cold" && runs == "--runs" => count
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--runs takes a number, not {count}"))
+                .and_then(|count| bench_cold(functions, count)),
+            _ => Err(anyhow::anyhow!(
+                "usage: cargo xtask bench [--cold <function>[,<function>...] [--runs N]]"
+            )),
+        },
         Some("routes") => routes(),
         Some("install") => install(),
         Some("lint") => install().and_then(|()| lint()).and_then(|()| checkov()),
@@ -580,6 +592,40 @@ fn bench() -> Result<()> {
         "xtask: wrote BENCHMARKS.md in {}m",
         started.elapsed().as_secs().div_ceil(60)
     );
+    Ok(())
+}
+
+/// `cargo xtask bench --cold`: release builds of `functions` (a comma
+/// list), their cold starts under the model on the bench's stack, printed.
+fn bench_cold(functions: &str, runs: usize) -> Result<()> {
+    use xtask::bench;
+    let functions: Vec<String> = functions.split(',').map(str::to_string).collect();
+    install()?;
+    Tools::new(&root()).ensure_bench_tools(&root())?;
+    println!("xtask: bench --cold: release binaries of {}", functions.join(", "));
+    let mut build = xtask::cargo();
+    build.args(["build", "--release"]).current_dir(root());
+    for function in &functions {
+        build.args(["--bin", function]);
+    }
+    run(&mut build)?;
+    let runtime = runtime()?;
+    // The stack only makes the events (users, tokens): its debug builds do.
+    let options = StackOptions {
+        parameters: bench::stack_parameters(),
+        event_sources: false,
+        ..StackOptions::for_tests("bench")?
+    };
+    let stack = runtime.block_on(Stack::start(&root(), &options))?;
+    let measured = runtime.block_on(bench::cold_only(
+        &stack.info,
+        &root().join("target/release"),
+        &functions,
+        runs,
+        |step| println!("xtask: bench: {step}"),
+    ));
+    runtime.block_on(stack.stop());
+    print!("{}", bench::render::cold_only(&measured?));
     Ok(())
 }
 

@@ -222,24 +222,12 @@ pub async fn on_stack(
     progress: impl Fn(&str),
 ) -> Result<OnStack> {
     let tools = Tools::new(&crate::workspace_root());
-    let api = stack.api_url.clone();
-    let info = stack.clone();
-    let happy = tokio::task::spawn_blocking(move || HappyPath::new(&api, Some(&info))).await??;
-    let workspace = Workspace {
-        sandboxes: stack.logs_dir.join("bench"),
-        log: stack.logs_dir.join("bench-functions.log"),
-    };
-    std::fs::create_dir_all(&workspace.sandboxes)?;
-    let model = Model::new(
-        &stack.logs_dir.join("bench-tls"),
-        &[&stack.dynamodb_endpoint, &stack.moto_endpoint],
-    )
-    .await?;
-    let mut measured = OnStack {
-        model: model.describe(),
-        cpu_modelled: model.cpu.is_ok(),
-        ..OnStack::default()
-    };
+    let Prepared {
+        happy,
+        workspace,
+        model,
+        mut measured,
+    } = prepare(stack).await?;
     for subject in subjects(stack, bin_dir, &tools)? {
         let name = subject.function.name.clone();
         progress(&format!("{} {}", subject.language, subject.title()));
@@ -260,23 +248,8 @@ pub async fn on_stack(
             progress(&format!(
                 "{name}: plain HTTP, TLS opened late, TLS opened at init"
             ));
-            let mut lazy = model.over_tls(&subject.function.env);
-            lazy.insert(PRECONNECT_VARIABLE.to_string(), "off".to_string());
-            let variants = [
-                (PLAIN, subject.clone()),
-                (TLS_LAZY, subject.with_env(lazy)),
-                (TLS_AT_INIT, over_tls.clone()),
-            ];
-            for (label, variant) in variants {
-                let cold = events_for(&happy, &name, options.cold_runs)?;
-                let cold =
-                    processes::cold_starts(&variant, &cold, &workspace, confinement.as_ref())
-                        .await?;
-                measured.tls.push(Variant {
-                    label: label.to_string(),
-                    cold,
-                });
-            }
+            let variants = tls_variants(&subject, &model, &happy, &workspace, options.cold_runs);
+            measured.tls.extend(variants.await?);
         }
         if name == "me" {
             for period in model::periods_compared() {
@@ -316,6 +289,118 @@ pub async fn on_stack(
             measured.load_rss.insert(route.binary.to_string(), peak);
         }
     }
+    Ok(measured)
+}
+
+/// What every measure against a stack starts from.
+struct Prepared {
+    happy: HappyPath,
+    workspace: Workspace,
+    model: Model,
+    /// Empty but for the model's description.
+    measured: OnStack,
+}
+
+async fn prepare(stack: &StackInfo) -> Result<Prepared> {
+    let api = stack.api_url.clone();
+    let info = stack.clone();
+    let happy = tokio::task::spawn_blocking(move || HappyPath::new(&api, Some(&info))).await??;
+    let workspace = Workspace {
+        sandboxes: stack.logs_dir.join("bench"),
+        log: stack.logs_dir.join("bench-functions.log"),
+    };
+    std::fs::create_dir_all(&workspace.sandboxes)?;
+    let model = Model::new(
+        &stack.logs_dir.join("bench-tls"),
+        &[&stack.dynamodb_endpoint, &stack.moto_endpoint],
+    )
+    .await?;
+    let measured = OnStack {
+        model: model.describe(),
+        cpu_modelled: model.cpu.is_ok(),
+        ..OnStack::default()
+    };
+    Ok(Prepared {
+        happy,
+        workspace,
+        model,
+        measured,
+    })
+}
+
+/// A Rust `subject`'s cold start over plain HTTP, over TLS opened by its
+/// first request, and over TLS opened at init.
+async fn tls_variants(
+    subject: &Subject,
+    model: &Model,
+    happy: &HappyPath,
+    workspace: &Workspace,
+    runs: usize,
+) -> Result<Vec<Variant>> {
+    let mut lazy = model.over_tls(&subject.function.env);
+    lazy.insert(PRECONNECT_VARIABLE.to_string(), "off".to_string());
+    let variants = [
+        (PLAIN, subject.clone()),
+        (TLS_LAZY, subject.with_env(lazy)),
+        (TLS_AT_INIT, subject.with_env(model.over_tls(&subject.function.env))),
+    ];
+    let confinement = model.confinement(subject.memory_mb, PERIOD);
+    let mut measured = Vec::new();
+    for (label, variant) in variants {
+        let events = events_for(happy, &subject.function.name, runs)?;
+        let cold =
+            processes::cold_starts(&variant, &events, workspace, confinement.as_ref()).await?;
+        measured.push(Variant {
+            label: label.to_string(),
+            cold,
+        });
+    }
+    Ok(measured)
+}
+
+/// `cargo xtask bench --cold`: only the cold starts of `functions` under
+/// the model (with their Node.js and Python twins, and their TLS
+/// comparison where [`TLS_COMPARED`] has them), `runs` each: the before and
+/// after of a change to a cold start, in minutes instead of the hour of the
+/// whole bench.
+pub async fn cold_only(
+    stack: &StackInfo,
+    bin_dir: &Path,
+    functions: &[String],
+    runs: usize,
+    progress: impl Fn(&str),
+) -> Result<OnStack> {
+    let tools = Tools::new(&crate::workspace_root());
+    let Prepared {
+        happy,
+        workspace,
+        model,
+        mut measured,
+    } = prepare(stack).await?;
+    let chosen: Vec<Subject> = subjects(stack, bin_dir, &tools)?
+        .into_iter()
+        .filter(|subject| functions.contains(&subject.function.name))
+        .collect();
+    for function in functions {
+        anyhow::ensure!(
+            chosen.iter().any(|subject| &subject.function.name == function),
+            "the bench knows no function {function}"
+        );
+    }
+    for subject in chosen {
+        progress(&format!("{} {}", subject.language, subject.title()));
+        let confinement = model.confinement(subject.memory_mb, PERIOD);
+        let events = events_for(&happy, &subject.function.name, runs)?;
+        let over_tls = subject.with_env(model.over_tls(&subject.function.env));
+        measured.cold.push(
+            processes::cold_starts(&over_tls, &events, &workspace, confinement.as_ref()).await?,
+        );
+        if subject.language == "Rust" && TLS_COMPARED.contains(&subject.function.name.as_str()) {
+            let variants = tls_variants(&subject, &model, &happy, &workspace, runs);
+            measured.tls.extend(variants.await?);
+        }
+    }
+    measured.tls_handshakes = model.tls.handshakes();
     Ok(measured)
 }
 
