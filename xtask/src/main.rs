@@ -602,7 +602,10 @@ fn bench_cold(functions: &str, runs: usize) -> Result<()> {
     let functions: Vec<String> = functions.split(',').map(str::to_string).collect();
     install()?;
     Tools::new(&root()).ensure_bench_tools(&root())?;
-    println!("xtask: bench --cold: release binaries of {}", functions.join(", "));
+    println!(
+        "xtask: bench --cold: release binaries of {}",
+        functions.join(", ")
+    );
     let mut build = xtask::cargo();
     build.args(["build", "--release"]).current_dir(root());
     for function in &functions {

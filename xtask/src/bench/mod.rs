@@ -227,7 +227,7 @@ pub async fn on_stack(
         workspace,
         model,
         mut measured,
-    } = prepare(stack).await?;
+    } = prepare(stack, "bench").await?;
     for subject in subjects(stack, bin_dir, &tools)? {
         let name = subject.function.name.clone();
         progress(&format!("{} {}", subject.language, subject.title()));
@@ -301,17 +301,19 @@ struct Prepared {
     measured: OnStack,
 }
 
-async fn prepare(stack: &StackInfo) -> Result<Prepared> {
+/// `name`: the folder of the stack's logs its sandboxes, log and TLS front
+/// use (so two measures can share a stack).
+async fn prepare(stack: &StackInfo, name: &str) -> Result<Prepared> {
     let api = stack.api_url.clone();
     let info = stack.clone();
     let happy = tokio::task::spawn_blocking(move || HappyPath::new(&api, Some(&info))).await??;
     let workspace = Workspace {
-        sandboxes: stack.logs_dir.join("bench"),
-        log: stack.logs_dir.join("bench-functions.log"),
+        sandboxes: stack.logs_dir.join(name),
+        log: stack.logs_dir.join(format!("{name}-functions.log")),
     };
     std::fs::create_dir_all(&workspace.sandboxes)?;
     let model = Model::new(
-        &stack.logs_dir.join("bench-tls"),
+        &stack.logs_dir.join(format!("{name}-tls")),
         &[&stack.dynamodb_endpoint, &stack.moto_endpoint],
     )
     .await?;
@@ -342,7 +344,10 @@ async fn tls_variants(
     let variants = [
         (PLAIN, subject.clone()),
         (TLS_LAZY, subject.with_env(lazy)),
-        (TLS_AT_INIT, subject.with_env(model.over_tls(&subject.function.env))),
+        (
+            TLS_AT_INIT,
+            subject.with_env(model.over_tls(&subject.function.env)),
+        ),
     ];
     let confinement = model.confinement(subject.memory_mb, PERIOD);
     let mut measured = Vec::new();
@@ -371,22 +376,24 @@ pub async fn cold_only(
     progress: impl Fn(&str),
 ) -> Result<OnStack> {
     let tools = Tools::new(&crate::workspace_root());
-    let Prepared {
-        happy,
-        workspace,
-        model,
-        mut measured,
-    } = prepare(stack).await?;
     let chosen: Vec<Subject> = subjects(stack, bin_dir, &tools)?
         .into_iter()
         .filter(|subject| functions.contains(&subject.function.name))
         .collect();
     for function in functions {
         anyhow::ensure!(
-            chosen.iter().any(|subject| &subject.function.name == function),
+            chosen
+                .iter()
+                .any(|subject| &subject.function.name == function),
             "the bench knows no function {function}"
         );
     }
+    let Prepared {
+        happy,
+        workspace,
+        model,
+        mut measured,
+    } = prepare(stack, "bench-cold").await?;
     for subject in chosen {
         progress(&format!("{} {}", subject.language, subject.title()));
         let confinement = model.confinement(subject.memory_mb, PERIOD);

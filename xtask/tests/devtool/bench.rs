@@ -271,3 +271,61 @@ async fn the_bench_suite_runs_on_the_test_stack() {
         );
     }
 }
+
+/// `cargo xtask bench --cold me,jwks`: those functions alone, `me` with its
+/// twins and its TLS comparison, printed with the goals they decide; an
+/// unknown name is refused before anything runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cold_only_bench_measures_just_the_functions_named() {
+    let stack = StackInfo::from_env().unwrap();
+    let bin_dir = xtask::workspace_root().join("target/debug");
+    let named = ["me".to_string(), "jwks".to_string()];
+    let measured = bench::cold_only(&stack, &bin_dir, &named, 1, |_| {})
+        .await
+        .unwrap();
+    let measured_names: Vec<String> = measured
+        .cold
+        .iter()
+        .map(|c| format!("{} {}", c.language, c.name))
+        .collect();
+    assert_eq!(
+        measured_names,
+        [
+            "Rust jwks",
+            "Rust me",
+            "Node.js me",
+            "Python me",
+            "Node.js me + signing key",
+            "Python me + signing key",
+        ]
+    );
+    for cold in &measured.cold {
+        assert_eq!(
+            cold.first_answer.len(),
+            1,
+            "{} {}",
+            cold.language,
+            cold.name
+        );
+        assert!(
+            cold.outcomes.keys().all(|o| o.starts_with('2')),
+            "{:?}",
+            cold.outcomes
+        );
+    }
+    let variants: Vec<&str> = measured.tls.iter().map(|v| v.label.as_str()).collect();
+    assert_eq!(
+        variants,
+        [bench::PLAIN, bench::TLS_LAZY, bench::TLS_AT_INIT]
+    );
+    let printed = bench::render::cold_only(&measured);
+    assert!(printed.contains("| me | Rust |"), "{printed}");
+    assert!(
+        printed.contains("Rust `me` at least 10× faster"),
+        "{printed}"
+    );
+
+    let unknown = ["no-such-function".to_string()];
+    let refused = bench::cold_only(&stack, &bin_dir, &unknown, 1, |_| {}).await;
+    assert!(refused.is_err_and(|e| e.to_string().contains("no function no-such-function")));
+}
