@@ -221,6 +221,7 @@ $("upload-form").addEventListener("submit", async (event) => {
   const problem = $("upload-problem");
   const progress = $("upload-progress");
   problem.hidden = true;
+  progress.hidden = true;
   let grant;
   try {
     ({ body: grant } = await api.createUpload(file));
