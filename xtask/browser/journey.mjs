@@ -196,7 +196,8 @@ try {
     buffer: Buffer.from("a file from the browser\n".repeat(2000)),
   });
   await tab1.click("#upload-form button[type=submit]");
-  await tab1.waitForSelector("#upload-list li .status");
+  await tab1.waitForSelector("#upload-list li .status, #upload-problem:not([hidden])");
+  check(await tab1.isHidden("#upload-problem"), `the upload went through: ${await tab1.textContent("#upload-problem")}`);
   check(Number(await tab1.getAttribute("#upload-progress", "value")) === 100, "the progress bar reached 100");
   await shot(tab1, "upload-sent-pending");
   await tab1.waitForSelector("#upload-list li .status[data-status=ready]");

@@ -69,6 +69,10 @@ pub struct Policy {
     pub service: Service,
     /// Its rules (an API has one; a bucket without CORS none).
     pub rules: Vec<Rule>,
+    /// Whether the service answers preflights itself: an API without a
+    /// `CorsConfiguration` passes an `OPTIONS` to its routes (none takes
+    /// it); S3 always answers them.
+    pub configured: bool,
 }
 
 /// A response's status and the headers CORS adds to it.
@@ -140,7 +144,20 @@ impl Policy {
             .next()
             .and_then(|id| template.resource(id))
             .context("template.yaml has no AWS::Serverless::HttpApi")?;
-        let rules = match api.properties.get("CorsConfiguration") {
+        let mut configuration = api.properties.get("CorsConfiguration");
+        // `!If [condition, configuration, AWS::NoValue]`, SAM's way.
+        while let Some(Value::Array(args)) = configuration.and_then(|c| c.get("Fn::If"))
+            && let [Value::String(condition), then, otherwise] = args.as_slice()
+        {
+            configuration = Some(if holds(template, resolver, condition)? {
+                then
+            } else {
+                otherwise
+            });
+        }
+        let configuration = configuration.filter(|c| !is_no_value(c));
+        let configured = configuration.is_some();
+        let rules = match configuration {
             None => Vec::new(),
             Some(Value::Object(config)) => {
                 let list = |key: &str| strings(template, resolver, config.get(key));
@@ -158,6 +175,7 @@ impl Policy {
         Ok(Self {
             service: Service::ApiGateway,
             rules,
+            configured,
         })
     }
 
@@ -193,6 +211,7 @@ impl Policy {
         Ok(Self {
             service: Service::S3,
             rules,
+            configured: true,
         })
     }
 
@@ -445,6 +464,7 @@ impl Applies {
                 buckets.get(bucket).cloned().unwrap_or(Policy {
                     service: Service::S3,
                     rules: Vec::new(),
+                    configured: true,
                 })
             }
         }
@@ -552,6 +572,7 @@ async fn answer(
     let policy = applies.policy(&request.target);
     let origin = request.header("origin").map(String::from);
     if request.method == "OPTIONS"
+        && policy.configured
         && let (Some(origin), Some(method)) = (
             origin.as_deref(),
             request.header("access-control-request-method"),
@@ -643,6 +664,7 @@ mod tests {
                 credentials: true,
                 max_age: Some(600),
             }],
+            configured: true,
         }
     }
 
@@ -657,6 +679,7 @@ mod tests {
                 credentials: true,
                 max_age: None,
             }],
+            configured: true,
         }
     }
 
@@ -718,6 +741,7 @@ mod tests {
         let empty = Policy {
             service: Service::S3,
             rules: Vec::new(),
+            configured: true,
         };
         assert!(
             empty
@@ -733,10 +757,9 @@ mod tests {
         let mut resolver = Resolver::new(&template, "");
         let api_policy = Policy::api(&template, &resolver).unwrap();
         assert!(
-            api_policy.rules[0].origins.is_empty(),
-            "no origin by default"
+            !api_policy.configured && api_policy.rules.is_empty(),
+            "no CORS by default"
         );
-        assert!(api_policy.rules[0].credentials);
         resolver.set_parameter(
             "AllowedOrigins",
             "https://a.example,https://b.example".into(),
@@ -746,6 +769,7 @@ mod tests {
             api_policy.rules[0].origins,
             ["https://a.example", "https://b.example"]
         );
+        assert!(api_policy.configured && api_policy.rules[0].credentials);
         resolver.set_parameter("UploadCorsOrigins", "http://127.0.0.1:9000".into());
         let uploads = Policy::bucket(&template, &resolver, "UploadsBucket").unwrap();
         assert_eq!(uploads.rules[0].origins, ["http://127.0.0.1:9000"]);
