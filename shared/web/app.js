@@ -281,9 +281,10 @@ $("export").addEventListener("click", async () => {
 // ---- start: a reload stays logged in through the refresh cookie --------
 
 showLoggedIn(false);
-loadProducts();
+const catalog = loadProducts();
 session.refresh().then(async (ok) => {
   showLoggedIn(ok);
   if (ok) await loadAll().catch((error) => notice(problemText(error)));
+  await catalog;
   document.body.dataset.ready = "true";
 });

@@ -107,7 +107,7 @@ try {
   // 1. The client opens, logged out.
   const tab1 = await openClient(laptop);
   await loggedOut(tab1);
-  check((await tab1.locator("#products li").count()) > 0, "the catalog lists products");
+  await tab1.waitForSelector("#products li[data-sku]");
   await shot(tab1, "opened-logged-out-with-the-catalog");
 
   // 2. Register, then the login that follows.
