@@ -24,3 +24,4 @@ pub mod startup;
 pub mod telemetry;
 pub mod time;
 pub mod uploads;
+pub mod web_client;

@@ -57,6 +57,15 @@ pub struct Presigner {
     bucket_url: String,
 }
 
+/// Where a presigned request of `bucket` goes: AWS's virtual-hosted address,
+/// or path-style under `endpoint` when one is given (emulators).
+pub fn bucket_url(bucket: &str, region: &str, endpoint: Option<&str>) -> String {
+    match endpoint {
+        Some(endpoint) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
+        None => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+    }
+}
+
 impl Presigner {
     /// The presigner of the bucket named by `bucket_variable`, with the
     /// function's own credentials (its role), path-style under
@@ -90,10 +99,7 @@ impl Presigner {
         endpoint: Option<&str>,
     ) -> Self {
         let region = region.into();
-        let bucket_url = match endpoint {
-            Some(endpoint) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
-            None => format!("https://{bucket}.s3.{region}.amazonaws.com"),
-        };
+        let bucket_url = bucket_url(bucket, &region, endpoint);
         Self {
             credentials,
             region,

@@ -1079,6 +1079,72 @@ fn resource_wildcard_allowed(text: &str) -> bool {
     !last.is_empty() && !last.ends_with('}')
 }
 
+/// The response headers a page of another origin must be able to read.
+pub const EXPOSED_HEADERS: [&str; 7] = [
+    "etag",
+    "location",
+    "retry-after",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "idempotent-replayed",
+];
+
+/// Where the HTTP API's CORS is not exactly what its routes take: its
+/// methods are the routes' methods, its headers `authorization`,
+/// `content-type` and the header parameters of the spec's operations, it
+/// exposes [`EXPOSED_HEADERS`], and it never lets credentials go to `*`.
+pub fn cors_violations(template: &Template, spec: &Value) -> Result<Vec<String>> {
+    // Its configuration as a deployment that allows an origin has it.
+    let mut resolver = crate::local_names::Resolver::new(template, "");
+    resolver.set_parameter("AllowedOrigins", "https://guard.example".into());
+    let policy = crate::cors::Policy::api(template, &resolver)?;
+    let Some(rule) = policy.rules.first() else {
+        return Ok(vec!["the HttpApi has no CorsConfiguration".into()]);
+    };
+    let mut problems = Vec::new();
+    let methods: BTreeSet<String> = template_routes(template)?
+        .into_iter()
+        .map(|(route, _)| route.method)
+        .collect();
+    let allowed: BTreeSet<String> = rule.methods.iter().cloned().collect();
+    if allowed != methods {
+        problems.push(format!(
+            "HttpApi CORS AllowMethods {allowed:?}, but the routes take {methods:?}"
+        ));
+    }
+    let mut headers: BTreeSet<String> = ["authorization", "content-type"].map(String::from).into();
+    for operation in crate::openapi::operations(spec) {
+        for parameter in operation.operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let parameter = crate::openapi::resolve(spec, parameter);
+            if parameter["in"] == "header"
+                && let Some(name) = parameter["name"].as_str()
+            {
+                headers.insert(name.to_ascii_lowercase());
+            }
+        }
+    }
+    let allowed: BTreeSet<String> = rule.headers.iter().cloned().collect();
+    if allowed != headers {
+        problems.push(format!(
+            "HttpApi CORS AllowHeaders {allowed:?}, but the routes take {headers:?} (shared/openapi.yaml)"
+        ));
+    }
+    for header in EXPOSED_HEADERS {
+        if !rule.expose.iter().any(|h| h == header) {
+            problems.push(format!("HttpApi CORS does not expose {header}"));
+        }
+    }
+    if rule.credentials && rule.origins.iter().any(|o| o.contains('*')) {
+        problems.push("HttpApi CORS lets credentials go to a wildcard origin".into());
+    }
+    Ok(problems)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

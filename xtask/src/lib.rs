@@ -7,6 +7,7 @@ pub mod call_log;
 pub mod calls;
 pub mod checks;
 pub mod client;
+pub mod cors;
 pub mod cpu_share;
 pub mod docker;
 pub mod dynamodb;

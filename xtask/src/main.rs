@@ -378,6 +378,7 @@ fn dev(sam: bool) -> Result<()> {
             release: false,
             event_sources: true,
             sam: sam.then_some(xtask::sam_local::Build::SamBuild),
+            cors_fronts: true,
         };
         if sam {
             println!("xtask: starting DynamoDB Local, moto, Docker and sam local on 127.0.0.1");
@@ -388,8 +389,15 @@ fn dev(sam: bool) -> Result<()> {
         let info = &stack.info;
         println!();
         println!("  HTTP API         {}", info.api_url);
+        println!("  web client       {}/app/index.html", info.api_url);
         println!("  DynamoDB Local   {}", info.dynamodb_endpoint);
         println!("  moto (S3, SQS)   {}", info.moto_endpoint);
+        if info.s3_endpoint != info.moto_endpoint {
+            println!(
+                "  S3 with CORS     {} (presigned URLs point here)",
+                info.s3_endpoint
+            );
+        }
         println!();
         println!("  try:  curl -i {}/health", info.api_url);
         println!();
@@ -534,6 +542,7 @@ fn bench() -> Result<()> {
         parameters: bench::stack_parameters(),
         release: true,
         event_sources: false,
+        cors_fronts: false,
         ..StackOptions::for_tests("bench")?
     };
     let stack = runtime.block_on(Stack::start(&root(), &options))?;
@@ -704,6 +713,8 @@ fn test(cargo_test_args: &[String]) -> Result<()> {
     install()?;
     // The bench's smoke test (xtask/tests/devtool/bench.rs) runs wrk and the comparisons.
     Tools::new(&root()).ensure_bench_tools(&root())?;
+    // The browser tests (xtask/tests/api/browser.rs) drive Debian's chromium.
+    Tools::new(&root()).ensure_browser_tools(&root())?;
     step("cfn-lint", lint());
     step("checkov", checkov());
     // What the SAM test needs (xtask/tests/sam.rs); where it cannot be had,

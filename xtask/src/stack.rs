@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::call_log::CallLog;
 use crate::checks;
+use crate::cors;
 use crate::docker::Engine;
 use crate::dynamodb_local;
 use crate::event_sources::{self, Mapping};
@@ -30,6 +31,28 @@ use crate::template::Template;
 use crate::tools::Tools;
 
 pub use crate::local_names::LOCAL_ACCESS_KEY;
+
+/// The origin a test stack's HTTP API admits by CORS (`AllowedOrigins`).
+pub const ALLOWED_TEST_ORIGIN: &str = "https://app.example.test";
+
+/// The template parameter naming the origins the uploads bucket's CORS admits.
+const UPLOAD_CORS_ORIGINS: &str = "UploadCorsOrigins";
+
+/// Each bucket's CORS, by its local name.
+fn bucket_policies(
+    template: &Template,
+    resolver: &crate::local_names::Resolver<'_>,
+) -> Result<BTreeMap<String, cors::Policy>> {
+    template
+        .ids_of_kind("AWS::S3::Bucket")
+        .map(|id| {
+            Ok((
+                resolver.local_name(id),
+                cors::Policy::bucket(template, resolver, id)?,
+            ))
+        })
+        .collect()
+}
 
 /// The loopback ports of one stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +116,11 @@ pub struct StackOptions {
     /// Serve the functions through `sam local` (built this way) instead of
     /// `cargo lambda watch`.
     pub sam: Option<sam_local::Build>,
+    /// Put the template's CORS in front of the API and of S3
+    /// ([`crate::cors`]): the API's URL and the presigned URLs are then the
+    /// fronts'. Off for the bench (it measures the functions, not a relay)
+    /// and under `sam local`.
+    pub cors_fronts: bool,
 }
 
 impl StackOptions {
@@ -112,11 +140,15 @@ impl StackOptions {
             parameters: [
                 ("LoginAttemptsPerIpPerMinute".into(), "1000000".into()),
                 ("RegisterAttemptsPerIpPerHour".into(), "1000000".into()),
+                // One origin the HTTP API's CORS admits, for the CORS tests
+                // (xtask/tests/api/browser.rs); none is admitted by default.
+                ("AllowedOrigins".into(), ALLOWED_TEST_ORIGIN.into()),
             ]
             .into(),
             release: false,
             event_sources: true,
             sam: None,
+            cors_fronts: true,
         })
     }
 }
@@ -131,6 +163,10 @@ pub struct StackInfo {
     pub dynamodb_endpoint: String,
     /// moto's endpoint (S3 and SQS).
     pub moto_endpoint: String,
+    /// Where the functions reach S3, and so where presigned URLs point:
+    /// the bucket CORS front before moto, or moto itself without fronts.
+    #[serde(default)]
+    pub s3_endpoint: String,
     /// Each function's environment (by binary name), as the template gives it, resolved locally.
     pub function_env: BTreeMap<String, BTreeMap<String, String>>,
     /// The environment every local function shares: region, dummy credentials, endpoints.
@@ -198,6 +234,8 @@ pub struct Stack {
     // its private dockerd stops) and the emulators' ports on its network.
     engine: Option<Engine>,
     forwarders: Vec<JoinHandle<()>>,
+    // The CORS fronts of the API and of S3 (stopped when dropped).
+    fronts: Vec<cors::Front>,
     // The private engine (tools folder, stack name, gateway): what its
     // dockerd leaves on the host goes once it has stopped.
     private_engine: Option<(PathBuf, String, std::net::Ipv4Addr)>,
@@ -237,6 +275,7 @@ impl Stack {
                 api_url: format!("http://127.0.0.1:{}", options.ports.api),
                 dynamodb_endpoint: format!("http://127.0.0.1:{}", options.ports.dynamodb),
                 moto_endpoint: format!("http://127.0.0.1:{}", options.ports.moto),
+                s3_endpoint: format!("http://127.0.0.1:{}", options.ports.moto),
                 function_env: BTreeMap::new(),
                 aws_env: BTreeMap::new(),
                 logs_dir: run_dir.clone(),
@@ -249,8 +288,10 @@ impl Stack {
             pumps: Vec::new(),
             engine: None,
             forwarders: Vec::new(),
+            fronts: Vec::new(),
             private_engine: None,
         };
+        let fronts = options.cors_fronts && options.sam.is_none();
 
         let mut dynamodb = dynamodb_local::command(
             root,
@@ -283,8 +324,26 @@ impl Stack {
             }
             resolver.set_parameter(name, value.clone());
         }
+        // The buckets' CORS admits the web client's origin: the API's own.
+        if fronts && !options.parameters.contains_key(UPLOAD_CORS_ORIGINS) {
+            resolver.set_parameter(UPLOAD_CORS_ORIGINS, stack.info.api_url.clone());
+        }
         provision::provision(&clients, &template, &mut resolver).await?;
         provision::local_parameters(&clients, &template, &mut resolver, &options.name).await?;
+        // The watch listens inside, the API's front on the API's port.
+        let watch_port = if fronts {
+            let s3 = cors::Front::start(
+                0,
+                &stack.info.moto_endpoint,
+                cors::Applies::Buckets(bucket_policies(&template, &resolver)?),
+            )
+            .await?;
+            stack.info.s3_endpoint = s3.url.clone();
+            stack.fronts.push(s3);
+            free_port()?
+        } else {
+            options.ports.api
+        };
 
         stack.info.aws_env = aws_env(&stack.info);
         for function in &functions {
@@ -306,14 +365,25 @@ impl Stack {
             None => {
                 let env_file = run_dir.join("functions.env");
                 std::fs::write(&env_file, union_env_file(&stack.info, &BTreeMap::new())?)?;
-                let mut watch = watch_command(root, &stack.info, &env_file, options.ports.api);
+                let mut watch = watch_command(root, &stack.info, &env_file, watch_port);
                 if !options.reload {
                     watch.arg("--ignore-changes");
                 }
                 stack.spawn("functions", &mut watch, options.function_logs)?;
                 let api = stack.processes.len() - 1;
-                stack.processes[api].wait_for_port(loopback(options.ports.api), startup)?;
-                stack.info.api_url.clone()
+                stack.processes[api].wait_for_port(loopback(watch_port), startup)?;
+                let watch_url = format!("http://127.0.0.1:{watch_port}");
+                if fronts {
+                    let policy = cors::Policy::api(&template, &resolver)?;
+                    let front = cors::Front::start(
+                        options.ports.api,
+                        &watch_url,
+                        cors::Applies::Api(policy),
+                    )
+                    .await?;
+                    stack.fronts.push(front);
+                }
+                watch_url
             }
         };
 
@@ -391,6 +461,7 @@ impl Stack {
         for forwarder in self.forwarders.drain(..) {
             forwarder.abort();
         }
+        self.fronts.clear();
         // SAM (it stops its containers on SIGINT), then what it left on the
         // engine, then the engine itself with the emulators.
         while self
@@ -735,7 +806,7 @@ fn aws_env(info: &StackInfo) -> BTreeMap<String, String> {
         ("AWS_SECRET_ACCESS_KEY", LOCAL_ACCESS_KEY.to_string()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
         ("AWS_ENDPOINT_URL_DYNAMODB", info.dynamodb_endpoint.clone()),
-        ("AWS_ENDPOINT_URL_S3", info.moto_endpoint.clone()),
+        ("AWS_ENDPOINT_URL_S3", info.s3_endpoint.clone()),
         ("AWS_ENDPOINT_URL_SQS", info.moto_endpoint.clone()),
         (
             "AWS_ENDPOINT_URL_SECRETS_MANAGER",

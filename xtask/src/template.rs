@@ -17,6 +17,7 @@ pub const ARCHITECTURE_PARAMETER: &str = "Architecture";
 #[derive(Debug, Clone)]
 pub struct Template {
     parameters: Map<String, Value>,
+    conditions: Map<String, Value>,
     globals_function: Map<String, Value>,
     resources: BTreeMap<String, Resource>,
 }
@@ -99,6 +100,7 @@ impl Template {
             Some(_) => Err(anyhow!("`{key}` is not a mapping")),
         };
         let parameters = object("Parameters")?;
+        let conditions = object("Conditions")?;
         let globals = object("Globals")?;
         let raw_resources = object("Resources")?;
         let globals_function = match globals.get("Function") {
@@ -136,6 +138,7 @@ impl Template {
         }
         Ok(Self {
             parameters,
+            conditions,
             globals_function,
             resources,
         })
@@ -167,6 +170,16 @@ impl Template {
             Value::Bool(b) => Some(b.to_string()),
             _ => None,
         }
+    }
+
+    /// The expression of condition `name` (`Conditions:`).
+    pub fn condition(&self, name: &str) -> Option<&Value> {
+        self.conditions.get(name)
+    }
+
+    /// The type of a template parameter (`String`, `CommaDelimitedList`, …).
+    pub fn parameter_type(&self, name: &str) -> Option<&str> {
+        self.parameters.get(name)?.get("Type")?.as_str()
     }
 
     /// Whether the template declares this parameter.

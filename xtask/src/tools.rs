@@ -121,6 +121,39 @@ impl Tools {
         self.ensure_wrk()
     }
 
+    /// What the browser tests need (`xtask/tests/api/browser.rs`): Debian's
+    /// Chromium (through apt, as root, once) and playwright-core, pinned by
+    /// `xtask/browser/package-lock.json`, into `.tools/browser-node`
+    /// (playwright-core downloads no browser; it drives `/usr/bin/chromium`).
+    pub fn ensure_browser_tools(&self, workspace: &Path) -> Result<()> {
+        ensure_chromium()?;
+        let source = workspace.join("xtask/browser");
+        let dir = self.browser_node_dir();
+        let lock = std::fs::read_to_string(source.join("package-lock.json"))?;
+        install_once(
+            &dir.join(".installed-package-lock.json"),
+            &lock,
+            dir.join("node_modules/playwright-core").is_dir(),
+            || {
+                println!(
+                    "xtask: installing playwright-core into .tools/browser-node (pinned by lockfile)"
+                );
+                std::fs::create_dir_all(&dir)?;
+                for file in ["package.json", "package-lock.json"] {
+                    std::fs::copy(source.join(file), dir.join(file))?;
+                }
+                run(Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                    .current_dir(&dir))
+            },
+        )
+    }
+
+    /// The folder the browser tests' driver runs from (its `node_modules` inside).
+    pub fn browser_node_dir(&self) -> PathBuf {
+        self.root.join("browser-node")
+    }
+
     /// The Python of the comparison's virtualenv.
     pub fn bench_python(&self) -> PathBuf {
         self.root.join("bench-python/bin/python")
@@ -305,6 +338,41 @@ pub fn run(command: &mut Command) -> Result<()> {
         .with_context(|| format!("starting {shown}"))?;
     if !status.success() {
         bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Debian's Chromium, the browser the browser tests drive.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Installs Debian's `chromium` through apt where it is missing (as root;
+/// about 2 minutes, once per machine). Not pinned to a version: Debian's
+/// security archive keeps only the newest build of it, so a pin would stop
+/// installing at its next security update.
+fn ensure_chromium() -> Result<()> {
+    if Path::new(CHROMIUM).exists() {
+        return Ok(());
+    }
+    if !nix::unistd::Uid::effective().is_root() {
+        bail!(
+            "the browser tests need Debian's chromium ({CHROMIUM}); install it (apt-get install chromium) or run as root"
+        );
+    }
+    println!("xtask: installing Debian's chromium (apt-get, about 300 MiB; once)");
+    let install = || {
+        run(Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "--quiet",
+                "chromium",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    if install().is_err() {
+        run(Command::new("apt-get").args(["update", "--quiet"]))?;
+        install().context("installing chromium")?;
     }
     Ok(())
 }

@@ -50,6 +50,30 @@ pub fn clear_refresh(response: &mut Response<Body>) {
     set(response, REFRESH_COOKIE, "", 0);
 }
 
+/// The preference (RFC 7240) by which a browser asks for the refresh token
+/// in the cookie alone, so that no script of the page ever sees it.
+pub const COOKIE_ONLY_PREFERENCE: &str = "refresh-token=cookie";
+
+/// Whether `request` says `Prefer: refresh-token=cookie` (among other
+/// preferences, in any case, with optional quotes and parameters, in any of
+/// its `Prefer` headers).
+pub fn prefers_cookie_only(request: &Request) -> bool {
+    request
+        .headers()
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|preference| {
+            let (token, value) = preference.split(';').next()?.split_once('=')?;
+            Some((
+                token.trim().to_ascii_lowercase(),
+                value.trim().trim_matches('"').to_ascii_lowercase(),
+            ))
+        })
+        .any(|(token, value)| token == "refresh-token" && value == "cookie")
+}
+
 /// A device that logged in to an account before (OWASP's device cookie):
 /// `<nonce>.<HMAC of the email and the nonce>`. Its failed logins count
 /// against a budget of its own, so nobody else's guesses lock it out.
@@ -158,6 +182,29 @@ fn own_origin(request: &Request) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cookie_only_preference_is_read_as_rfc_7240_writes_it() {
+        for asked in [
+            "refresh-token=cookie",
+            "Refresh-Token=\"cookie\"",
+            "respond-async, refresh-token=cookie; x=y",
+        ] {
+            assert!(
+                prefers_cookie_only(&request(&[("prefer", asked)])),
+                "{asked}"
+            );
+        }
+        for not in [
+            "",
+            "refresh-token=body",
+            "refresh-token",
+            "x-refresh-token=cookie",
+        ] {
+            assert!(!prefers_cookie_only(&request(&[("prefer", not)])), "{not}");
+        }
+        assert!(!prefers_cookie_only(&request(&[])));
+    }
 
     fn request(headers: &[(&str, &str)]) -> Request {
         let mut builder = lambda_http::http::Request::builder().method("POST");

@@ -9,6 +9,7 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod browser;
 mod cart;
 mod catalog;
 mod jobs;

@@ -125,6 +125,27 @@ fn every_authenticated_route_reads_its_roles_and_nothing_else_of_the_users_table
 }
 
 #[test]
+fn the_apis_cors_takes_exactly_the_routes_methods_and_headers() {
+    let spec = xtask::openapi::load(&xtask::workspace_root()).unwrap();
+    let template = template();
+    let problems = checks::cors_violations(&template, &spec).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The guard sees a method dropped and a header added.
+    let text = std::fs::read_to_string(xtask::workspace_root().join("template.yaml")).unwrap();
+    let changed = text
+        .replace(
+            "AllowMethods: [DELETE, GET, POST, PUT]",
+            "AllowMethods: [GET, POST, PUT]",
+        )
+        .replace(
+            "AllowHeaders: [authorization,",
+            "AllowHeaders: [x-extra, authorization,",
+        );
+    let problems = checks::cors_violations(&Template::parse(&changed).unwrap(), &spec).unwrap();
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+}
+
+#[test]
 fn every_function_has_a_throttle_alarm() {
     let problems = checks::throttle_alarm_violations(&template()).unwrap();
     assert!(problems.is_empty(), "{problems:#?}");
@@ -423,6 +444,8 @@ fn a_route_added_in_the_four_places_of_the_readme_passes_every_static_guard() {
     problems.extend(checks::throttle_alarm_violations(&template).unwrap());
     problems.extend(checks::jobs_failed_alarm_violations(&template).unwrap());
     problems.extend(checks::architecture_violations(&template).unwrap());
+    let spec = xtask::openapi::load(root).unwrap();
+    problems.extend(checks::cors_violations(&template, &spec).unwrap());
     let graph = xtask::imports::graph(&root.join("shared/src")).unwrap();
     problems.extend(
         xtask::imports::circles(&graph)

@@ -2,7 +2,8 @@
 //! start) and the token response they answer with.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Response};
+use lambda_http::http::header::{self, HeaderValue};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
 use super::startup::{StartupError, token_settings};
@@ -51,18 +52,24 @@ struct TokenResponse {
     access_token: String,
     token_type: &'static str,
     expires_in: u64,
-    refresh_token: String,
+    /// Absent when the caller asked for the cookie alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
     refresh_expires_in: u64,
     session_id: SessionId,
 }
 
-/// Issues an access token and answers with both tokens, body and cookie.
+/// Issues an access token and answers with both tokens, body and cookie;
+/// the refresh token in the cookie alone when `request` prefers so
+/// (`Prefer: refresh-token=cookie`, answered with `Preference-Applied`).
 pub(super) async fn token_response(
     minting: &Minting,
     session: &SessionRecord,
     refresh: &RefreshToken,
     now: Timestamp,
+    request: &Request,
 ) -> Result<Response<Body>, Problem> {
+    let cookie_only = cookies::prefers_cookie_only(request);
     let key = minting.keys.current().await.map_err(|error| {
         tracing::error!(%error, "the signing key could not be read");
         Problem::service_unavailable(1)
@@ -79,12 +86,22 @@ pub(super) async fn token_response(
         access_token,
         token_type: "Bearer",
         expires_in: claims.exp - claims.iat,
-        refresh_token: refresh.expose().to_string(),
+        refresh_token: (!cookie_only).then(|| refresh.expose().to_string()),
         refresh_expires_in,
         session_id: session.session_id.clone(),
     };
     let mut response = no_store(json(StatusCode::OK, &body)?);
     cookies::set_refresh(&mut response, refresh.expose(), refresh_expires_in);
+    if cookie_only {
+        response.headers_mut().insert(
+            "preference-applied",
+            HeaderValue::from_static(cookies::COOKIE_ONLY_PREFERENCE),
+        );
+        // A cache between must not give one preference's answer to the other.
+        response
+            .headers_mut()
+            .append(header::VARY, HeaderValue::from_static("prefer"));
+    }
     Ok(response)
 }
 

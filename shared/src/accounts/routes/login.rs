@@ -134,7 +134,7 @@ impl Login {
         self.sessions.create(&session).await?;
         tracing::info!(user_id = %session.user_id, session_id = %session.session_id, "session opened");
         let refresh = current_refresh_token(&self.keys, &session);
-        let mut response = token_response(&self.minting, &session, &refresh, now).await?;
+        let mut response = token_response(&self.minting, &session, &refresh, now, request).await?;
         // A device that logs in becomes (or stays) a known device of the account.
         device
             .unwrap_or_else(|| DeviceCookie::issue(&self.keys, email.as_str()))

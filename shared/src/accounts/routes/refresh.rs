@@ -142,6 +142,6 @@ impl Route for Refresh {
             return Err(invalid_refresh_token());
         };
         let next = current_refresh_token(&self.keys, &session);
-        token_response(&self.minting, &session, &next, now).await
+        token_response(&self.minting, &session, &next, now, &request).await
     }
 }
