@@ -91,14 +91,24 @@ impl Controller {
         })
     }
 
-    /// Removes the empty groups an interrupted run left behind.
+    /// Removes the empty groups an interrupted run left behind: those of
+    /// processes no longer running.
     pub fn remove_leftovers(&self) {
         for parent in self.parents() {
             let Ok(entries) = std::fs::read_dir(parent) else {
                 continue;
             };
             for entry in entries.filter_map(Result::ok) {
-                if entry.file_name().to_string_lossy().starts_with(PREFIX) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                // `<PREFIX><pid>-<name>`: a live process's groups are its own
+                // (another test of the same binary, another bench) even empty.
+                let owner = name
+                    .strip_prefix(PREFIX)
+                    .and_then(|rest| rest.split('-').next())
+                    .and_then(|pid| pid.parse::<u32>().ok());
+                if let Some(pid) = owner
+                    && !Path::new(&format!("/proc/{pid}")).exists()
+                {
                     let _ = std::fs::remove_dir(entry.path());
                 }
             }
