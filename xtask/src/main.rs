@@ -366,6 +366,7 @@ fn dev(sam: bool) -> Result<()> {
             release: false,
             event_sources: true,
             sam: sam.then_some(xtask::sam_local::Build::SamBuild),
+            websocket_limits: Default::default(),
         };
         if sam {
             println!("xtask: starting DynamoDB Local, moto, Docker and sam local on 127.0.0.1");
@@ -376,6 +377,12 @@ fn dev(sam: bool) -> Result<()> {
         let info = &stack.info;
         println!();
         println!("  HTTP API         {}", info.api_url);
+        if !sam {
+            println!(
+                "  WebSocket API    {} (a ticket from POST /realtime/tickets opens it)",
+                info.websocket_url
+            );
+        }
         println!("  DynamoDB Local   {}", info.dynamodb_endpoint);
         println!("  moto (S3, SQS)   {}", info.moto_endpoint);
         println!();
