@@ -141,7 +141,7 @@ impl StackOptions {
 pub struct StackInfo {
     /// Base URL of the HTTP API, e.g. `http://127.0.0.1:9000`.
     pub api_url: String,
-    /// The WebSocket API, e.g. `ws://127.0.0.1:9001`.
+    /// The WebSocket API, e.g. `ws://127.0.0.1:9001/live` (with its stage, as on AWS).
     #[serde(default)]
     pub websocket_url: String,
     /// Its Management API, as the functions get it.
@@ -256,7 +256,11 @@ impl Stack {
         let mut stack = Stack {
             info: StackInfo {
                 api_url: format!("http://127.0.0.1:{}", options.ports.api),
-                websocket_url: format!("ws://127.0.0.1:{}", options.ports.websocket),
+                websocket_url: format!(
+                    "ws://127.0.0.1:{}/{}",
+                    options.ports.websocket,
+                    ws_gateway::stage_of(&template)
+                ),
                 management_endpoint: format!(
                     "http://127.0.0.1:{}/{}",
                     options.ports.management,
@@ -387,7 +391,7 @@ impl Stack {
                 ws_gateway::Gateway::start(
                     socket_routes,
                     ws_gateway::stage_of(&template),
-                    invoke_base.clone(),
+                    vec![invoke_base.clone()],
                     options.ports.websocket,
                     options.ports.management,
                     options.websocket_limits,

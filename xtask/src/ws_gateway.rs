@@ -64,7 +64,7 @@ impl Default for Limits {
 
 /// A running gateway; [`Gateway::stop`] closes every connection.
 pub struct Gateway {
-    /// `ws://127.0.0.1:<port>`: what clients connect to.
+    /// `ws://127.0.0.1:<port>/<stage>`: what clients connect to.
     pub url: String,
     /// `http://127.0.0.1:<port>/<stage>`: the Management API, as the functions get it.
     pub management_endpoint: String,
@@ -87,7 +87,10 @@ struct Connection {
 
 struct Shared {
     routes: HashMap<String, SocketRoute>,
-    invoke_base: String,
+    /// Where the functions run: one instance, or several taken in turn
+    /// (as Lambda spreads events over its instances).
+    invoke_bases: Vec<String>,
+    next_instance: std::sync::atomic::AtomicUsize,
     stage: String,
     domain: String,
     limits: Limits,
@@ -135,15 +138,18 @@ fn new_connection_id() -> String {
 impl Gateway {
     /// Serves `routes` on `port` and the Management API on
     /// `management_port` (both on 127.0.0.1), invoking functions at
-    /// `invoke_base` (`http://127.0.0.1:<watch port>`).
+    /// `invoke_bases` (`http://127.0.0.1:<watch port>`), in turn.
     pub async fn start(
         routes: Vec<SocketRoute>,
         stage: String,
-        invoke_base: String,
+        invoke_bases: Vec<String>,
         port: u16,
         management_port: u16,
         limits: Limits,
     ) -> Result<Self> {
+        if invoke_bases.is_empty() {
+            bail!("the WebSocket gateway needs an instance of the functions to invoke");
+        }
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .await
             .with_context(|| format!("binding the WebSocket API to 127.0.0.1:{port}"))?;
@@ -160,7 +166,8 @@ impl Gateway {
                 .into_iter()
                 .map(|route| (route.route_key.clone(), route))
                 .collect(),
-            invoke_base,
+            invoke_bases,
+            next_instance: std::sync::atomic::AtomicUsize::new(0),
             domain: format!("127.0.0.1:{port}"),
             stage: stage.clone(),
             limits,
@@ -200,7 +207,7 @@ impl Gateway {
             })
         };
         Ok(Self {
-            url: format!("ws://127.0.0.1:{port}"),
+            url: format!("ws://127.0.0.1:{port}/{stage}"),
             management_endpoint: format!("http://127.0.0.1:{management_port}/{stage}"),
             stop,
             tasks: vec![accept, manage],
@@ -255,10 +262,11 @@ fn event(
 /// `None` when the route does not exist.
 async fn call(shared: &Shared, route_key: &str, event: Value) -> Option<(u16, Option<String>)> {
     let route = shared.routes.get(route_key)?;
-    let url = format!(
-        "{}/2015-03-31/functions/{}/invocations",
-        shared.invoke_base, route.binary
-    );
+    let turn = shared
+        .next_instance
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = &shared.invoke_bases[turn % shared.invoke_bases.len().max(1)];
+    let url = format!("{base}/2015-03-31/functions/{}/invocations", route.binary);
     let outcome = tokio::task::spawn_blocking(move || invoke(&url, &event)).await;
     Some(match outcome {
         Ok(Ok(Invocation::Succeeded(answer))) => {
@@ -322,7 +330,8 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     let (Some(key), true, "GET") = (key, upgrade, request.method.as_str()) else {
         return refuse(&mut stream, 400).await;
     };
-    if path != "/" && path.trim_end_matches('/') != format!("/{}", shared.stage) {
+    let stage_path = format!("/{}", shared.stage);
+    if !["", "/", stage_path.as_str()].contains(&path.trim_end_matches('/')) {
         return refuse(&mut stream, 403).await;
     }
 
@@ -383,15 +392,18 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     let socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
     let (status, reason) = frames(&shared, &id, connected_at, socket, &mut inbox).await;
     shared.connections().remove(&id);
-    let disconnect = event(
+    if *shared.stop.borrow() {
+        // The stack is stopping, its functions with it.
+        return;
+    }
+    let mut disconnect = event(
         &shared,
         "$disconnect",
         "DISCONNECT",
         &id,
         connected_at,
-        json!({ "requestContext": Value::Null }),
+        json!({}),
     );
-    let mut disconnect = disconnect;
     if let Some(context) = disconnect
         .pointer_mut("/requestContext")
         .and_then(Value::as_object_mut)

@@ -445,3 +445,121 @@ async fn logout_logout_all_and_session_revoke_close_the_sockets_of_the_sessions_
         Some(CloseCode::Normal)
     );
 }
+
+/// Two instances of the functions behind one gateway of the test's own,
+/// which invokes them in turn (as Lambda spreads events): both clients get
+/// every message as published; then one instance is killed mid-traffic,
+/// and every publish that was acknowledged (`published`) still reached
+/// both clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_serve_one_room_and_one_killed_loses_no_acknowledged_message() {
+    use xtask::stack::{Instance, free_port};
+    use xtask::template::Template;
+    use xtask::ws_gateway::{Gateway, Limits, stage_of};
+
+    let stack = StackInfo::from_env().unwrap();
+    let template = Template::load(&xtask::workspace_root().join("template.yaml")).unwrap();
+    let (port, management) = (free_port().unwrap(), free_port().unwrap());
+    let endpoint = format!("http://127.0.0.1:{management}/{}", stage_of(&template));
+    let overrides = [("REALTIME_MANAGEMENT_ENDPOINT", endpoint.as_str())];
+    let (a, b) = {
+        let stack = stack.clone();
+        let overrides: Vec<(String, String)> = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let pairs: Vec<(&str, &str)> = overrides
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            (
+                Instance::start(&stack, "realtime-a", &pairs).unwrap(),
+                Instance::start(&stack, "realtime-b", &pairs).unwrap(),
+            )
+        })
+        .await
+        .unwrap()
+    };
+    let gateway = Gateway::start(
+        template.socket_routes().unwrap(),
+        stage_of(&template),
+        vec![a.api_url.clone(), b.api_url.clone()],
+        port,
+        management,
+        Limits::default(),
+    )
+    .await
+    .unwrap();
+    let api = Api::new();
+    let url_of = |token: &str| {
+        let ticket = api.create_realtime_ticket(token).body["ticket"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        format!("{}?ticket={ticket}", gateway.url)
+    };
+    let (alice, bob) = (api.new_user().1, api.new_user().1);
+    let room = unique_room("two");
+    let mut clients = [open(&url_of(&alice)).await, open(&url_of(&bob)).await];
+    for client in &mut clients {
+        subscribe(client, &room).await;
+    }
+
+    let mut acknowledged = Vec::new();
+    let mut received: [Vec<Value>; 2] = [Vec::new(), Vec::new()];
+    let mut b = Some(b);
+    for n in 0..12 {
+        if n == 6 {
+            // Mid-traffic: no signal, no request finished.
+            if let Some(b) = b.take() {
+                b.kill();
+            }
+        }
+        let from = n % 2;
+        let data = json!({"n": n, "from": from});
+        send(
+            &mut clients[from],
+            &json!({"action": "publish", "room": room, "data": data}).to_string(),
+        )
+        .await;
+        // Until its answer: `published`, or the gateway's error for a dead instance.
+        loop {
+            let frame = next(&mut clients[from]).await;
+            match frame["type"].as_str() {
+                Some("message") => received[from].push(frame),
+                Some("published") => {
+                    acknowledged.push((frame["id"].as_str().unwrap().to_string(), data.clone()));
+                    break;
+                }
+                _ => {
+                    assert!(n >= 6, "an error before any instance died: {frame}");
+                    break;
+                }
+            }
+        }
+    }
+    assert!(acknowledged.len() >= 6, "{acknowledged:?}");
+    // Every acknowledged message reaches both clients, exactly as published.
+    for (client, got) in clients.iter_mut().zip(received.iter_mut()) {
+        loop {
+            let missing = acknowledged
+                .iter()
+                .any(|(id, _)| !got.iter().any(|m| m["id"] == id.as_str()));
+            if !missing {
+                break;
+            }
+            let frame = next(client).await;
+            if frame["type"] == "message" {
+                got.push(frame);
+            }
+        }
+        for (id, data) in &acknowledged {
+            let message = got.iter().find(|m| m["id"] == id.as_str()).unwrap();
+            assert_eq!(&message["data"], data);
+            assert_eq!(message["room"], room.as_str());
+        }
+    }
+    gateway.stop().await;
+    drop(a);
+}
