@@ -29,8 +29,9 @@ use xtask::sam_local::{self, Build};
 use xtask::stack::{Stack, StackInfo, StackOptions};
 use xtask::template::Template;
 
-/// What one sample event came to: an HTTP status and problem code, or a
-/// queue consumer's reported failures.
+/// What one sample event came to: an HTTP status and problem code (a
+/// WebSocket route's: its status and its frame's error code), or a queue
+/// consumer's reported failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Answer {
     Http { status: u16, code: Option<String> },
@@ -67,6 +68,11 @@ async fn through_the_handler(info: &StackInfo, binary: &str, event: &Value) -> A
         return Answer::Batch {
             failures: answer.batch_item_failures.len(),
         };
+    }
+    if handler.serves_a_socket() {
+        let event = serde_json::from_value(event.clone()).unwrap();
+        let response = handler.websocket(event).await.unwrap();
+        return answer_of_response(&serde_json::to_value(response).unwrap()).unwrap();
     }
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
     let response = handler.http(request).await.unwrap();
