@@ -18,6 +18,7 @@ pub mod maxage;
 pub mod metrics;
 pub mod presign;
 pub mod ratelimit;
+pub mod realtime;
 pub mod route;
 pub mod sqs_batch;
 pub mod startup;

@@ -291,7 +291,87 @@ pub const EPHEMERAL_TABLES: &[(&str, &str)] = &[
         "CacheTable",
         "a cache of the catalog table: empty, it costs a recomputation, never a value",
     ),
+    (
+        "ConnectionsTable",
+        "WebSocket tickets and connections, 2 hours at most: losing them closes nothing but makes clients reconnect",
+    ),
 ];
+
+/// The variable that gives a function the WebSocket API's Management API.
+pub const MANAGEMENT_ENDPOINT_VARIABLE: &str = "REALTIME_MANAGEMENT_ENDPOINT";
+
+/// Who may post to or close WebSocket connections: `execute-api:ManageConnections`
+/// only on `@connections` of a WebSocket API of the template
+/// (`.../${<Api>}/<stage>/<METHOD>/@connections/*`), and only for the
+/// functions given its Management API ([`MANAGEMENT_ENDPOINT_VARIABLE`]),
+/// which each need it.
+pub fn manage_connections_violations(template: &Template) -> Result<Vec<String>> {
+    let websocket_apis: Vec<&str> = template
+        .ids_of_kind("AWS::ApiGatewayV2::Api")
+        .filter(|id| {
+            template
+                .resource(id)
+                .and_then(|r| r.properties.get("ProtocolType"))
+                .and_then(Value::as_str)
+                == Some("WEBSOCKET")
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for function in template.functions()? {
+        let id = &function.logical_id;
+        let mut granted = false;
+        let policies = as_list(Some(&function.policies));
+        for statement in policies
+            .iter()
+            .flat_map(|policy| as_list(policy.get("Statement")))
+        {
+            let actions = as_list(statement.get("Action"));
+            let manages = actions.iter().any(|a| {
+                a.as_str().is_some_and(|a| {
+                    a.eq_ignore_ascii_case("execute-api:ManageConnections")
+                        || a.to_ascii_lowercase().starts_with("execute-api:*")
+                })
+            });
+            if !manages {
+                continue;
+            }
+            granted = true;
+            for resource in as_list(statement.get("Resource")) {
+                let text = resource_text(&resource);
+                let on_connections = websocket_apis.iter().any(|api| {
+                    text.strip_prefix(&format!(
+                        "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{api}}}/"
+                    ))
+                    .and_then(|rest| rest.split_once('/'))
+                    .and_then(|(stage, rest)| (!stage.contains('*')).then_some(rest))
+                    .and_then(|rest| rest.split_once('/'))
+                    .is_some_and(|(method, rest)| {
+                        ["POST", "GET", "DELETE"].contains(&method) && rest == "@connections/*"
+                    })
+                });
+                if !on_connections {
+                    problems.push(format!(
+                        "{id}: execute-api:ManageConnections on {text}: only a WebSocket API's stage/<METHOD>/@connections/* of this template"
+                    ));
+                }
+            }
+        }
+        let given = function
+            .environment
+            .contains_key(MANAGEMENT_ENDPOINT_VARIABLE);
+        if granted && !given {
+            problems.push(format!(
+                "{id}: may manage WebSocket connections but is not given {MANAGEMENT_ENDPOINT_VARIABLE}: it neither posts nor closes"
+            ));
+        }
+        if given && !granted {
+            problems.push(format!(
+                "{id}: is given {MANAGEMENT_ENDPOINT_VARIABLE} but may not execute-api:ManageConnections"
+            ));
+        }
+    }
+    Ok(problems)
+}
 
 /// Whether `value` names a log group of the template that has a `RetentionInDays`.
 fn log_group_with_retention(template: &Template, value: Option<&Value>) -> Result<(), String> {
@@ -1196,6 +1276,53 @@ Resources:
 "#
         ))
         .unwrap()
+    }
+
+    fn manager(variables: &str, resource: &str) -> Template {
+        Template::parse(&format!(
+            r#"
+Resources:
+  Ws: {{ Type: AWS::ApiGatewayV2::Api, Properties: {{ ProtocolType: WEBSOCKET }} }}
+  Http: {{ Type: AWS::ApiGatewayV2::Api, Properties: {{ ProtocolType: HTTP }} }}
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: {{ BuildProperties: {{ Binary: f }} }}
+    Properties:
+      Environment: {{ Variables: {{ {variables} }} }}
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: execute-api:ManageConnections
+              Resource: !Sub "{resource}"
+"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn manage_connections_is_only_on_this_apis_connections_for_who_posts_or_closes() {
+        let arn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:";
+        let given = "REALTIME_MANAGEMENT_ENDPOINT: x";
+        let good = manager(given, &format!("{arn}${{Ws}}/live/POST/@connections/*"));
+        assert_eq!(
+            manage_connections_violations(&good).unwrap(),
+            Vec::<String>::new()
+        );
+        for resource in [
+            format!("{arn}${{Ws}}/*"),
+            format!("{arn}${{Ws}}/*/POST/@connections/*"),
+            format!("{arn}${{Http}}/live/POST/@connections/*"),
+            format!("{arn}${{Ws}}/live/*/@connections/*"),
+            format!("{arn}other/live/POST/@connections/*"),
+        ] {
+            let problems = manage_connections_violations(&manager(given, &resource)).unwrap();
+            assert_eq!(problems.len(), 1, "{resource}: {problems:?}");
+        }
+        let not_given = manager(
+            "OTHER: x",
+            &format!("{arn}${{Ws}}/live/POST/@connections/*"),
+        );
+        assert_eq!(manage_connections_violations(&not_given).unwrap().len(), 1);
     }
 
     #[test]

@@ -184,12 +184,12 @@ pub async fn deliver_one_batch(
     })
 }
 
-enum Invocation {
+pub(crate) enum Invocation {
     Succeeded(Value),
     Failed(String),
 }
 
-fn invoke(url: &str, event: &Value) -> Result<Invocation> {
+pub(crate) fn invoke(url: &str, event: &Value) -> Result<Invocation> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(900)))

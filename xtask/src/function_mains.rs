@@ -1,6 +1,7 @@
 //! What each function serves, read from its one-line `main`
 //! (`functions/<binary>/src/main.rs`): `shared::route::run::<R>()` serves
-//! route `R`, `shared::sqs_batch::run::<C>()` consumes a queue with `C`.
+//! route `R`, `shared::sqs_batch::run::<C>()` consumes a queue with `C`,
+//! `shared::realtime::socket::run::<W>()` serves WebSocket route `W`.
 //!
 //! The dev tool's handler registry is generated from this by `build.rs`,
 //! so a new function is known to the sample-event test, the call budget
@@ -19,6 +20,8 @@ pub enum Kind {
     Route,
     /// A queue's consumer (`shared::sqs_batch::run`).
     Consumer,
+    /// A WebSocket API route (`shared::realtime::socket::run`).
+    Socket,
 }
 
 /// One function's `main`, as far as the registry needs it.
@@ -84,8 +87,9 @@ pub fn parse(binary: &str, source: &str) -> Result<FunctionMain, String> {
             uses,
             handler: handler.clone(),
         }),
-        _ => Err("`main` must call `shared::route::run::<Route>()` or \
-             `shared::sqs_batch::run::<Consumer>()` exactly once"
+        _ => Err("`main` must call `shared::route::run::<Route>()`, \
+             `shared::sqs_batch::run::<Consumer>()` or \
+             `shared::realtime::socket::run::<SocketRoute>()` exactly once"
             .to_string()),
     }
 }
@@ -107,6 +111,7 @@ impl<'ast> Visit<'ast> for RunCalls {
         let kind = match names.iter().map(String::as_str).collect::<Vec<_>>()[..] {
             ["shared", "route", "run"] => Some(Kind::Route),
             ["shared", "sqs_batch", "run"] => Some(Kind::Consumer),
+            ["shared", "realtime", "socket", "run"] => Some(Kind::Socket),
             _ => None,
         };
         let handler = expr
@@ -147,6 +152,7 @@ pub fn registry_source(mains: &[FunctionMain]) -> String {
         let constructor = match main.kind {
             Kind::Route => "route",
             Kind::Consumer => "consumer",
+            Kind::Socket => "socket",
         };
         let _ = writeln!(source, "        {:?} => {{", main.binary);
         for item in &main.uses {
@@ -193,6 +199,15 @@ mod tests {
         assert_eq!(
             parse("worker", source).map(|m| (m.kind, m.handler)),
             Ok((Kind::Consumer, "Worker".to_string()))
+        );
+    }
+
+    #[test]
+    fn a_websocket_route_is_read_as_one() {
+        let source = "async fn main() -> R { shared::realtime::socket::run::<Ping>().await }";
+        assert_eq!(
+            parse("realtime-ping", source).map(|m| (m.kind, m.handler)),
+            Ok((Kind::Socket, "Ping".to_string()))
         );
     }
 

@@ -8,11 +8,13 @@ use std::future::Future;
 use std::pin::Pin;
 
 use anyhow::Result;
+use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, Response};
 use shared::aws::AwsClients;
 use shared::config::Environment;
 use shared::http::{Problem, finish};
+use shared::realtime::socket::SocketRoute;
 use shared::route::{Calls, Route};
 use shared::sqs_batch::Consumer;
 
@@ -46,6 +48,17 @@ impl<C: Consumer + Send> AnyConsumer for C {
     }
 }
 
+/// A WebSocket route, whatever its type.
+trait AnySocket: Send + Sync {
+    fn handle(&self, event: ApiGatewayWebsocketProxyRequest) -> Boxed<'_, ApiGatewayProxyResponse>;
+}
+
+impl<W: SocketRoute + Send> AnySocket for W {
+    fn handle(&self, event: ApiGatewayWebsocketProxyRequest) -> Boxed<'_, ApiGatewayProxyResponse> {
+        Box::pin(shared::realtime::socket::answer(self, event))
+    }
+}
+
 /// One function's handler.
 pub struct Handler(Function);
 
@@ -54,6 +67,8 @@ enum Function {
     Route(Box<dyn AnyRoute>, Calls),
     /// A queue's consumer.
     Consumer(Box<dyn AnyConsumer>),
+    /// A WebSocket route, and the AWS calls it declares for its happy path.
+    Socket(Box<dyn AnySocket>, Calls),
 }
 
 impl Handler {
@@ -84,6 +99,32 @@ impl Handler {
         ))))
     }
 
+    async fn socket<W: SocketRoute + Send + 'static>(
+        env: &Environment,
+        aws: &AwsClients,
+    ) -> Result<Self, shared::startup::StartupError> {
+        Ok(Self(Function::Socket(
+            Box::new(Box::pin(W::build(env, aws)).await?),
+            W::CALLS,
+        )))
+    }
+
+    /// Whether it serves a WebSocket route (`apigw-websocket` events).
+    pub fn serves_a_socket(&self) -> bool {
+        matches!(self.0, Function::Socket(..))
+    }
+
+    /// A WebSocket route's answer to `event`; `None` for any other function.
+    pub async fn websocket(
+        &self,
+        event: ApiGatewayWebsocketProxyRequest,
+    ) -> Option<ApiGatewayProxyResponse> {
+        match &self.0 {
+            Function::Socket(route, _) => Some(route.handle(event).await),
+            _ => None,
+        }
+    }
+
     /// Whether it consumes a queue (`sqs`) rather than serving a route (`http`).
     pub fn consumes_a_queue(&self) -> bool {
         matches!(self.0, Function::Consumer(_))
@@ -92,7 +133,7 @@ impl Handler {
     /// The AWS calls a route declares for its happy path; `None` for a consumer.
     pub fn calls(&self) -> Option<Calls> {
         match &self.0 {
-            Function::Route(_, calls) => Some(*calls),
+            Function::Route(_, calls) | Function::Socket(_, calls) => Some(*calls),
             Function::Consumer(_) => None,
         }
     }
@@ -102,7 +143,7 @@ impl Handler {
     pub async fn http(&self, request: Request) -> Option<Response<Body>> {
         match &self.0 {
             Function::Route(route, _) => Some(finish(route.handle(request).await)),
-            Function::Consumer(_) => None,
+            Function::Consumer(_) | Function::Socket(..) => None,
         }
     }
 
@@ -110,7 +151,7 @@ impl Handler {
     pub async fn sqs(&self, event: SqsEvent) -> Option<SqsBatchResponse> {
         match &self.0 {
             Function::Consumer(consumer) => Some(consumer.handle(event).await),
-            Function::Route(..) => None,
+            Function::Route(..) | Function::Socket(..) => None,
         }
     }
 }

@@ -257,6 +257,22 @@ impl HappyPath {
                     ..authed.clone()
                 }
                 .event(),
+                // A ticket spends itself and a connection takes one of its
+                // user's 10 slots: a user, a ticket and a connection id of its own each.
+                "realtime-connect" => {
+                    let access = self.new_user()?;
+                    let ticket = self
+                        .api
+                        .call("POST", "/realtime/tickets", Some(&access), &[], None)?
+                        .expect(201, "POST /realtime/tickets")?;
+                    let mut event = sample(binary)?;
+                    let ticket = text(&ticket, "ticket")?;
+                    event["queryStringParameters"] = json!({ "ticket": ticket });
+                    event["multiValueQueryStringParameters"] = json!({ "ticket": [ticket] });
+                    event["requestContext"]["connectionId"] =
+                        json!(format!("Happy{}=", shared::ids::new_id()));
+                    Ok(event)
+                }
                 "delete-upload" => {
                     let upload = self.upload()?;
                     Call {

@@ -34,6 +34,7 @@ pub mod stack;
 pub mod template;
 pub mod tls_front;
 pub mod tools;
+pub mod ws_gateway;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -379,6 +379,7 @@ fn dev(sam: bool) -> Result<()> {
             event_sources: true,
             sam: sam.then_some(xtask::sam_local::Build::SamBuild),
             cors_fronts: true,
+            websocket_limits: Default::default(),
         };
         if sam {
             println!("xtask: starting DynamoDB Local, moto, Docker and sam local on 127.0.0.1");
@@ -390,6 +391,12 @@ fn dev(sam: bool) -> Result<()> {
         println!();
         println!("  HTTP API         {}", info.api_url);
         println!("  web client       {}/app/index.html", info.api_url);
+        if !sam {
+            println!(
+                "  WebSocket API    {} (a ticket from POST /realtime/tickets opens it)",
+                info.websocket_url
+            );
+        }
         println!("  DynamoDB Local   {}", info.dynamodb_endpoint);
         println!("  moto (S3, SQS)   {}", info.moto_endpoint);
         if info.s3_endpoint != info.moto_endpoint {

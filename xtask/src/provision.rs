@@ -34,28 +34,29 @@ pub async fn clients(
     let mut secrets = aws_sdk_secretsmanager::config::Builder::from(&base);
     let mut s3 = aws_sdk_s3::config::Builder::from(&base);
     let mut sqs = aws_sdk_sqs::config::Builder::from(&base);
+    let mut aws = AwsClients::new(&base);
     if let Some(log) = log {
         let interceptor = SharedInterceptor::new(log.clone());
+        aws = aws.with_management_interceptor(interceptor.clone());
         dynamodb.push_interceptor(interceptor.clone());
         secrets.push_interceptor(interceptor.clone());
         s3.push_interceptor(interceptor.clone());
         sqs.push_interceptor(interceptor);
     }
-    AwsClients::new(&base)
-        .with_dynamodb(aws_sdk_dynamodb::Client::from_conf(
-            dynamodb.endpoint_url(dynamodb_endpoint).build(),
-        ))
-        .with_secrets(aws_sdk_secretsmanager::Client::from_conf(
-            secrets.endpoint_url(moto_endpoint).build(),
-        ))
-        .with_s3(aws_sdk_s3::Client::from_conf(
-            s3.endpoint_url(moto_endpoint)
-                .force_path_style(true)
-                .build(),
-        ))
-        .with_sqs(aws_sdk_sqs::Client::from_conf(
-            sqs.endpoint_url(moto_endpoint).build(),
-        ))
+    aws.with_dynamodb(aws_sdk_dynamodb::Client::from_conf(
+        dynamodb.endpoint_url(dynamodb_endpoint).build(),
+    ))
+    .with_secrets(aws_sdk_secretsmanager::Client::from_conf(
+        secrets.endpoint_url(moto_endpoint).build(),
+    ))
+    .with_s3(aws_sdk_s3::Client::from_conf(
+        s3.endpoint_url(moto_endpoint)
+            .force_path_style(true)
+            .build(),
+    ))
+    .with_sqs(aws_sdk_sqs::Client::from_conf(
+        sqs.endpoint_url(moto_endpoint).build(),
+    ))
 }
 
 /// Creates every table, queue and bucket of `template`, recording each in `resolver`.

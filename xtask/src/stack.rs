@@ -29,6 +29,7 @@ use crate::provision;
 use crate::sam_local::{self, SamInfo};
 use crate::template::Template;
 use crate::tools::Tools;
+use crate::ws_gateway;
 
 pub use crate::local_names::LOCAL_ACCESS_KEY;
 
@@ -63,6 +64,10 @@ pub struct Ports {
     pub dynamodb: u16,
     /// moto (S3 and SQS).
     pub moto: u16,
+    /// The WebSocket API (`xtask::ws_gateway`).
+    pub websocket: u16,
+    /// Its Management API.
+    pub management: u16,
 }
 
 impl Ports {
@@ -71,11 +76,13 @@ impl Ports {
         api: 9000,
         dynamodb: 8000,
         moto: 5050,
+        websocket: 9001,
+        management: 9002,
     };
 
-    /// Three ports the system reports free right now (for test stacks).
+    /// Ports the system reports free right now (for test stacks).
     pub fn free() -> Result<Self> {
-        let listeners = (0..3)
+        let listeners = (0..5)
             .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
             .collect::<std::io::Result<Vec<_>>>()?;
         let port = |i: usize| -> Result<u16> { Ok(listeners[i].local_addr()?.port()) };
@@ -83,14 +90,18 @@ impl Ports {
             api: port(0)?,
             dynamodb: port(1)?,
             moto: port(2)?,
+            websocket: port(3)?,
+            management: port(4)?,
         })
     }
 
-    fn all(&self) -> [(u16, &'static str); 3] {
+    fn all(&self) -> [(u16, &'static str); 5] {
         [
             (self.api, "the HTTP API"),
             (self.dynamodb, "DynamoDB Local"),
             (self.moto, "moto"),
+            (self.websocket, "the WebSocket API"),
+            (self.management, "the WebSocket Management API"),
         ]
     }
 }
@@ -121,6 +132,8 @@ pub struct StackOptions {
     /// fronts'. Off for the bench (it measures the functions, not a relay)
     /// and under `sam local`.
     pub cors_fronts: bool,
+    /// The WebSocket API's limits (API Gateway's; shorter in tests).
+    pub websocket_limits: ws_gateway::Limits,
 }
 
 impl StackOptions {
@@ -149,6 +162,7 @@ impl StackOptions {
             event_sources: true,
             sam: None,
             cors_fronts: true,
+            websocket_limits: ws_gateway::Limits::default(),
         })
     }
 }
@@ -159,6 +173,12 @@ impl StackOptions {
 pub struct StackInfo {
     /// Base URL of the HTTP API, e.g. `http://127.0.0.1:9000`.
     pub api_url: String,
+    /// The WebSocket API, e.g. `ws://127.0.0.1:9001/live` (with its stage, as on AWS).
+    #[serde(default)]
+    pub websocket_url: String,
+    /// Its Management API, as the functions get it.
+    #[serde(default)]
+    pub management_endpoint: String,
     /// DynamoDB Local's endpoint.
     pub dynamodb_endpoint: String,
     /// moto's endpoint (S3 and SQS).
@@ -230,6 +250,7 @@ pub struct Stack {
     processes: Vec<Managed>,
     stop_pumps: watch::Sender<bool>,
     pumps: Vec<JoinHandle<()>>,
+    websocket: Option<ws_gateway::Gateway>,
     // Under `sam local`: the engine (its containers and network go before
     // its private dockerd stops) and the emulators' ports on its network.
     engine: Option<Engine>,
@@ -273,6 +294,16 @@ impl Stack {
         let mut stack = Stack {
             info: StackInfo {
                 api_url: format!("http://127.0.0.1:{}", options.ports.api),
+                websocket_url: format!(
+                    "ws://127.0.0.1:{}/{}",
+                    options.ports.websocket,
+                    ws_gateway::stage_of(&template)
+                ),
+                management_endpoint: format!(
+                    "http://127.0.0.1:{}/{}",
+                    options.ports.management,
+                    ws_gateway::stage_of(&template)
+                ),
                 dynamodb_endpoint: format!("http://127.0.0.1:{}", options.ports.dynamodb),
                 moto_endpoint: format!("http://127.0.0.1:{}", options.ports.moto),
                 s3_endpoint: format!("http://127.0.0.1:{}", options.ports.moto),
@@ -286,6 +317,7 @@ impl Stack {
             processes: Vec::new(),
             stop_pumps,
             pumps: Vec::new(),
+            websocket: None,
             engine: None,
             forwarders: Vec::new(),
             fronts: Vec::new(),
@@ -349,9 +381,17 @@ impl Stack {
         for function in &functions {
             let mut env = BTreeMap::new();
             for (name, value) in &function.environment {
-                let value = resolver.resolve(value).with_context(|| {
-                    format!("{}: environment variable {name}", function.logical_id)
-                })?;
+                let local = ws_gateway::local_value(
+                    name,
+                    &stack.info.websocket_url,
+                    &stack.info.management_endpoint,
+                );
+                let value = match local {
+                    Some(local) => local,
+                    None => resolver.resolve(value).with_context(|| {
+                        format!("{}: environment variable {name}", function.logical_id)
+                    })?,
+                };
                 env.insert(name.clone(), value);
             }
             stack.info.function_env.insert(function.binary.clone(), env);
@@ -415,6 +455,20 @@ impl Stack {
             }
         }
         event_sources::check_distinct(&mappings)?;
+        let socket_routes = ws_gateway::check_routes(&template)?;
+        if options.sam.is_none() && !socket_routes.is_empty() {
+            stack.websocket = Some(
+                ws_gateway::Gateway::start(
+                    socket_routes,
+                    ws_gateway::stage_of(&template),
+                    vec![invoke_base.clone()],
+                    options.ports.websocket,
+                    options.ports.management,
+                    options.websocket_limits,
+                )
+                .await?,
+            );
+        }
         if !options.event_sources {
             mappings.clear();
         }
@@ -448,6 +502,9 @@ impl Stack {
 
     /// Stops the event sources, then every process, newest first.
     pub async fn stop(mut self) {
+        if let Some(gateway) = self.websocket.take() {
+            gateway.stop().await;
+        }
         self.stop_pumps.send_replace(true);
         for pump in std::mem::take(&mut self.pumps) {
             let _ = tokio::time::timeout(Duration::from_secs(5), pump).await;

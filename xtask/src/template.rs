@@ -69,6 +69,21 @@ pub struct Route {
     pub path: String,
 }
 
+/// A route of a WebSocket API (`AWS::ApiGatewayV2::Route` of an API with
+/// `ProtocolType: WEBSOCKET`), integrated with a function of the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketRoute {
+    /// `$connect`, `$disconnect`, `$default` or an `action`.
+    pub route_key: String,
+    /// The function's logical id.
+    pub function: String,
+    /// Its binary.
+    pub binary: String,
+    /// Whether it has a route response: the function's answer goes back on
+    /// the connection.
+    pub two_way: bool,
+}
+
 /// An SQS event source mapping of a function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueSource {
@@ -190,6 +205,83 @@ impl Template {
     /// `Globals.Function`: what every function gets unless it says otherwise.
     pub fn globals_function(&self) -> &Map<String, Value> {
         &self.globals_function
+    }
+
+    /// The routes of the template's WebSocket APIs, with their functions.
+    pub fn socket_routes(&self) -> Result<Vec<SocketRoute>> {
+        let websocket_apis: Vec<&str> = self
+            .ids_of_kind("AWS::ApiGatewayV2::Api")
+            .filter(|id| {
+                self.resources[*id]
+                    .properties
+                    .get("ProtocolType")
+                    .and_then(Value::as_str)
+                    == Some("WEBSOCKET")
+            })
+            .collect();
+        let functions = self.functions()?;
+        let mut routes = Vec::new();
+        for id in self.ids_of_kind("AWS::ApiGatewayV2::Route") {
+            let props = &self.resources[id].properties;
+            let api = props.get("ApiId").and_then(referenced_id);
+            if !api.is_some_and(|api| websocket_apis.contains(&api.as_str())) {
+                continue;
+            }
+            let route_key = props
+                .get("RouteKey")
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("route {id} has no RouteKey"))?
+                .to_string();
+            // Target: !Sub "integrations/${<Integration>}".
+            let integration = props
+                .get("Target")
+                .and_then(|t| t.get("Fn::Sub"))
+                .and_then(Value::as_str)
+                .and_then(|t| t.strip_prefix("integrations/${"))
+                .and_then(|t| t.strip_suffix('}'))
+                .ok_or_else(|| {
+                    anyhow!("route {id}: Target must be !Sub \"integrations/${{<Integration>}}\"")
+                })?;
+            let uri = self
+                .resource(integration)
+                .and_then(|i| i.properties.get("IntegrationUri"))
+                .and_then(|u| u.get("Fn::Sub"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    anyhow!("route {id}: integration {integration} has no !Sub IntegrationUri")
+                })?;
+            let function = uri
+                .split("/functions/${")
+                .nth(1)
+                .and_then(|rest| rest.split_once(".Arn}"))
+                .map(|(function, _)| function.to_string())
+                .ok_or_else(|| {
+                    anyhow!("route {id}: integration {integration} names no function's Arn")
+                })?;
+            let binary = functions
+                .iter()
+                .find(|f| f.logical_id == function)
+                .map(|f| f.binary.clone())
+                .ok_or_else(|| {
+                    anyhow!("route {id}: {function} is not a function of the template")
+                })?;
+            let two_way = self
+                .ids_of_kind("AWS::ApiGatewayV2::RouteResponse")
+                .any(|response| {
+                    self.resources[response]
+                        .properties
+                        .get("RouteId")
+                        .and_then(referenced_id)
+                        .is_some_and(|route| route == id)
+                });
+            routes.push(SocketRoute {
+                route_key,
+                function,
+                binary,
+                two_way,
+            });
+        }
+        Ok(routes)
     }
 
     /// Every serverless function, in logical-id order.

@@ -29,8 +29,9 @@ use xtask::sam_local::{self, Build};
 use xtask::stack::{Stack, StackInfo, StackOptions};
 use xtask::template::Template;
 
-/// What one sample event came to: an HTTP status and problem code, or a
-/// queue consumer's reported failures.
+/// What one sample event came to: an HTTP status and problem code (a
+/// WebSocket route's: its status and its frame's error code), or a queue
+/// consumer's reported failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Answer {
     Http { status: u16, code: Option<String> },
@@ -67,6 +68,11 @@ async fn through_the_handler(info: &StackInfo, binary: &str, event: &Value) -> A
         return Answer::Batch {
             failures: answer.batch_item_failures.len(),
         };
+    }
+    if handler.serves_a_socket() {
+        let event = serde_json::from_value(event.clone()).unwrap();
+        let response = handler.websocket(event).await.unwrap();
+        return answer_of_response(&serde_json::to_value(response).unwrap()).unwrap();
     }
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
     let response = handler.http(request).await.unwrap();
@@ -106,26 +112,42 @@ fn every_sample_event(runtime: &tokio::runtime::Runtime, info: &StackInfo) -> Ve
         assert!(!files.is_empty(), "{} has no sample event", function.binary);
         for path in files {
             let here = xtask::happy_path::live_event(&happy, &function.binary, &path).unwrap();
-            let there = xtask::happy_path::live_event(&happy, &function.binary, &path).unwrap();
             let expected = runtime.block_on(through_the_handler(info, &function.binary, &here));
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let file = dir.join(format!("{}-{name}", function.binary));
+            let there = xtask::happy_path::live_event(&happy, &function.binary, &path).unwrap();
             std::fs::write(&file, there.to_string()).unwrap();
-            let bearer = there["headers"]["authorization"].is_string();
-            cases.push((function.logical_id.clone(), path, file, expected, bearer));
+            let bearer = here["headers"]["authorization"].is_string();
+            cases.push((
+                function.logical_id.clone(),
+                function.binary.clone(),
+                path,
+                file,
+                expected,
+                bearer,
+            ));
         }
     }
     // A few invocations at a time: each is a SAM process and a container.
     let mut problems = Vec::new();
     for chunk in cases.chunks(4) {
+        // A WebSocket ticket lives 30 seconds: made again just before its invocation.
+        for (_, binary, path, file, _, _) in chunk {
+            if binary == "realtime-connect" {
+                let there = xtask::happy_path::live_event(&happy, binary, path).unwrap();
+                std::fs::write(file, there.to_string()).unwrap();
+            }
+        }
         let answers: Vec<_> = std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
                 .iter()
-                .map(|(id, _, file, _, _)| scope.spawn(move || through_sam_invoke(info, id, file)))
+                .map(|(id, _, _, file, _, _)| {
+                    scope.spawn(move || through_sam_invoke(info, id, file))
+                })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        for ((_, path, _, expected, bearer), answer) in chunk.iter().zip(answers) {
+        for ((_, _, path, _, expected, bearer), answer) in chunk.iter().zip(answers) {
             let shown = path.strip_prefix(&root).unwrap_or(path).display();
             match answer {
                 Err(error) => problems.push(format!("{shown}: {error}")),

@@ -73,6 +73,8 @@ pub struct AwsClients {
     secrets: OnceLock<aws_sdk_secretsmanager::Client>,
     s3: OnceLock<aws_sdk_s3::Client>,
     sqs: OnceLock<aws_sdk_sqs::Client>,
+    /// Also on every Management API client (the call log of the tests).
+    management_interceptor: Option<aws_smithy_runtime_api::client::interceptors::SharedInterceptor>,
 }
 
 impl AwsClients {
@@ -89,6 +91,7 @@ impl AwsClients {
             secrets: OnceLock::new(),
             s3: OnceLock::new(),
             sqs: OnceLock::new(),
+            management_interceptor: None,
         }
     }
 
@@ -123,6 +126,30 @@ impl AwsClients {
             let config = aws_sdk_sqs::config::Builder::from(&self.config);
             aws_sdk_sqs::Client::from_conf(config.interceptor(counted::Counted).build())
         })
+    }
+
+    /// The Management API of the WebSocket API at `endpoint`
+    /// (`https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`):
+    /// one per API, so built by the store that asks for it, once.
+    pub fn management(&self, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
+        let mut config = aws_sdk_apigatewaymanagement::config::Builder::from(&self.config)
+            .endpoint_url(endpoint)
+            .interceptor(counted::Counted);
+        if let Some(interceptor) = &self.management_interceptor {
+            config.push_interceptor(interceptor.clone());
+        }
+        aws_sdk_apigatewaymanagement::Client::from_conf(config.build())
+    }
+
+    /// These clients, whose Management API clients also run `interceptor`.
+    pub fn with_management_interceptor(
+        self,
+        interceptor: aws_smithy_runtime_api::client::interceptors::SharedInterceptor,
+    ) -> Self {
+        Self {
+            management_interceptor: Some(interceptor),
+            ..self
+        }
     }
 
     /// These clients with `client` as the DynamoDB client (tests and tools

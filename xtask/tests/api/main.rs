@@ -19,6 +19,7 @@ mod metrics;
 mod openapi;
 mod presigned_urls;
 mod rate_limits;
+mod realtime;
 mod routes;
 mod sessions;
 mod uploads;

@@ -14,7 +14,8 @@ use xtask::stack::StackInfo;
 use xtask::template::Template;
 
 /// Runs `event` through `binary`'s handler: an API Gateway HTTP API v2
-/// event for a route, an SQS event (answered as JSON) for a queue consumer.
+/// event for a route, an SQS event (answered as JSON) for a queue consumer,
+/// a WebSocket proxy event for a WebSocket route (its frame as the body).
 async fn invoke_http(binary: &str, event: &str) -> Option<Response<Body>> {
     let stack = StackInfo::from_env().expect("the local stack");
     let env = stack.template_environment(binary);
@@ -29,6 +30,19 @@ async fn invoke_http(binary: &str, event: &str) -> Option<Response<Body>> {
             answer.batch_item_failures
         );
         return Some(json(lambda_http::http::StatusCode::OK, &answer).unwrap());
+    }
+    if handler.serves_a_socket() {
+        let event = serde_json::from_str(event).expect("the event parses as a WebSocket event");
+        let answer = handler.websocket(event).await?;
+        let status = lambda_http::http::StatusCode::from_u16(answer.status_code as u16).unwrap();
+        // A frame route's answer is the frame sent back: JSON, or nothing.
+        let frame: serde_json::Value = match &answer.body {
+            Some(aws_lambda_events::encodings::Body::Text(text)) => {
+                serde_json::from_str(text).expect("a frame is JSON")
+            }
+            _ => serde_json::Value::Null,
+        };
+        return Some(json(status, &frame).unwrap());
     }
     let request =
         lambda_http::request::from_str(event).expect("the event parses as API Gateway v2");

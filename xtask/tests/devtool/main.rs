@@ -15,3 +15,4 @@ mod handlers;
 mod local_stack;
 mod stateless;
 mod structure;
+mod ws_gateway;

@@ -44,6 +44,55 @@ fn no_iam_policy_grants_wildcards() {
 }
 
 #[test]
+fn only_the_functions_that_post_or_close_may_manage_this_apis_connections() {
+    let problems = checks::manage_connections_violations(&template()).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The functions that post or close are exactly these.
+    let managers: Vec<String> = template()
+        .functions()
+        .unwrap()
+        .into_iter()
+        .filter(|f| {
+            f.environment
+                .contains_key(checks::MANAGEMENT_ENDPOINT_VARIABLE)
+        })
+        .map(|f| f.binary)
+        .collect();
+    assert_eq!(
+        managers,
+        ["delete-session", "logout-all", "logout", "realtime-publish"],
+        "by logical id"
+    );
+}
+
+#[test]
+fn every_websocket_route_has_its_function_and_sample_events() {
+    let root = xtask::workspace_root();
+    let routes = template().socket_routes().unwrap();
+    assert!(routes.len() >= 7, "{routes:?}");
+    for route in routes {
+        assert!(
+            !checks::event_files(&root, &route.binary)
+                .unwrap()
+                .is_empty(),
+            "{}: no sample event",
+            route.route_key
+        );
+        let main = std::fs::read_to_string(
+            root.join("functions")
+                .join(&route.binary)
+                .join("src/main.rs"),
+        )
+        .unwrap();
+        assert!(
+            main.contains("shared::realtime::socket::run::<"),
+            "{}",
+            route.binary
+        );
+    }
+}
+
+#[test]
 fn every_function_and_the_api_log_to_a_group_with_a_retention() {
     let problems = checks::log_retention_violations(&template());
     assert!(problems.is_empty(), "{problems:#?}");
@@ -426,6 +475,7 @@ fn a_route_added_in_the_four_places_of_the_readme_passes_every_static_guard() {
     problems.extend(checks::binary_mismatches(&template, root).unwrap());
     problems.extend(checks::event_mismatches(&template, root).unwrap());
     problems.extend(checks::iam_violations(&template).unwrap());
+    problems.extend(checks::manage_connections_violations(&template).unwrap());
     problems.extend(checks::log_retention_violations(&template));
     problems.extend(checks::tls_violations(&template));
     problems.extend(checks::queue_encryption_violations(&template));

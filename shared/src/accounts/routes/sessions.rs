@@ -82,14 +82,19 @@ impl AuthenticatedRoute for ListSessions {
 /// `DELETE /auth/sessions/{session_id}`.
 pub struct DeleteSession {
     sessions: SessionStore,
+    sockets: crate::realtime::SessionSockets,
 }
 
 impl AuthenticatedRoute for DeleteSession {
-    const CALLS: Calls = Calls::new(1, "one conditional delete");
+    const CALLS: Calls = Calls::new(
+        2,
+        "one conditional delete, then the session's WebSocket connections (+4 each: closed, records removed)",
+    );
 
     async fn build(env: &Environment, aws: &AwsClients) -> Result<Self, StartupError> {
         Ok(Self {
             sessions: session_store(env, aws)?,
+            sockets: crate::realtime::SessionSockets::from_env(env, aws)?,
         })
     }
 
@@ -101,6 +106,9 @@ impl AuthenticatedRoute for DeleteSession {
         if !deleted {
             return Err(not_found());
         }
+        self.sockets
+            .close(caller.user_id(), Some(std::slice::from_ref(&session_id)))
+            .await;
         tracing::info!(%session_id, "session ended");
         Ok(no_content())
     }

@@ -157,6 +157,11 @@ impl Api {
         self.post_empty("/auth/logout", token)
     }
 
+    /// `POST /realtime/tickets`.
+    pub fn create_realtime_ticket(&self, token: &str) -> Reply {
+        self.post_empty("/realtime/tickets", token)
+    }
+
     /// `POST /auth/logout-all`.
     pub fn logout_all(&self, token: &str) -> Reply {
         self.post_empty("/auth/logout-all", token)
