@@ -127,25 +127,13 @@ impl Tools {
     /// (playwright-core downloads no browser; it drives `/usr/bin/chromium`).
     pub fn ensure_browser_tools(&self, workspace: &Path) -> Result<()> {
         ensure_chromium()?;
-        let source = workspace.join("xtask/browser");
         let dir = self.browser_node_dir();
-        let lock = std::fs::read_to_string(source.join("package-lock.json"))?;
-        install_once(
-            &dir.join(".installed-package-lock.json"),
-            &lock,
-            dir.join("node_modules/playwright-core").is_dir(),
-            || {
-                println!(
-                    "xtask: installing playwright-core into .tools/browser-node (pinned by lockfile)"
-                );
-                std::fs::create_dir_all(&dir)?;
-                for file in ["package.json", "package-lock.json"] {
-                    std::fs::copy(source.join(file), dir.join(file))?;
-                }
-                run(Command::new("npm")
-                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-                    .current_dir(&dir))
-            },
+        let present = dir.join("node_modules/playwright-core").is_dir();
+        npm_ci_once(
+            &workspace.join("xtask/browser"),
+            &dir,
+            present,
+            "playwright-core",
         )
     }
 
@@ -199,25 +187,7 @@ impl Tools {
 
     /// `npm ci` of the comparison's lockfile into `.tools/bench-node`.
     fn ensure_bench_node(&self, source: &Path) -> Result<()> {
-        let dir = self.bench_node_dir();
-        let lock = std::fs::read_to_string(source.join("package-lock.json"))?;
-        install_once(
-            &dir.join(".installed-package-lock.json"),
-            &lock,
-            true,
-            || {
-                println!(
-                    "xtask: installing the AWS SDK and jose into .tools/bench-node (pinned by lockfile)"
-                );
-                std::fs::create_dir_all(&dir)?;
-                for file in ["package.json", "package-lock.json"] {
-                    std::fs::copy(source.join(file), dir.join(file))?;
-                }
-                run(Command::new("npm")
-                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-                    .current_dir(&dir))
-            },
-        )
+        npm_ci_once(source, &self.bench_node_dir(), true, "the AWS SDK and jose")
     }
 
     /// `cargo install s3s-fs@<pinned> --locked` into `.tools/s3s-fs`.
@@ -328,6 +298,32 @@ fn install_once(
     install()?;
     std::fs::write(stamp, wanted)?;
     Ok(())
+}
+
+/// `npm ci` of `source`'s package.json and lockfile into `dir`, once per
+/// lockfile (again when it changes, or when `present` says the install is
+/// gone); `what` names the packages in the line it prints.
+fn npm_ci_once(source: &Path, dir: &Path, present: bool, what: &str) -> Result<()> {
+    let lock = std::fs::read_to_string(source.join("package-lock.json"))?;
+    install_once(
+        &dir.join(".installed-package-lock.json"),
+        &lock,
+        present,
+        || {
+            let shown = dir.strip_prefix(crate::workspace_root()).unwrap_or(dir);
+            println!(
+                "xtask: installing {what} into {} (pinned by lockfile)",
+                shown.display()
+            );
+            std::fs::create_dir_all(dir)?;
+            for file in ["package.json", "package-lock.json"] {
+                std::fs::copy(source.join(file), dir.join(file))?;
+            }
+            run(Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(dir))
+        },
+    )
 }
 
 /// Runs a command to completion, failing with its name when it fails.
