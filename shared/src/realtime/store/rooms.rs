@@ -46,18 +46,8 @@ impl ConnectionStore {
                 .set_item(Some(member))
                 .build(),
         )?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(record).build())
-            .transact_items(TransactWriteItem::builder().put(member).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if crate::aws::transaction_condition_failed(&error) => Ok(false),
-            Err(error) => Err(StoreError::sdk("DynamoDB.TransactWriteItems", error)),
-        }
+        self.record_and_member(record, TransactWriteItem::builder().put(member).build())
+            .await
     }
 
     /// Unsubscribes connection `id` from `room`; `false` if the connection is unknown.
@@ -86,11 +76,23 @@ impl ConnectionStore {
                 .set_key(Some(member_key(room.as_str(), id.shard(), id)))
                 .build(),
         )?;
+        self.record_and_member(record, TransactWriteItem::builder().delete(member).build())
+            .await
+    }
+
+    /// The connection's record updated and its room membership written, in
+    /// one transaction; `false` if the record's condition (a live
+    /// connection) failed.
+    async fn record_and_member(
+        &self,
+        record: Update,
+        member: TransactWriteItem,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(record).build())
-            .transact_items(TransactWriteItem::builder().delete(member).build())
+            .transact_items(member)
             .send()
             .await;
         match result {
